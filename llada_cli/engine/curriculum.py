@@ -1,0 +1,134 @@
+"""Learning-rate schedules and the WSD block-size curriculum: pure functions of the step (or progress).
+
+ALGORITHMS.md section 4 for the block curriculum. Steps are 0-based; the last step of a run is
+total_steps - 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from .errors import UsageError
+
+LRSchedule = Literal["cosine", "wsd", "constant"]
+
+# Progress values come from step / total; this absorbs float error at phase boundaries.
+_TOLERANCE = 1e-9
+
+
+def effective_warmup(warmup_steps: int, total_steps: int) -> int:
+    """The warmup actually used: a warmup as long as the run (or longer) shrinks to a tenth of the run."""
+    return warmup_steps if warmup_steps < total_steps else total_steps // 10
+
+
+def learning_rate(
+    step: int,
+    total_steps: int,
+    base_lr: float,
+    schedule: LRSchedule,
+    warmup_steps: int,
+    stable_ratio: float = 0.4,
+    min_lr_ratio: float = 0.1,
+) -> float:
+    """The learning rate of 0-based `step`.
+
+    Warmup: linear, step s uses base_lr * (s + 1) / warmup, so the last warmup step is at base_lr.
+    Then constant: base_lr; cosine: half a cosine from base_lr down to min_lr_ratio * base_lr;
+    wsd: base_lr for the first stable_ratio of the post-warmup steps, then a LINEAR decay. Both
+    decays reach min_lr_ratio * base_lr exactly at the last step and stay there after it.
+    """
+    warmup = effective_warmup(warmup_steps, total_steps)
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    min_lr = base_lr * min_lr_ratio
+    after_warmup = total_steps - warmup
+    done = step - warmup  # post-warmup steps before this one
+    if schedule == "constant":
+        return base_lr
+    if schedule == "cosine":
+        decayed = _fraction(done + 1, after_warmup)
+        return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * decayed))
+    if schedule == "wsd":
+        stable = int(stable_ratio * after_warmup)
+        if done < stable:
+            return base_lr
+        decayed = _fraction(done - stable + 1, after_warmup - stable)
+        return base_lr + (min_lr - base_lr) * decayed
+    raise UsageError(f"unknown --lr-schedule '{schedule}'; choose cosine, wsd or constant")
+
+
+def _fraction(done: int, total: int) -> float:
+    """done / total in [0, 1], with an empty phase counting as finished."""
+    return min(1.0, done / total) if total > 0 else 1.0
+
+
+def wsd_block_size(
+    progress: float,
+    seq_len: int,
+    block_sizes_up: Sequence[int],
+    block_sizes_down: Sequence[int],
+    warmup_ratio: float = 0.3,
+    stable_ratio: float = 0.5,
+) -> int:
+    """The BDLM block size at training progress s = step / total (section 4).
+
+    Warmup (s < warmup_ratio): block_sizes_up in equal shares of the phase; stable (the next
+    stable_ratio): seq_len, i.e. plain MDLM; decay (the rest): block_sizes_down in equal shares.
+    An empty list means seq_len for its phase.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    if progress + _TOLERANCE < warmup_ratio:
+        return _share(block_sizes_up, progress / warmup_ratio, seq_len)
+    decay_start = warmup_ratio + stable_ratio
+    if progress + _TOLERANCE < decay_start:
+        return seq_len
+    decay_span = max(1.0 - decay_start, _TOLERANCE)
+    return _share(block_sizes_down, (progress - decay_start) / decay_span, seq_len)
+
+
+def _share(sizes: Sequence[int], fraction: float, default: int) -> int:
+    """The entry of `sizes` whose equal share of a phase holds `fraction` (0..1) of it."""
+    if not sizes:
+        return default
+    index = int(fraction * len(sizes) + _TOLERANCE)
+    return sizes[min(max(index, 0), len(sizes) - 1)]
+
+
+def default_block_sizes(seq_len: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The default (up, down) block-size lists for rows of seq_len tokens.
+
+    up: 1, 4, 16, 64 where they divide seq_len and are smaller than it, then seq_len.
+    down: seq_len / 2, seq_len / 4, ... while at least 32; for short rows (nothing left) the
+    largest proper divisor of seq_len, so the decay phase still trains block decoding.
+    """
+    up = tuple(b for b in (1, 4, 16, 64) if b < seq_len and seq_len % b == 0) + (seq_len,)
+    down: list[int] = []
+    size = seq_len
+    while size % 2 == 0 and size // 2 >= 32:
+        size //= 2
+        down.append(size)
+    if not down:
+        down = [max(b for b in range(1, seq_len) if seq_len % b == 0)] if seq_len > 1 else [1]
+    return up, tuple(down)
+
+
+def validate_block_sizes(sizes: Sequence[int], seq_len: int, flag: str) -> None:
+    """Raise a one-line UsageError unless every size is a positive divisor of seq_len."""
+    if not sizes:
+        raise UsageError(f"{flag}: give at least one block size, e.g. {_divisor_hint(seq_len)}")
+    for size in sizes:
+        if size < 1 or seq_len % size:
+            raise UsageError(
+                f"{flag}: {size} does not divide --seq-len {seq_len}; "
+                f"use divisors such as {_divisor_hint(seq_len)}"
+            )
+
+
+def _divisor_hint(seq_len: int) -> str:
+    """'1, 2, 4, ..., 128': the divisors of seq_len, shortened when there are many."""
+    divisors = [str(d) for d in range(1, seq_len + 1) if seq_len % d == 0]
+    if len(divisors) > 5:
+        divisors = divisors[:3] + ["...", divisors[-1]]
+    return ", ".join(divisors)

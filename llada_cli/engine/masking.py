@@ -1,0 +1,126 @@
+"""Forward (noising) processes, their loss weights and the attention masks of training.
+
+ALGORITHMS.md sections 2-5. Everything here is a pure function of tensors. Random numbers are
+drawn on the CPU from the caller's generator and then moved to the data's device, so a seed
+gives the same masks on every device.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+NoiseSchedule = Literal["linear", "cosine"]
+
+
+def noise_alpha(t: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """alpha(t): the probability that a token stays clean at noise level t."""
+    if schedule == "linear":
+        return 1.0 - t
+    if schedule == "cosine":
+        return torch.cos(math.pi * t / 2) ** 2
+    raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
+
+
+def mask_probability(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
+    """1 - alpha(t), kept at least eps so that the 1/p weight stays finite.
+
+    linear: p = (1 - eps) t + eps (section 2); cosine: 1 - cos^2(pi t / 2), clamped to >= eps.
+    """
+    if schedule == "linear":
+        return (1.0 - eps) * t + eps
+    return (1.0 - noise_alpha(t, schedule)).clamp(min=eps)
+
+
+def loss_weight(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
+    """w(t) = -alpha'(t) / (1 - alpha(t)) (section 3).
+
+    linear: 1 / p(t), so the default ELBO weight 1 / p_b is exactly this; cosine: pi * cot(pi t / 2)
+    with t clamped to >= eps.
+    """
+    if schedule == "linear":
+        return 1.0 / mask_probability(t, schedule, eps)
+    if schedule == "cosine":
+        return math.pi / torch.tan(math.pi * t.clamp(min=eps) / 2)
+    raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
+
+
+def uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """U[0, 1) draws made on the CPU (reproducible across devices), then moved to `device`."""
+    return torch.rand(shape, generator=generator).to(device)
+
+
+def sample_mask(maskable: Tensor, p: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Mask each maskable position independently with probability p (per row (B,) or per position (B, L)).
+
+    A row with at least one maskable position always gets at least one mask: if the draws
+    masked nothing, one uniformly chosen maskable position is masked (nano-llada's rule).
+    """
+    if p.dim() == 1:
+        p = p[:, None]
+    masked = (uniform(tuple(maskable.shape), generator, maskable.device) < p) & maskable
+    # Always draw the tie-break scores, so the number of draws does not depend on the outcome.
+    scores = uniform(tuple(maskable.shape), generator, maskable.device).masked_fill(~maskable, -1.0)
+    pick = torch.zeros_like(masked).scatter_(1, scores.argmax(dim=1, keepdim=True), True)
+    needs_one = ~masked.any(dim=1, keepdim=True) & maskable.any(dim=1, keepdim=True)
+    return masked | (pick & needs_one)
+
+
+def apply_mask(x0: Tensor, masked: Tensor, mask_id: int) -> Tensor:
+    """x_t: the clean ids with every masked position replaced by the mask token."""
+    return x0.masked_fill(masked, mask_id)
+
+
+def document_ids(input_ids: Tensor, eos_id: int, pad: Tensor | None = None) -> Tensor:
+    """Per-position document index of packed rows (B, L).
+
+    The index increments after each EOS, so an EOS belongs to the document it ends. Pad
+    positions get ids no document can have (L + position), so each pad is a document of its own.
+    """
+    is_eos = (input_ids == eos_id).long()
+    ids = is_eos.cumsum(dim=1) - is_eos
+    if pad is not None:
+        length = input_ids.shape[1]
+        own = length + torch.arange(length, device=input_ids.device)
+        ids = torch.where(pad, own, ids)
+    return ids
+
+
+def document_attention_mask(doc_ids: Tensor, causal: bool) -> Tensor:
+    """(B, 1, L, L) bool, True = may attend: same document (and not in the future when causal).
+
+    Every position attends at least to itself, so no row is all-false (that would give NaN in SDPA).
+    """
+    allowed = doc_ids[:, :, None] == doc_ids[:, None, :]
+    if causal:
+        length = doc_ids.shape[1]
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=doc_ids.device).tril()
+    return allowed[:, None]
+
+
+def bdlm_attention_mask(length: int, block_size: int, device: torch.device | str | None = None) -> Tensor:
+    """(2L, 2L) bool mask over the concatenation [x_t ; x0] of block diffusion (section 4).
+
+    Noisy block k attends to noisy block k and to clean blocks < k; clean tokens attend to clean
+    blocks <= their own; clean tokens never see noisy ones. A last block shorter than block_size
+    (a length that block_size does not divide) follows the same rules.
+    """
+    index = torch.arange(2 * length, device=device)
+    clean = index >= length
+    block = (index % length) // block_size
+    q_clean, k_clean = clean[:, None], clean[None, :]
+    q_block, k_block = block[:, None], block[None, :]
+    noisy_to_noisy = ~q_clean & ~k_clean & (q_block == k_block)
+    noisy_to_clean = ~q_clean & k_clean & (k_block < q_block)
+    clean_to_clean = q_clean & k_clean & (k_block <= q_block)
+    return noisy_to_noisy | noisy_to_clean | clean_to_clean
+
+
+def padding_attention_mask(pad: Tensor) -> Tensor:
+    """(B, 1, L, L) bool: real tokens attend to real tokens only; each pad position only to itself."""
+    real = ~pad
+    itself = torch.eye(pad.shape[1], dtype=torch.bool, device=pad.device)
+    return ((real[:, :, None] & real[:, None, :]) | itself)[:, None]

@@ -1,0 +1,241 @@
+"""The training losses: AR and diffusion, for pretraining and SFT (ALGORITHMS.md sections 2-6).
+
+Each objective is a small dataclass called as `objective(model, batch, generator, progress)`;
+`progress` = step / total steps (only the WSD curriculum reads it). The head runs only on the
+positions that carry a loss, and cross entropy is computed in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .curriculum import default_block_sizes, wsd_block_size
+from .masking import (
+    NoiseSchedule,
+    apply_mask,
+    bdlm_attention_mask,
+    document_attention_mask,
+    document_ids,
+    loss_weight,
+    mask_probability,
+    padding_attention_mask,
+    sample_mask,
+    uniform,
+)
+from .model import Transformer
+
+
+@dataclass
+class LossOutput:
+    loss: Tensor  # scalar to backpropagate
+    tokens: int  # real (non-pad) tokens in the batch, for tokens/s
+    metrics: dict[str, float]
+
+
+@dataclass
+class PretrainBatch:
+    input_ids: Tensor  # (B, L) packed rows, EOS between documents
+
+
+@dataclass
+class SFTBatch:
+    input_ids: Tensor  # (B, L)
+    response_mask: Tensor  # (B, L) bool: assistant content including its <|im_end|>
+    pad_mask: Tensor  # (B, L) bool: the EOS padding after the conversation
+
+
+def selected_cross_entropy(
+    model: Transformer,
+    input_ids: Tensor,
+    targets: Tensor,
+    select: Tensor,
+    positions: Tensor | None = None,
+    attn_mask: Tensor | None = None,
+) -> Tensor:
+    """Float32 cross entropy at the selected positions, row-major; the head runs on those only."""
+    hidden, _ = model.hidden_states(input_ids, positions, attn_mask, past=None)
+    logits = model.lm_head(hidden[select]).float()
+    return F.cross_entropy(logits, targets[select], reduction="none")
+
+
+# -- autoregressive --------------------------------------------------------------------------
+
+
+def next_token_loss(
+    model: Transformer, input_ids: Tensor, is_target: Tensor, attn_mask: Tensor | None
+) -> Tensor:
+    """Mean CE of predicting token i + 1 from tokens <= i, over the i + 1 where is_target holds."""
+    select = is_target[:, 1:]
+    ce = selected_cross_entropy(model, input_ids[:, :-1], input_ids[:, 1:], select, attn_mask=attn_mask)
+    return ce.sum() / select.sum().clamp(min=1)
+
+
+@dataclass
+class ARPretrainObjective:
+    eos_id: int
+    doc_attention_mask: bool = False
+
+    def __call__(
+        self, model: Transformer, batch: PretrainBatch, generator: torch.Generator | None, progress: float
+    ) -> LossOutput:
+        ids = batch.input_ids
+        attn_mask = None
+        if self.doc_attention_mask:
+            attn_mask = document_attention_mask(document_ids(ids[:, :-1], self.eos_id), causal=True)
+        loss = next_token_loss(model, ids, torch.ones_like(ids, dtype=torch.bool), attn_mask)
+        return LossOutput(loss, ids.numel(), {})
+
+
+@dataclass
+class ARSFTObjective:
+    """Cross entropy on assistant tokens only: prompt and padding are never targets (section 6)."""
+
+    def __call__(
+        self, model: Transformer, batch: SFTBatch, generator: torch.Generator | None, progress: float
+    ) -> LossOutput:
+        is_target = batch.response_mask & ~batch.pad_mask
+        loss = next_token_loss(model, batch.input_ids, is_target, attn_mask=None)
+        return LossOutput(loss, int((~batch.pad_mask).sum()), {})
+
+
+# -- masked diffusion --------------------------------------------------------------------------
+
+
+def plain_cross_entropy(
+    model: Transformer, x0: Tensor, xt: Tensor, masked: Tensor, attn_mask: Tensor | None
+) -> Tensor:
+    """CE of the clean token at every masked position of x_t, the model seeing x_t alone."""
+    return selected_cross_entropy(model, xt, x0, masked, attn_mask=attn_mask)
+
+
+def bdlm_cross_entropy(
+    model: Transformer, x0: Tensor, xt: Tensor, masked: Tensor, block_size: int, doc_ids: Tensor | None
+) -> Tensor:
+    """CE at the masked positions of x_t, the model seeing [x_t ; x0] under the block rule (section 4).
+
+    Both halves carry positions 0..L-1. With a document mask the block rule is ANDed with
+    "same document", the document ids repeated on both halves. Same order as plain_cross_entropy.
+    """
+    length = x0.shape[1]
+    positions = torch.arange(length, device=x0.device).repeat(2)
+    attn_mask = bdlm_attention_mask(length, block_size, device=x0.device)
+    if doc_ids is not None:
+        attn_mask = attn_mask & document_attention_mask(torch.cat((doc_ids, doc_ids), dim=1), causal=False)
+    select = torch.cat((masked, torch.zeros_like(masked)), dim=1)
+    inputs, targets = torch.cat((xt, x0), dim=1), torch.cat((x0, x0), dim=1)
+    return selected_cross_entropy(model, inputs, targets, select, positions, attn_mask)
+
+
+@dataclass
+class DiffusionPretrainObjective:
+    """LLaDA pretraining: iid_t masking (section 2) or the WSD block curriculum (section 4)."""
+
+    mask_id: int
+    eos_id: int
+    mask_schedule: Literal["iid_t", "wsd"] = "iid_t"
+    noise_schedule: NoiseSchedule = "linear"
+    time_weighted_loss: bool = False  # w(t) of the noise schedule instead of 1/p (same for linear)
+    normalised_loss: bool = False  # sum(w * CE) / sum(w * masked) instead of / tokens
+    eps: float = 1e-3
+    variable_length_prob: float = 0.01
+    doc_attention_mask: bool = False
+    block_sizes_up: tuple[int, ...] = ()  # empty: default_block_sizes(L)
+    block_sizes_down: tuple[int, ...] = ()
+    wsd_warmup_ratio: float = 0.3
+    wsd_stable_ratio: float = 0.5
+
+    def __call__(
+        self, model: Transformer, batch: PretrainBatch, generator: torch.Generator | None, progress: float
+    ) -> LossOutput:
+        block_size = self.block_size(progress, batch.input_ids.shape[1])
+        x0 = self.maybe_shorten(batch.input_ids, generator)
+        batch_size, length = x0.shape
+        # One t per block (a single block = the iid_t case), drawn once: mask AND weight use it.
+        t = uniform((batch_size, math.ceil(length / block_size)), generator, x0.device)
+        t = t[:, torch.arange(length, device=x0.device) // block_size]
+        p = mask_probability(t, self.noise_schedule, self.eps)
+        masked = sample_mask(torch.ones_like(x0, dtype=torch.bool), p, generator)
+        xt = apply_mask(x0, masked, self.mask_id)
+        doc_ids = document_ids(x0, self.eos_id) if self.doc_attention_mask else None
+        if block_size >= length:
+            attn_mask = None if doc_ids is None else document_attention_mask(doc_ids, causal=False)
+            ce = plain_cross_entropy(model, x0, xt, masked, attn_mask)
+        else:
+            ce = bdlm_cross_entropy(model, x0, xt, masked, block_size, doc_ids)
+        weight = loss_weight(t, self.noise_schedule, self.eps) if self.time_weighted_loss else 1.0 / p
+        weight = weight[masked]
+        total = (ce * weight).sum()
+        loss = total / weight.sum() if self.normalised_loss else total / x0.numel()
+        metrics = {"mask_rate": masked.float().mean().item()}
+        if self.mask_schedule == "wsd":
+            metrics["block_size"] = float(block_size)
+        return LossOutput(loss, x0.numel(), metrics)
+
+    def block_size(self, progress: float, seq_len: int) -> int:
+        """seq_len for iid_t; the curriculum's block size for wsd."""
+        if self.mask_schedule == "iid_t":
+            return seq_len
+        up, down = default_block_sizes(seq_len)
+        return wsd_block_size(
+            progress,
+            seq_len,
+            self.block_sizes_up or up,
+            self.block_sizes_down or down,
+            self.wsd_warmup_ratio,
+            self.wsd_stable_ratio,
+        )
+
+    def maybe_shorten(self, x0: Tensor, generator: torch.Generator | None) -> Tensor:
+        """With probability variable_length_prob, keep only the first U{1..L} tokens of every row."""
+        if self.variable_length_prob <= 0:
+            return x0
+        coin, fraction = uniform((2,), generator, torch.device("cpu")).tolist()
+        if coin >= self.variable_length_prob:
+            return x0
+        return x0[:, : 1 + int(fraction * x0.shape[1])]
+
+
+@dataclass
+class DiffusionSFTObjective:
+    """LLaDA SFT: the prompt is never masked; loss = mean over rows of sum CE / p_b / answer_len_b."""
+
+    mask_id: int
+    eps: float = 1e-3
+    pad_policy: Literal["eos", "ignore"] = "eos"  # eos: padding is response; ignore: invisible, no loss
+    complementary_masking: bool = False  # each row twice with complementary masks (LLaDA 2.0)
+    mask_ratio_band: tuple[float, float] | None = None  # t ~ U[a, b] instead of U[0, 1]
+
+    def __call__(
+        self, model: Transformer, batch: SFTBatch, generator: torch.Generator | None, progress: float
+    ) -> LossOutput:
+        x0, pad = batch.input_ids, batch.pad_mask
+        answer = batch.response_mask | pad if self.pad_policy == "eos" else batch.response_mask & ~pad
+        p = mask_probability(self.draw_t(x0.shape[0], generator, x0.device), "linear", self.eps)
+        masked = sample_mask(answer, p, generator)
+        metrics = {"mask_rate": (masked.sum() / answer.sum().clamp(min=1)).item()}
+        if self.complementary_masking:
+            # The twin row masks exactly the response tokens the first left clean: with p' = 1 - p.
+            twin = answer & ~masked
+            x0, pad, answer = (torch.cat((a, a)) for a in (x0, pad, answer))
+            masked = torch.cat((masked, twin))
+            p = torch.cat((p, (1.0 - p).clamp(min=self.eps)))
+        answer_len = answer.sum(dim=1).clamp(min=1)
+        attn_mask = padding_attention_mask(pad) if self.pad_policy == "ignore" else None
+        ce = plain_cross_entropy(model, x0, apply_mask(x0, masked, self.mask_id), masked, attn_mask)
+        row_weight = 1.0 / (p * answer_len)
+        loss = (ce * row_weight[:, None].expand_as(masked)[masked]).sum() / x0.shape[0]
+        return LossOutput(loss, int((~batch.pad_mask).sum()), metrics)
+
+    def draw_t(self, rows: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+        """t ~ U[0, 1), or U[a, b) with a mask-ratio band."""
+        t = uniform((rows,), generator, device)
+        if self.mask_ratio_band is None:
+            return t
+        low, high = self.mask_ratio_band
+        return low + (high - low) * t

@@ -1,0 +1,139 @@
+"""LR schedules and the WSD block curriculum at their phase boundaries (ALGORITHMS.md section 4)."""
+
+import math
+
+import pytest
+
+from llada_cli.engine.curriculum import (
+    default_block_sizes,
+    learning_rate,
+    validate_block_sizes,
+    wsd_block_size,
+)
+from llada_cli.engine.errors import UsageError
+
+# 100 steps, 10 of warmup: 90 post-warmup steps (10..99)
+
+
+def lr(step: int, schedule: str, **kwargs) -> float:
+    return learning_rate(step, 100, 1.0, schedule, warmup_steps=10, **kwargs)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "wsd"])
+def test_linear_warmup_reaches_base_at_its_last_step(schedule):
+    assert lr(0, schedule) == pytest.approx(0.1)
+    assert lr(4, schedule) == pytest.approx(0.5)
+    assert lr(9, schedule) == pytest.approx(1.0)
+
+
+def test_constant_schedule_stays_at_base():
+    assert [lr(s, "constant") for s in (10, 50, 99, 150)] == [1.0] * 4
+
+
+def test_cosine_decays_to_min_at_the_last_step():
+    # post-warmup step j uses decayed fraction (j + 1) / 90
+    assert lr(10, "cosine") == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 90)))
+    assert lr(54, "cosine") == pytest.approx(0.55)  # (44 + 1) / 90 = half way: halfway in lr too
+    assert lr(99, "cosine") == pytest.approx(0.1)
+    assert lr(150, "cosine") == pytest.approx(0.1)
+
+
+def test_wsd_is_stable_then_decays_linearly_to_min():
+    # stable: int(0.4 * 90) = 36 steps (10..45); decay: 54 steps (46..99)
+    assert lr(10, "wsd") == 1.0
+    assert lr(45, "wsd") == 1.0
+    assert lr(46, "wsd") == pytest.approx(1.0 - 0.9 / 54)
+    assert lr(72, "wsd") == pytest.approx(0.55)  # 27 / 54 of the decay done
+    assert lr(99, "wsd") == pytest.approx(0.1)
+    assert lr(150, "wsd") == pytest.approx(0.1)
+
+
+def test_wsd_honours_stable_ratio_and_min_lr_ratio():
+    # stable_ratio 0.5 -> 45 stable steps (10..54); min 0.0
+    assert lr(54, "wsd", stable_ratio=0.5, min_lr_ratio=0.0) == 1.0
+    assert lr(99, "wsd", stable_ratio=0.5, min_lr_ratio=0.0) == pytest.approx(0.0)
+
+
+def test_warmup_as_long_as_the_run_is_cut_to_a_tenth():
+    assert learning_rate(0, 100, 1.0, "constant", warmup_steps=500) == pytest.approx(0.1)
+    assert learning_rate(9, 100, 1.0, "constant", warmup_steps=100) == pytest.approx(1.0)
+    assert learning_rate(0, 100, 1.0, "constant", warmup_steps=0) == 1.0
+
+
+def test_unknown_lr_schedule_is_a_usage_error():
+    with pytest.raises(UsageError, match="--lr-schedule"):
+        lr(20, "linear")
+
+
+# -- WSD block curriculum ---------------------------------------------------------------------------
+
+UP = (1, 4, 16, 64, 128)
+DOWN = (64, 32)
+
+
+def expected_block(step: int, total: int) -> int:
+    """Section 4 at L = 128: warmup 30% in 5 equal shares, stable 50%, decay 20% in 2 shares."""
+    share = total * 6 // 100  # 6% of the run per warmup entry
+    if step < total * 30 // 100:
+        return UP[step // share]
+    if step < total * 80 // 100:
+        return 128
+    return DOWN[0] if step < total * 90 // 100 else DOWN[1]
+
+
+@pytest.mark.parametrize("total", [100, 1000])
+def test_block_size_at_every_step_of_a_run(total):
+    got = [wsd_block_size(step / total, 128, UP, DOWN) for step in range(total)]
+    assert got == [expected_block(step, total) for step in range(total)]
+
+
+def test_block_size_phase_boundaries():
+    block = lambda s: wsd_block_size(s, 128, UP, DOWN)  # noqa: E731
+    assert [block(s) for s in (0.0, 0.06, 0.12, 0.18, 0.24)] == [1, 4, 16, 64, 128]
+    assert [block(s) for s in (0.0599, 0.1199, 0.2999)] == [1, 4, 128]
+    assert [block(s) for s in (0.3, 0.5, 0.7999)] == [128, 128, 128]
+    assert [block(s) for s in (0.8, 0.8999, 0.9, 0.9999, 1.0)] == [64, 64, 32, 32, 32]
+
+
+def test_block_size_with_other_ratios_and_empty_lists():
+    assert wsd_block_size(0.05, 64, (1, 64), (32,), warmup_ratio=0.1, stable_ratio=0.2) == 64
+    assert wsd_block_size(0.25, 64, (1, 64), (32,), warmup_ratio=0.1, stable_ratio=0.2) == 64
+    assert wsd_block_size(0.3, 64, (1, 64), (32,), warmup_ratio=0.1, stable_ratio=0.2) == 32
+    assert wsd_block_size(0.1, 64, (), ()) == 64
+    assert wsd_block_size(0.9, 64, (), ()) == 64
+    assert wsd_block_size(0.0, 64, (8,), (8,), warmup_ratio=0.0, stable_ratio=1.0) == 64
+
+
+@pytest.mark.parametrize(
+    ("seq_len", "up", "down"),
+    [
+        (512, (1, 4, 16, 64, 512), (256, 128, 64, 32)),
+        (256, (1, 4, 16, 64, 256), (128, 64, 32)),
+        (128, (1, 4, 16, 64, 128), (64, 32)),
+        (64, (1, 4, 16, 64), (32,)),
+        (32, (1, 4, 16, 32), (16,)),
+        (48, (1, 4, 16, 48), (24,)),
+        (6, (1, 6), (3,)),
+        (7, (1, 7), (1,)),
+        (2, (1, 2), (1,)),
+    ],
+)
+def test_default_block_sizes(seq_len, up, down):
+    assert default_block_sizes(seq_len) == (up, down)
+    validate_block_sizes(up, seq_len, "--block-sizes-up")
+    validate_block_sizes(down, seq_len, "--block-sizes-down")
+
+
+def test_a_non_divisor_block_size_is_a_clear_usage_error():
+    with pytest.raises(UsageError) as error:
+        validate_block_sizes([1, 48, 128], 128, "--block-sizes-up")
+    assert str(error.value) == (
+        "--block-sizes-up: 48 does not divide --seq-len 128; use divisors such as 1, 2, 4, ..., 128"
+    )
+
+
+def test_zero_and_empty_block_size_lists_are_usage_errors():
+    with pytest.raises(UsageError, match="0 does not divide --seq-len 6; use divisors such as 1, 2, 3, 6"):
+        validate_block_sizes([0], 6, "--block-sizes-down")
+    with pytest.raises(UsageError, match="at least one"):
+        validate_block_sizes([], 6, "--block-sizes-down")
