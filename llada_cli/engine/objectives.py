@@ -8,7 +8,7 @@ positions that carry a loss, and cross entropy is computed in float32.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -176,6 +176,10 @@ class DiffusionPretrainObjective:
         if self.mask_schedule == "wsd":
             metrics["block_size"] = float(block_size)
         return LossOutput(loss, x0.numel(), metrics)
+
+    def for_validation(self) -> DiffusionPretrainObjective:
+        """Validation scores the plain ELBO (one block, full rows): comparable across steps, runs and tracks."""
+        return replace(self, mask_schedule="iid_t", variable_length_prob=0.0)
 
     def block_size(self, progress: float, seq_len: int) -> int:
         """seq_len for iid_t; the curriculum's block size for wsd."""

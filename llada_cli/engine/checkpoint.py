@@ -1,0 +1,93 @@
+"""Model weights (safetensors, config in the metadata) and trainer state (torch.load weights_only)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_model
+
+from .config import ModelConfig
+from .errors import LladaError
+from .model import Transformer
+from .registry import Run, atomic_path
+from .tokenizer import Tokenizer
+
+WEIGHTS_FILE = "model.safetensors"
+TRAINER_FILE = "trainer.pt"
+
+
+def save_weights(model: Transformer, path: Path) -> None:
+    metadata = {"config": json.dumps(model.config.to_dict()), "format": "llada-v1"}
+    with atomic_path(path) as tmp:
+        save_model(model, str(tmp), metadata=metadata)
+
+
+def read_weights_config(path: Path) -> ModelConfig:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise LladaError(f"cannot read weights {path}: {err}") from None
+    if "config" not in metadata:
+        raise LladaError(f"{path} has no llada model config in its metadata")
+    return ModelConfig.from_dict(json.loads(metadata["config"]))
+
+
+def load_weights(path: Path, config: ModelConfig | None = None, device: str = "cpu") -> Transformer:
+    """Build the model described by the file (or `config`, e.g. with causal switched) and load it."""
+    config = config or read_weights_config(path)
+    model = Transformer(config)
+    state = load_file(str(path), device="cpu")
+    if config.tie_embeddings:
+        state.setdefault("lm_head.weight", state.get("embed_tokens.weight"))
+        state.setdefault("embed_tokens.weight", state.get("lm_head.weight"))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[-1].strip()
+        raise LladaError(f"checkpoint {path} does not match the model: {first}") from None
+    return model.to(device)
+
+
+def save_trainer_state(state: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_trainer_state(path: Path) -> dict[str, Any]:
+    # weights_only: optimizer tensors, RNG byte tensors and plain numbers; never arbitrary objects
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@dataclass
+class LoadedRun:
+    run: Run
+    step: int
+    model: Transformer
+    tokenizer: Tokenizer
+    info: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
+
+
+def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRun:
+    info = run.info()
+    step = run.resolve_step(step)
+    model = load_weights(run.checkpoint_dir(step) / WEIGHTS_FILE, device=device)
+    tokenizer = Tokenizer.load(run.tokenizer_path)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise LladaError(
+            f"run '{run.name}': tokenizer has {tokenizer.vocab_size} tokens but the model only "
+            f"{model.config.vocab_size}; the run folder is inconsistent"
+        )
+    model.eval()
+    return LoadedRun(run=run, step=step, model=model, tokenizer=tokenizer, info=info)

@@ -1,0 +1,143 @@
+"""Likelihood and task evaluation (ALGORITHMS.md section 10).
+
+AR: exact negative log likelihood per token and perplexity. Diffusion: the Monte Carlo ELBO,
+an upper bound on the NLL, reported as bits per token and a perplexity bound, so the two
+tracks can stand side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .model import Transformer
+
+
+@dataclass
+class LikelihoodReport:
+    nats_per_token: float  # exact for AR, an upper bound for diffusion
+    tokens: int
+    exact: bool
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.nats_per_token / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.nats_per_token, 50.0))
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        return {"nats_per_token": round(self.nats_per_token, 5), "bits_per_token": round(self.bits_per_token, 5),
+                "perplexity": round(self.perplexity, 4), "tokens": self.tokens, "exact": self.exact}
+
+
+def stratified_mask_counts(length: int, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """How many positions each Monte Carlo sample masks: k, k + L/n, ... wrapped into [1, L]."""
+    start = int(torch.randint(1, length + 1, (1,), generator=generator))
+    spread = torch.arange(samples) * max(1, length // samples)
+    return (start + spread - 1) % length + 1
+
+
+def random_mask(length: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    mask = torch.zeros(length, dtype=torch.bool)
+    mask[torch.randperm(length, generator=generator)[:count]] = True
+    return mask
+
+
+@torch.no_grad()
+def diffusion_answer_nll(model: Transformer, prompt: list[int], answer: list[int], mask_id: int, mc_num: int,
+                         generator: torch.Generator, batch_size: int = 32) -> float:
+    """Upper bound on -log p(answer | prompt) in nats: mean over samples of sum(CE over masked) * L / k."""
+    device = next(model.parameters()).device
+    length = len(answer)
+    sequence = torch.tensor(prompt + answer)
+    counts = stratified_mask_counts(length, mc_num, generator)
+    total = 0.0
+    for start in range(0, mc_num, batch_size):
+        chunk = counts[start:start + batch_size]
+        masks = torch.stack([random_mask(length, int(k), generator) for k in chunk])
+        noisy = sequence.repeat(len(chunk), 1)
+        noisy[:, len(prompt):][masks] = mask_id
+        logits = model(noisy.to(device))[:, len(prompt):].float()
+        targets = torch.tensor(answer, device=device).expand(len(chunk), -1)
+        ce = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        ce = (ce * masks.to(device)).sum(dim=1) * length / chunk.to(device)
+        total += ce.sum().item()
+    return total / mc_num
+
+
+@torch.no_grad()
+def ar_answer_nll(model: Transformer, prompt: list[int], answer: list[int]) -> float:
+    """Exact -log p(answer | prompt) in nats."""
+    device = next(model.parameters()).device
+    sequence = torch.tensor([prompt + answer], device=device)
+    logits = model(sequence[:, :-1]).float()[0, len(prompt) - 1:]
+    return F.cross_entropy(logits, sequence[0, len(prompt):], reduction="sum").item()
+
+
+def answer_log_likelihood(model: Transformer, kind: str, prompt: list[int], answer: list[int], mask_id: int | None,
+                          mc_num: int = 128, seed: int = 0) -> float:
+    if not answer:
+        return 0.0
+    if kind == "ar":
+        if not prompt:
+            raise ValueError("AR scoring needs at least one prompt token (e.g. a BOS/EOS token)")
+        return -ar_answer_nll(model, prompt, answer)
+    generator = torch.Generator().manual_seed(seed)
+    return -diffusion_answer_nll(model, prompt, answer, mask_id, mc_num, generator)
+
+
+@torch.no_grad()
+def ar_likelihood(model: Transformer, rows: torch.Tensor, batch_size: int = 16) -> LikelihoodReport:
+    """Next-token NLL over packed rows (the first token of a row has no context and is not scored)."""
+    device = next(model.parameters()).device
+    nats, tokens = 0.0, 0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size].to(device)
+        logits = model(batch[:, :-1]).float()
+        nats += F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="sum").item()
+        tokens += batch[:, 1:].numel()
+    return LikelihoodReport(nats / max(1, tokens), tokens, exact=True)
+
+
+@torch.no_grad()
+def diffusion_likelihood(model: Transformer, rows: torch.Tensor, mask_id: int, mc_num: int, seed: int = 0,
+                         batch_size: int = 16) -> LikelihoodReport:
+    """Per-token ELBO bound over packed rows: each row is an unconditional 'answer' of length L."""
+    generator = torch.Generator().manual_seed(seed)
+    nats = sum(diffusion_answer_nll(model, [], row.tolist(), mask_id, mc_num, generator, batch_size)
+               for row in rows)
+    tokens = rows.numel()
+    return LikelihoodReport(nats / max(1, tokens), tokens, exact=False)
+
+
+@dataclass
+class AccuracyReport:
+    correct: dict[str, int]
+    total: dict[str, int]
+
+    def accuracy(self, group: str) -> float:
+        return self.correct.get(group, 0) / max(1, self.total.get(group, 0))
+
+    def to_dict(self) -> dict[str, dict[str, float | int]]:
+        return {group: {"accuracy": round(self.accuracy(group), 4), "correct": self.correct.get(group, 0),
+                        "total": self.total[group]} for group in sorted(self.total)}
+
+
+def heldout_accuracy(questions: list, answer: Callable[[list[str]], list[str]],
+                     matches: Callable[[str, str], bool]) -> AccuracyReport:
+    """Exact-match accuracy, grouped by direction (forward/reverse), language, and overall."""
+    replies = answer([q.question for q in questions])
+    correct: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for question, reply in zip(questions, replies, strict=True):
+        ok = matches(reply, question.answer)
+        for group in ("all", question.direction, question.lang):
+            total[group] = total.get(group, 0) + 1
+            correct[group] = correct.get(group, 0) + int(ok)
+    return AccuracyReport(correct, total)

@@ -1,0 +1,271 @@
+"""The training stages a user runs: pretrain AR, pretrain diffusion (optionally from an AR run), SFT.
+
+Each stage turns a StageRequest into a run folder, a tokenizer, a model, data and an
+objective, then hands them to the Trainer. A resumed run rebuilds the same pieces from its
+run.json, so only the checkpoint decides where it continues.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from .checkpoint import load_run
+from .config import ModelConfig
+from .data.packing import split_rows
+from .data.sft import SFTRows, build_sft_rows
+from .data.sources import load_pretrain_texts, load_sft_conversations
+from .datasets import pretrain_rows
+from .errors import UsageError
+from .model import Transformer, grow_vocab
+from .objectives import (
+    ARPretrainObjective,
+    ARSFTObjective,
+    DiffusionPretrainObjective,
+    DiffusionSFTObjective,
+    PretrainBatch,
+    SFTBatch,
+)
+from .registry import Registry, Run, write_json_atomic
+from .tokenizer import Tokenizer
+from .trainer import EventHandler, TrainConfig, Trainer, resolve_device
+
+Kind = Literal["ar", "diffusion"]
+Stage = Literal["pretrain", "sft"]
+SHAPE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_kv_heads", "intermediate_size")
+
+
+@dataclass
+class StageRequest:
+    kind: Kind
+    stage: Stage
+    run_name: str
+    model: ModelConfig  # the shape for a fresh model (ignored where a parent run gives it)
+    shape_overrides: dict[str, Any]  # size flags the user typed, checked against a parent run
+    train: TrainConfig
+    data: str = "builtin"
+    jsonl_field: str = "text"
+    val_fraction: float = 0.05
+    parent: str | None = None  # --init-from (diffusion pretrain) or --base (sft)
+    tokenizer_path: Path | None = None
+    vocab_size: int = 6400
+    objective: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+    resume: bool = False
+    device: str = "auto"
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """Everything a stage needs before training starts."""
+
+    run: Run
+    model: Transformer
+    tokenizer: Tokenizer
+    info: dict[str, Any]
+
+
+def run_stage(registry: Registry, request: StageRequest, on_event: EventHandler | None = None) -> Run:
+    device = resolve_device(request.device)
+    torch.manual_seed(request.train.seed)
+    if request.resume:
+        request = _request_from_run(registry, request)
+    elif request.stage == "sft":
+        request = replace(request, kind=_base_kind(registry, request.parent))
+    prepared = _prepare(registry, request)
+    train_batch, train_rows, val_batches = _datasets(registry, request, prepared)
+    trainer = Trainer(
+        prepared.model, _objective(request, prepared.tokenizer), train_batch, train_rows, val_batches,
+        request.train, prepared.run, device, on_event,
+    )
+    if request.resume:
+        trainer.resume()
+    prepared.run.update_info(status="running", total_steps=trainer.schedule.total)
+    trainer.fit()
+    return prepared.run
+
+
+# ---------------------------------------------------------------------------
+# run folder, tokenizer and model
+
+
+def _request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
+    """A --resume request: the stored configuration wins over today's flags."""
+    run = registry.existing(request.run_name)
+    info = run.info()
+    if info.get("status") in ("completed", "early_stopped"):
+        raise UsageError(f"run '{run.name}' already finished ({info['status']}); nothing to resume")
+    stored = info["request"]
+    return replace(
+        request,
+        kind=info["kind"],
+        stage=info["stage"],
+        model=ModelConfig.from_dict(info["model"]),
+        shape_overrides={},
+        train=TrainConfig(**stored["train"]),
+        data=stored["data"],
+        jsonl_field=stored["jsonl_field"],
+        val_fraction=stored["val_fraction"],
+        parent=info.get("parent"),
+        objective=stored["objective"],
+    )
+
+
+def _base_kind(registry: Registry, base: str | None) -> Kind:
+    """SFT trains the same track as its base run."""
+    if base is None:
+        raise UsageError("sft needs --base RUN (the pretrained run to fine-tune)")
+    return registry.resolve(base)[0].kind
+
+
+def _prepare(registry: Registry, request: StageRequest) -> Prepared:
+    if request.resume:
+        run = registry.existing(request.run_name)
+        tokenizer = Tokenizer.load(run.tokenizer_path)
+        model = _initial_model(registry, request, tokenizer)[0]
+        return Prepared(run, model, tokenizer, run.info())
+    model, tokenizer, parent = _initial_model(registry, request, None)
+    run = registry.prepare_new(request.run_name, request.overwrite)
+    tokenizer.save(run.tokenizer_path)
+    info = _run_info(request, model, parent)
+    write_json_atomic(run.info_path, info)
+    return Prepared(run, model, tokenizer, info)
+
+
+def _initial_model(
+    registry: Registry, request: StageRequest, tokenizer: Tokenizer | None
+) -> tuple[Transformer, Tokenizer, str | None]:
+    """The model training starts from: fresh, an AR run continued as diffusion, or an SFT base."""
+    if request.parent is None:
+        tokenizer = tokenizer or _fresh_tokenizer(registry, request)
+        config = replace(request.model, vocab_size=tokenizer.vocab_size, causal=request.kind == "ar")
+        return Transformer(config.validate()), tokenizer, None
+    parent = load_run(*registry.resolve(request.parent))
+    _check_shape(parent.model.config, request.shape_overrides, parent.run.name)
+    model, parent_tokenizer = parent.model, parent.tokenizer
+    if request.stage == "pretrain":  # diffusion continued from an AR run (ALGORITHMS.md section 11)
+        if parent.kind != "ar":
+            raise UsageError(f"--init-from {parent.run.name}: that run is {parent.kind}, not an AR run")
+        parent_tokenizer = parent_tokenizer.with_mask_token()
+        if parent_tokenizer.vocab_size > model.config.vocab_size:
+            model = grow_vocab(model, parent_tokenizer.vocab_size)
+        model = _with_causal(model, causal=False)
+    model.train()
+    return model, tokenizer or parent_tokenizer, f"{parent.run.name}@{parent.step}"
+
+
+def _with_causal(model: Transformer, causal: bool) -> Transformer:
+    switched = Transformer(replace(model.config, causal=causal))
+    switched.load_state_dict(model.state_dict())
+    return switched
+
+
+def _check_shape(parent: ModelConfig, overrides: dict[str, Any], parent_name: str) -> None:
+    for name in SHAPE_FIELDS + ("seq_len",):
+        wanted = overrides.get(name)
+        have = getattr(parent, name)
+        if wanted is not None and name != "seq_len" and wanted != have:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {wanted} does not match run '{parent_name}' ({name} = {have}); drop it")
+        if name == "seq_len" and wanted is not None and wanted > have * max(1.0, parent.rope_scaling):
+            raise UsageError(f"--seq-len {wanted} is longer than run '{parent_name}' was built for ({have})")
+
+
+def _fresh_tokenizer(registry: Registry, request: StageRequest) -> Tokenizer:
+    if request.tokenizer_path is not None:
+        tokenizer = Tokenizer.load(request.tokenizer_path)
+    else:
+        texts = load_pretrain_texts(request.data, registry.data_dir, request.jsonl_field)
+        tokenizer = Tokenizer.train(texts, request.vocab_size)
+    return tokenizer.with_mask_token() if request.kind == "diffusion" else tokenizer
+
+
+def _run_info(request: StageRequest, model: Transformer, parent: str | None) -> dict[str, Any]:
+    stored = {
+        "train": request.train.to_dict(),
+        "data": request.data,
+        "jsonl_field": request.jsonl_field,
+        "val_fraction": request.val_fraction,
+        "objective": request.objective,
+    }
+    return {
+        "name": request.run_name,
+        "kind": request.kind,
+        "stage": request.stage,
+        "parent": parent,
+        "model": model.config.to_dict(),
+        "parameters": model.num_parameters,
+        "request": stored,
+        "command": request.command,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "llada": _version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "status": "created",
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llada-cli")
+    except PackageNotFoundError:
+        return "dev"
+
+
+# ---------------------------------------------------------------------------
+# data and objective
+
+
+def _datasets(registry: Registry, request: StageRequest, prepared: Prepared):
+    seq_len = request.model.seq_len if request.parent is None else prepared.model.config.seq_len
+    seq_len = request.shape_overrides.get("seq_len") or seq_len
+    if request.stage == "pretrain":
+        rows = pretrain_rows(registry, request.data, request.jsonl_field, prepared.tokenizer,
+                             prepared.run.tokenizer_path, seq_len)
+        train, val = split_rows(rows, request.val_fraction, request.train.seed)
+        return (lambda idx: PretrainBatch(train[idx])), len(train), _val_batches(val, request, PretrainBatch)
+    sft = _sft_rows(registry, request, prepared.tokenizer, seq_len)
+    prepared.run.update_info(sft_rows={"rows": len(sft.input_ids), "truncated": sft.truncated,
+                                       "skipped": sft.skipped})
+    tensors = (sft.input_ids, sft.response_mask, sft.pad_mask)
+    train_idx, val_idx = split_rows(torch.arange(len(sft.input_ids))[:, None], request.val_fraction,
+                                    request.train.seed)
+    train = [t[train_idx[:, 0]] for t in tensors]
+    val = [t[val_idx[:, 0]] for t in tensors]
+    val_batches = [SFTBatch(*(t[i:i + request.train.batch_size] for t in val))
+                   for i in range(0, len(val[0]), request.train.batch_size)][: request.train.eval_batches]
+    return (lambda idx: SFTBatch(*(t[idx] for t in train))), len(train[0]), val_batches
+
+
+def _val_batches(rows: torch.Tensor, request: StageRequest, make) -> list:
+    size = request.train.batch_size
+    batches = [make(rows[i:i + size]) for i in range(0, len(rows), size)]
+    return batches[: request.train.eval_batches]
+
+
+def _sft_rows(registry: Registry, request: StageRequest, tokenizer: Tokenizer, seq_len: int) -> SFTRows:
+    conversations = load_sft_conversations(request.data, registry.data_dir)
+    return build_sft_rows(conversations, tokenizer, seq_len)
+
+
+def _objective(request: StageRequest, tokenizer: Tokenizer):
+    if request.stage == "pretrain" and request.kind == "ar":
+        cls, ids = ARPretrainObjective, {"eos_id": tokenizer.eos_id}
+    elif request.stage == "pretrain":
+        cls, ids = DiffusionPretrainObjective, {"mask_id": tokenizer.mask_id, "eos_id": tokenizer.eos_id}
+    elif request.kind == "ar":
+        cls, ids = ARSFTObjective, {}
+    else:
+        cls, ids = DiffusionSFTObjective, {"mask_id": tokenizer.mask_id}
+    accepted = {f.name for f in fields(cls)}
+    for name in request.objective:
+        if name not in accepted:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} applies to diffusion training; run '{request.parent}' is an AR run")
+    return cls(**ids, **request.objective)

@@ -1,0 +1,352 @@
+"""One fit() loop for every stage (AR/diffusion, pretrain/SFT).
+
+AdamW, warmup + schedule, grad clipping and accumulation, periodic validation, metrics.jsonl,
+atomic checkpoints, early stopping, and exact resume: a checkpoint holds the optimizer, the
+step, the data position and every RNG state, so a killed run continues with the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+
+from .checkpoint import (
+    TRAINER_FILE,
+    WEIGHTS_FILE,
+    load_trainer_state,
+    load_weights,
+    save_trainer_state,
+    save_weights,
+)
+from .curriculum import learning_rate
+from .data.packing import BatchStream
+from .errors import UsageError
+from .model import Transformer
+from .objectives import LossOutput
+from .registry import Run, write_text_atomic
+
+Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
+Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 16
+    max_steps: int | None = None
+    epochs: float | None = None
+    learning_rate: float = 3e-4
+    lr_schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    warmup_steps: int | None = None  # None: 5% of the steps
+    lr_stable_ratio: float = 0.4
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    eval_every: int | None = None  # None: 10 evaluations per run
+    eval_batches: int = 4
+    save_every: int | None = None  # None: at every evaluation
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    early_stop_patience: int = 0  # 0: off
+    early_stop_min_delta: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainEvent:
+    kind: Literal["start", "log", "eval", "checkpoint", "end"]
+    step: int
+    total_steps: int
+    record: dict[str, Any]
+
+
+EventHandler = Callable[[TrainEvent], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: MPS is not available on this machine; use --device cpu or auto")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
+    if dtype == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def plan_steps(config: TrainConfig, train_rows: int) -> int:
+    """Total optimizer steps from --max-steps or --epochs (one of them; default one epoch)."""
+    if config.max_steps is not None and config.epochs is not None:
+        raise UsageError("--max-steps and --epochs are incompatible: give one of them")
+    if config.max_steps is not None:
+        if config.max_steps < 1:
+            raise UsageError("--max-steps must be at least 1")
+        return config.max_steps
+    rows_per_step = config.batch_size * config.grad_accum
+    return max(1, math.ceil((config.epochs or 1.0) * train_rows / rows_per_step))
+
+
+@dataclass
+class Schedule:
+    """The cadences of one run, derived once from the config and the total."""
+
+    total: int
+    warmup: int
+    eval_every: int
+    save_every: int
+
+    @classmethod
+    def derive(cls, config: TrainConfig, total: int) -> Schedule:
+        warmup = config.warmup_steps if config.warmup_steps is not None else max(1, total // 20)
+        eval_every = config.eval_every or max(1, total // 10)
+        return cls(total, min(warmup, total), eval_every, config.save_every or eval_every)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: Transformer,
+        objective: Objective,
+        train_batch: Callable[[torch.Tensor], Batch],
+        train_rows: int,
+        val_batches: list[Batch],
+        config: TrainConfig,
+        run: Run,
+        device: torch.device,
+        on_event: EventHandler | None = None,
+    ) -> None:
+        self.model = model.to(device)
+        self.objective = objective
+        # validation may score a steadier variant (diffusion: the plain ELBO, no random cuts)
+        self.val_objective = getattr(objective, "for_validation", lambda: objective)()
+        self.train_batch = train_batch
+        self.val_batches = val_batches
+        self.config = config
+        self.run = run
+        self.device = device
+        self.on_event = on_event or (lambda event: None)
+        self.schedule = Schedule.derive(config, plan_steps(config, train_rows))
+        self.stream = BatchStream(train_rows, config.batch_size, seed=config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.optimizer = self._make_optimizer()
+        self.step = 0
+        self.tokens_seen = 0
+        self.best: dict[str, float] | None = None
+        self.evals_without_gain = 0
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        # no weight decay on norms (1-D weights), as usual for transformers
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        groups = [
+            {"params": decay, "weight_decay": self.config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=self.config.learning_rate, betas=(0.9, 0.95), fused=fused)
+
+    # -- state for exact resume -------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "optimizer": self.optimizer.state_dict(),
+            "data": self.stream.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "evals_without_gain": self.evals_without_gain,
+            "best": self.best or {},
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.tokens_seen = int(state["tokens_seen"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.stream.load_state_dict(state["data"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.evals_without_gain = int(state["evals_without_gain"])
+        self.best = dict(state["best"]) or None
+
+    def resume(self) -> None:
+        """Continue from the run's latest checkpoint; metrics past it are dropped (they will be redone)."""
+        step = self.run.latest_step()
+        if step is None:
+            return
+        folder = self.run.checkpoint_dir(step)
+        weights = load_weights(folder / WEIGHTS_FILE, config=self.model.config, device=str(self.device))
+        self.model.load_state_dict(weights.state_dict())
+        self.load_state_dict(load_trainer_state(folder / TRAINER_FILE))
+        self._truncate_metrics(after_step=self.step)
+
+    def _truncate_metrics(self, after_step: int) -> None:
+        path = self.run.metrics_path
+        if not path.is_file():
+            return
+        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= after_step]
+        write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def fit(self) -> str:
+        """Train to the planned step count; returns why it ended ("completed" or "early_stopped")."""
+        total = self.schedule.total
+        self.on_event(TrainEvent("start", self.step, total, {"resumed_from": self.step}))
+        window = _Window()
+        self.model.train()
+        while self.step < total:
+            loss, tokens, metrics = self._train_step()
+            self.step += 1
+            self.tokens_seen += tokens
+            window.add(loss, tokens)
+            record: dict[str, Any] | None = None
+            if self.step % self.config.log_every == 0 or self.step == total:
+                record = self._log_record(window, metrics)
+                window = _Window()
+            if self.step % self.schedule.eval_every == 0 or self.step == total:
+                record = record or self._log_record(None, metrics)
+                if self._evaluate(record):
+                    self._write_metrics(record)
+                    self._save()
+                    return self._finish("early_stopped")
+            if record is not None:
+                self._write_metrics(record)
+            if self.step % self.schedule.save_every == 0 or self.step == total:
+                self._save()
+        return self._finish("completed")
+
+    def _train_step(self) -> tuple[float, int, dict[str, float]]:
+        lr = learning_rate(
+            self.step, self.schedule.total, self.config.learning_rate, self.config.lr_schedule,
+            self.schedule.warmup, self.config.lr_stable_ratio, self.config.min_lr_ratio,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        progress = self.step / self.schedule.total
+        loss_sum, tokens, metrics = 0.0, 0, {}
+        for _ in range(self.config.grad_accum):
+            batch = _to_device(self.train_batch(self.stream.next_indices()), self.device)
+            with autocast_for(self.device, self.config.dtype):
+                out = self.objective(self.model, batch, self.generator, progress)
+            (out.loss / self.config.grad_accum).backward()
+            loss_sum += out.loss.item() / self.config.grad_accum
+            tokens += out.tokens
+            metrics = out.metrics
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss_sum, tokens, {"lr": lr, **metrics}
+
+    def _log_record(self, window: _Window | None, metrics: dict[str, float]) -> dict[str, Any]:
+        record: dict[str, Any] = {"step": self.step, "tokens": self.tokens_seen}
+        if window is not None and window.steps:
+            record["loss"] = window.mean_loss
+            record["tokens_per_s"] = window.tokens_per_second
+        record.update(metrics)
+        record["epoch"] = round(self.stream.epochs_done, 4)
+        self.on_event(TrainEvent("log", self.step, self.schedule.total, record))
+        return record
+
+    @torch.no_grad()
+    def validation_loss(self) -> float | None:
+        """Mean objective over the fixed validation batches, with a fixed noise seed so steps compare."""
+        if not self.val_batches:
+            return None
+        self.model.eval()
+        generator = torch.Generator().manual_seed(self.config.seed + 12345)
+        losses = []
+        for batch in self.val_batches:
+            with autocast_for(self.device, self.config.dtype):
+                out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
+            losses.append(out.loss.item())
+        self.model.train()
+        return sum(losses) / len(losses)
+
+    def _evaluate(self, record: dict[str, Any]) -> bool:
+        """Adds val_loss to the record; True when early stopping says: stop now."""
+        val_loss = self.validation_loss()
+        if val_loss is None:
+            return False
+        record["val_loss"] = val_loss
+        self.on_event(TrainEvent("eval", self.step, self.schedule.total, record))
+        if self.best is None or val_loss < self.best["val_loss"] - self.config.early_stop_min_delta:
+            self.best = {"step": self.step, "val_loss": val_loss}
+            self.evals_without_gain = 0
+            return False
+        self.evals_without_gain += 1
+        patience = self.config.early_stop_patience
+        return patience > 0 and self.evals_without_gain >= patience
+
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        with self.run.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def _save(self) -> None:
+        def write(folder):
+            save_weights(self.model, folder / WEIGHTS_FILE)
+            save_trainer_state(self.state_dict(), folder / TRAINER_FILE)
+
+        self.run.commit_checkpoint(self.step, write)
+        protect = {int(self.best["step"])} if self.best else set()
+        self.run.prune_checkpoints(self.config.keep_checkpoints, protect)
+        self.run.update_info(step=self.step, tokens=self.tokens_seen, best=self.best)
+        self.on_event(TrainEvent("checkpoint", self.step, self.schedule.total, {"step": self.step}))
+
+    def _finish(self, status: str) -> str:
+        self.run.update_info(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self.on_event(TrainEvent("end", self.step, self.schedule.total, {"status": status, "best": self.best}))
+        return status
+
+
+class _Window:
+    """Loss and throughput since the last log line."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.loss_sum, self.tokens, self.steps = 0.0, 0, 0
+
+    def add(self, loss: float, tokens: int) -> None:
+        self.loss_sum += loss
+        self.tokens += tokens
+        self.steps += 1
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(1, self.steps)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / max(1e-9, time.perf_counter() - self.started)
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    fields = {k: v.to(device, non_blocking=True) for k, v in vars(batch).items()}
+    return type(batch)(**fields)
