@@ -22,7 +22,7 @@ KV = tuple[torch.Tensor, torch.Tensor]
 
 
 def rope_inverse_frequencies(config: ModelConfig) -> tuple[torch.Tensor, float]:
-    """Rotary frequencies, stretched YaRN-style when rope_scaling > 1; returns (inv_freq, attention factor)."""
+    """Rotary frequencies, stretched YaRN-style when rope_scaling > 1; also the attention factor."""
     dim = config.head_dim
     inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
     factor = config.rope_scaling
@@ -49,7 +49,11 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 class Attention(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.heads, self.kv_heads, self.head_dim = config.num_attention_heads, config.kv_heads, config.head_dim
+        self.heads, self.kv_heads, self.head_dim = (
+            config.num_attention_heads,
+            config.kv_heads,
+            config.head_dim,
+        )
         hidden = config.hidden_size
         self.q_proj = nn.Linear(hidden, self.heads * self.head_dim, bias=False)
         self.k_proj = nn.Linear(hidden, self.kv_heads * self.head_dim, bias=False)
