@@ -1,0 +1,451 @@
+"""Diffusion sampling: exact against LLaDA's reference loop; settings, threshold, cache, editing, batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llada_cli.engine.config import ModelConfig
+from llada_cli.engine.errors import UsageError
+from llada_cli.engine.model import Transformer
+from llada_cli.engine.sampling.diffusion import (
+    DiffusionSettings,
+    generate_diffusion,
+    propose,
+    resolve_settings,
+    threshold_mask,
+    top_k_mask,
+    transfer_schedule,
+)
+
+MASK, EOS = 63, 62
+PROMPT = [40, 41, 42, 43, 44, 45, 46, 47]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def counting_batch(rows: int, generator: torch.Generator, length: int = 24) -> torch.Tensor:
+    """start, start + 1, ... (mod 60) for 14 to 24 tokens, then EOS."""
+    start = torch.randint(0, 60, (rows, 1), generator=generator)
+    count = torch.randint(14, 25, (rows, 1), generator=generator)
+    column = torch.arange(length)[None, :]
+    return torch.where(column < count, (start + column) % 60, EOS)
+
+
+@pytest.fixture(scope="module")
+def model() -> Transformer:
+    """A tiny bidirectional model, trained briefly on a counting task so its logits mean something."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=64, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, seq_len=64, causal=False
+    )
+    net = Transformer(config)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(120):
+        clean = counting_batch(32, generator)
+        t = torch.rand(32, 1, generator=generator) * 0.999 + 0.001
+        masked = torch.rand(clean.shape, generator=generator) < t
+        logits = net(torch.where(masked, MASK, clean))
+        loss = F.cross_entropy(logits.transpose(1, 2), clean, reduction="none")
+        loss = (loss * masked / t).sum() / clean.numel()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return net.eval()
+
+
+# The reference: LLaDA's generate() in its most direct form. One adaptation: random numbers are
+# drawn for the current block only (Gumbel noise, then random confidences), which is the draw
+# order generate_diffusion documents; at temperature 0 with low_confidence nothing is drawn.
+def add_gumbel_noise(logits, temperature, generator):
+    if temperature == 0:
+        return logits
+    logits = logits.to(torch.float64)
+    noise = torch.rand(logits.shape, generator=generator, dtype=torch.float64)
+    gumbel_noise = (-torch.log(noise)) ** temperature
+    return logits.exp() / gumbel_noise
+
+
+def get_num_transfer_tokens(mask_index, steps):
+    mask_num = mask_index.sum(dim=1, keepdim=True)
+    base = mask_num // steps
+    remainder = mask_num % steps
+    num_transfer_tokens = torch.zeros(mask_num.size(0), steps, dtype=torch.int64) + base
+    for i in range(mask_num.size(0)):
+        num_transfer_tokens[i, : remainder[i]] += 1
+    return num_transfer_tokens
+
+
+@torch.no_grad()
+def reference_generate(
+    model, prompt, steps, gen_length, block_length, temperature, cfg_scale, remasking, generator
+):
+    x = torch.full((1, len(prompt) + gen_length), MASK, dtype=torch.long)
+    x[:, : len(prompt)] = torch.tensor(prompt)
+    prompt_index = x != MASK
+    num_blocks = gen_length // block_length
+    steps = steps // num_blocks
+    for num_block in range(num_blocks):
+        start = len(prompt) + num_block * block_length
+        end = start + block_length
+        block_mask_index = x[:, start:end] == MASK
+        num_transfer_tokens = get_num_transfer_tokens(block_mask_index, steps)
+        for i in range(steps):
+            mask_index = x == MASK
+            if cfg_scale > 0.0:
+                un_x = x.clone()
+                un_x[prompt_index] = MASK
+                logits = model(torch.cat([x, un_x], dim=0))
+                logits, un_logits = torch.chunk(logits, 2, dim=0)
+                logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
+            else:
+                logits = model(x)
+            x0 = torch.argmax(logits, dim=-1)
+            x0[:, start:end] = torch.argmax(
+                add_gumbel_noise(logits[:, start:end], temperature, generator), dim=-1
+            )
+            if remasking == "low_confidence":
+                p = F.softmax(logits.to(torch.float64), dim=-1)
+                x0_p = torch.squeeze(torch.gather(p, dim=-1, index=torch.unsqueeze(x0, -1)), -1)
+            else:
+                x0_p = torch.full(x0.shape, -torch.inf, dtype=torch.float64)
+                x0_p[:, start:end] = torch.rand((1, block_length), generator=generator, dtype=torch.float64)
+            x0_p[:, end:] = -torch.inf
+            x0 = torch.where(mask_index, x0, x)
+            confidence = torch.where(mask_index, x0_p, -torch.inf)
+            transfer_index = torch.zeros_like(x0, dtype=torch.bool)
+            for j in range(confidence.shape[0]):
+                _, select_index = torch.topk(confidence[j], k=int(num_transfer_tokens[j, i]))
+                transfer_index[j, select_index] = True
+            x[transfer_index] = x0[transfer_index]
+    return x[0, len(prompt) :].tolist()
+
+
+class CallSpy:
+    """Records every model call: input ids, whether a cache was passed, query tokens processed."""
+
+    def __init__(self, model: Transformer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[torch.Tensor, bool]] = []
+        original = model.hidden_states
+
+        def spy(ids, positions, attn_mask, past):
+            self.calls.append((ids.clone(), past is not None))
+            return original(ids, positions, attn_mask, past)
+
+        monkeypatch.setattr(model, "hidden_states", spy)
+
+    @property
+    def query_tokens(self) -> int:
+        return sum(ids.numel() for ids, _ in self.calls)
+
+
+def run(model, settings, prompts=(PROMPT,), eos=(EOS,), seed=None, **kwargs):
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    return generate_diffusion(
+        model, [list(p) for p in prompts], settings, MASK, set(eos), generator, **kwargs
+    )
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+def test_transfer_schedule_hand_cases():
+    assert transfer_schedule(torch.tensor([5]), 2).tolist() == [[3, 2]]
+    assert transfer_schedule(torch.tensor([5, 4, 2]), 3).tolist() == [[2, 2, 1], [2, 1, 1], [1, 1, 0]]
+
+
+def test_defaults_derive_from_gen_length():
+    assert resolve_settings(DiffusionSettings(gen_length=128)).block_length == 32
+    assert resolve_settings(DiffusionSettings(gen_length=128)).steps == 128
+    assert resolve_settings(DiffusionSettings(gen_length=100)).block_length == 100
+    assert resolve_settings(DiffusionSettings(gen_length=16)).block_length == 16
+    assert resolve_settings(DiffusionSettings(gen_length=64, threshold=0.9)).steps is None
+    for settings in (DiffusionSettings(gen_length=96), DiffusionSettings(threshold=0.7, edit_threshold=0.5)):
+        assert resolve_settings(resolve_settings(settings)) == resolve_settings(settings)  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            dict(gen_length=100, block_length=32),
+            r"--gen-length 100 must be a multiple of --block-length 32: use 96 or 128",
+        ),
+        (
+            dict(gen_length=128, block_length=32, steps=90),
+            r"--steps 90 must be a multiple of the number of blocks \(4\): use 88 or 92",
+        ),
+        (dict(gen_length=128, steps=256), r"--steps 256 is more than --gen-length 128"),
+        (dict(gen_length=32, block_length=64), r"--block-length 64 must be between 1 and --gen-length 32"),
+        (dict(edit_threshold=0.5), r"--edit-threshold needs --threshold"),
+        (dict(threshold=0.9, remasking="random"), r"use --remasking low_confidence"),
+        (dict(threshold=0.9, steps=64), r"--steps has no effect with --threshold"),
+        (dict(threshold=0.0), r"--threshold 0.0 must be more than 0"),
+        (dict(threshold=0.7, edit_threshold=1.5), r"--edit-threshold 1.5 must be in \[0, 1\)"),
+        (dict(temperature=-1.0), r"--temperature -1.0 must be 0"),
+        (dict(cfg_scale=-1.0), r"--cfg-scale -1.0 must be 0"),
+        (dict(cache="full"), r"--cache full is unknown: use one of none, prefix, dual"),
+        (dict(remasking="entropy"), r"--remasking entropy is unknown"),
+    ],
+)
+def test_settings_errors_explain_the_fix(settings, message):
+    with pytest.raises(UsageError, match=message):
+        resolve_settings(DiffusionSettings(**settings))
+
+
+def test_context_is_checked(model):
+    with pytest.raises(
+        UsageError, match="prompt has 60 tokens plus 16 new tokens, more than the model's context of 64"
+    ):
+        run(model, DiffusionSettings(gen_length=16), prompts=[[1] * 60])
+
+
+# --- the reference sampler ------------------------------------------------------------------------
+
+REFERENCE_CASES = [
+    # (block_length, steps, temperature, cfg_scale, remasking)
+    (16, 16, 0.0, 0.0, "low_confidence"),
+    (8, 16, 0.0, 0.0, "low_confidence"),
+    (4, 16, 0.0, 0.0, "low_confidence"),
+    (4, 8, 0.0, 0.0, "low_confidence"),
+    (16, 6, 0.0, 0.0, "low_confidence"),
+    (16, 16, 0.0, 1.5, "low_confidence"),
+    (8, 16, 0.0, 1.5, "low_confidence"),
+    (4, 16, 0.0, 0.5, "low_confidence"),
+    (16, 16, 0.0, 0.0, "random"),
+    (8, 16, 0.0, 0.0, "random"),
+    (4, 8, 0.0, 1.5, "random"),
+    (16, 16, 0.8, 0.0, "low_confidence"),
+    (4, 16, 0.8, 1.5, "low_confidence"),
+    (8, 8, 0.8, 0.0, "random"),
+]
+
+
+@pytest.mark.parametrize(("block_length", "steps", "temperature", "cfg_scale", "remasking"), REFERENCE_CASES)
+@pytest.mark.parametrize("prompt", [PROMPT, [7, 8, 9]])
+def test_matches_reference_token_for_token(
+    model, prompt, block_length, steps, temperature, cfg_scale, remasking
+):
+    expected = reference_generate(
+        model,
+        prompt,
+        steps,
+        16,
+        block_length,
+        temperature,
+        cfg_scale,
+        remasking,
+        torch.Generator().manual_seed(3),
+    )
+    settings = DiffusionSettings(
+        gen_length=16,
+        steps=steps,
+        block_length=block_length,
+        temperature=temperature,
+        cfg_scale=cfg_scale,
+        remasking=remasking,
+    )
+    (got,) = run(model, settings, prompts=[prompt], eos=(), seed=3)  # no EOS: the whole region is returned
+    assert got.token_ids == expected
+    assert got.steps == steps
+    assert got.forward_passes == steps * (2 if cfg_scale else 1)
+
+
+def test_early_stop_cuts_at_eos_and_saves_passes(model):
+    reference = reference_generate(model, PROMPT, 16, 16, 4, 0.0, 0.0, "low_confidence", None)
+    assert EOS in reference[:12], "the trained model should end this count inside the first three blocks"
+    cut = reference[: reference.index(EOS)]
+    settings = DiffusionSettings(gen_length=16, block_length=4)
+    (early,) = run(model, settings)
+    (full,) = run(model, DiffusionSettings(gen_length=16, block_length=4, early_stop=False))
+    assert early.token_ids == full.token_ids == cut
+    assert early.finished and full.finished
+    assert early.forward_passes < full.forward_passes == 16
+    assert early.tokens_per_forward == pytest.approx(len(cut) / early.forward_passes)
+
+
+def test_early_stop_fills_the_view_with_eos(model):
+    views = []
+    run(model, DiffusionSettings(gen_length=16, block_length=4), on_step=lambda step, x: views.append(x))
+    last = views[-1][0].tolist()
+    first = last.index(EOS)
+    assert MASK not in last and set(last[first:]) == {EOS}
+
+
+def test_suppress_eos_never_emits_eos(model):
+    (got,) = run(model, DiffusionSettings(gen_length=16, block_length=4, suppress_eos=True))
+    assert len(got.token_ids) == 16 and EOS not in got.token_ids
+    assert not got.finished
+
+
+def test_without_eos_confidence_eos_ranks_below_every_other_candidate():
+    # Column 0 proposes EOS (p ~ 0.99), column 1 token 5 (p ~ 0.4), column 2 EOS (p ~ 0.6).
+    probs = torch.full((1, 3, 64), 1e-9)
+    probs[0, 0, EOS], probs[0, 0, 1] = 0.99, 0.01
+    probs[0, 1, 5], probs[0, 1, 6], probs[0, 1, 7] = 0.4, 0.3, 0.3
+    probs[0, 2, EOS], probs[0, 2, 3] = 0.6, 0.4
+    logits = probs.log()
+    eos = torch.tensor([EOS])
+    _, plain = propose(logits.clone(), DiffusionSettings(), eos, None)
+    candidates, demoted = propose(logits.clone(), DiffusionSettings(eos_confidence=False), eos, None)
+    assert candidates.tolist() == [[EOS, 5, EOS]]
+    assert plain.argsort(descending=True).tolist() == [[0, 2, 1]]
+    assert demoted.argsort(descending=True).tolist() == [[1, 0, 2]]  # EOS last, still by confidence
+    assert top_k_mask(demoted, torch.tensor([1])).tolist() == [[False, True, False]]
+    assert threshold_mask(demoted, 0.5).tolist() == [[False, True, False]]
+
+
+# --- threshold, cache, editing --------------------------------------------------------------------
+
+
+def test_threshold_mask_hand_case():
+    confidence = torch.tensor(
+        [[0.9, 0.2, -torch.inf, 0.95], [0.1, 0.3, -torch.inf, -torch.inf], [-torch.inf] * 4],
+        dtype=torch.float64,
+    )
+    assert threshold_mask(confidence, 0.8).tolist() == [
+        [True, False, False, True],  # every column at least tau
+        [False, True, False, False],  # none is: the single most confident one
+        [False, False, False, False],  # nothing left to commit
+    ]
+
+
+def test_threshold_commits_at_least_one_per_step(model):
+    trace = []
+    (got,) = run(model, DiffusionSettings(gen_length=16, block_length=8, threshold=0.6), eos=(), trace=trace)
+    per_step = torch.bincount(torch.tensor([event.step for event in trace]))
+    assert len(got.token_ids) == 16 and MASK not in got.token_ids
+    assert got.steps == len(per_step) < 16  # adaptive: fewer steps than tokens
+    assert bool((per_step >= 1).all()) and int(per_step.sum()) == 16
+
+
+def test_threshold_above_one_is_one_token_per_step(model):
+    (fixed,) = run(model, DiffusionSettings(gen_length=16, block_length=8), eos=())
+    (strict,) = run(model, DiffusionSettings(gen_length=16, block_length=8, threshold=1.01), eos=())
+    assert strict.token_ids == fixed.token_ids
+    assert strict.steps == strict.forward_passes == 16
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+def test_cache_is_exact_when_never_read(model, cache):
+    # One step per block: every step is a block's first, which runs the full sequence.
+    settings = DiffusionSettings(gen_length=16, block_length=4, steps=4)
+    (plain,) = run(model, settings, eos=())
+    (cached,) = run(model, DiffusionSettings(gen_length=16, block_length=4, steps=4, cache=cache), eos=())
+    assert cached.token_ids == plain.token_ids
+
+
+def test_cache_processes_fewer_tokens_and_counts_every_call(model, monkeypatch):
+    processed, outputs = {}, {}
+    for cache in ("none", "prefix", "dual"):
+        spy = CallSpy(model, monkeypatch)
+        settings = DiffusionSettings(gen_length=16, block_length=4, threshold=0.9, cache=cache)
+        (got,) = run(model, settings, eos=())
+        assert got.forward_passes == len(spy.calls)
+        assert len(got.token_ids) == 16 and MASK not in got.token_ids
+        processed[cache], outputs[cache] = spy.query_tokens / len(spy.calls), got
+        monkeypatch.undo()
+    assert processed["dual"] < processed["prefix"] < processed["none"]
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+def test_cache_runs_the_block_with_its_true_positions(model, monkeypatch, cache):
+    positions_seen = []
+    original = model.hidden_states
+
+    def spy(ids, positions, attn_mask, past):
+        if past is not None:
+            positions_seen.append(positions.tolist())
+        return original(ids, positions, attn_mask, past)
+
+    monkeypatch.setattr(model, "hidden_states", spy)
+    run(model, DiffusionSettings(gen_length=8, block_length=4, steps=4, cache=cache), eos=())
+    first_block = list(range(8, 12)) if cache == "dual" else list(range(8, 16))
+    assert positions_seen[0] == first_block
+
+
+def test_editing_records_edits_and_never_touches_the_prompt(model, monkeypatch):
+    spy = CallSpy(model, monkeypatch)
+    trace = []
+    settings = DiffusionSettings(gen_length=16, block_length=8, threshold=0.2, edit_threshold=0.0)
+    (got,) = run(model, settings, eos=(), trace=trace)
+    edits = [event for event in trace if event.kind == "edit"]
+    assert edits, "a low threshold commits wrong tokens that later steps rewrite"
+    for edit in edits:  # an edit rewrites a position committed at an earlier step
+        assert any(e.position == edit.position and e.kind == "commit" and e.step < edit.step for e in trace)
+    assert all(bool((ids[:, : len(PROMPT)] == torch.tensor(PROMPT)).all()) for ids, _ in spy.calls)
+    assert all(0 <= event.position < 16 for event in trace)
+    assert got.steps <= 2 * 16  # the cap: twice the block length per block
+    final = {}
+    for event in sorted(trace, key=lambda e: e.step):
+        final[event.position] = event.token_id
+    assert [final[i] for i in range(16)] == got.token_ids
+
+
+# --- batching and reporting -----------------------------------------------------------------------
+
+BATCH_SETTINGS = [
+    DiffusionSettings(gen_length=16, block_length=4),
+    DiffusionSettings(gen_length=16, block_length=8, steps=8, cfg_scale=1.0),
+    DiffusionSettings(gen_length=16, block_length=4, threshold=0.7),
+    DiffusionSettings(gen_length=16, block_length=8, threshold=0.5, edit_threshold=0.3),
+    DiffusionSettings(gen_length=16, block_length=4, threshold=0.8, cache="prefix"),
+    DiffusionSettings(gen_length=16, block_length=4, threshold=0.8, cache="dual", cfg_scale=0.5),
+]
+
+
+@pytest.mark.parametrize("settings", BATCH_SETTINGS)
+def test_batch_equals_each_prompt_alone(model, settings):
+    prompts = [[7, 8, 9], PROMPT, [20, 21, 22, 23, 24]]
+    together = run(model, settings, prompts=prompts)
+    alone = [run(model, settings, prompts=[prompt])[0] for prompt in prompts]
+    assert [g.token_ids for g in together] == [g.token_ids for g in alone]
+    assert [g.finished for g in together] == [g.finished for g in alone]
+
+
+def test_finished_rows_leave_the_batch_at_block_boundaries(model, monkeypatch):
+    spy = CallSpy(model, monkeypatch)
+    early, late = run(model, DiffusionSettings(gen_length=16, block_length=4), prompts=[PROMPT, [1, 2, 3]])
+    assert early.finished and early.forward_passes < late.forward_passes
+    # The ended row stays frozen in the batch until its block ends (4 steps per block), then leaves.
+    rows_per_call = [len(ids) for ids, _ in spy.calls]
+    shared = -(-early.forward_passes // 4) * 4
+    assert rows_per_call == [2] * shared + [1] * (late.forward_passes - shared)
+
+
+def test_on_step_and_trace_cover_every_step(model):
+    views, trace = [], []
+    prompts = [[7, 8, 9], PROMPT]
+    results = run(
+        model,
+        DiffusionSettings(gen_length=16, block_length=8, steps=8),
+        prompts=prompts,
+        eos=(),
+        on_step=lambda step, x: views.append((step, x.shape)),
+        trace=trace,
+    )
+    assert views == [(step, (2, 16)) for step in range(8)]
+    for row in range(2):
+        positions = sorted(event.position for event in trace if event.row == row)
+        assert positions == list(range(16))  # each position committed exactly once
+        assert results[row].steps == 8 and results[row].tokens_per_forward == 2.0
+
+
+def test_seeded_sampling_is_reproducible(model):
+    settings = DiffusionSettings(gen_length=16, block_length=8, temperature=1.0)
+    first = run(model, settings, eos=(), seed=11)[0].token_ids
+    assert run(model, settings, eos=(), seed=11)[0].token_ids == first
+    assert any(run(model, settings, eos=(), seed=s)[0].token_ids != first for s in (12, 13, 14))
+
+
+def test_no_prompts_no_work(model):
+    assert generate_diffusion(model, [], DiffusionSettings(gen_length=16), MASK, {EOS}) == []
