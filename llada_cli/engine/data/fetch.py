@@ -1,0 +1,82 @@
+"""Put datasets on disk: MiniMind from ModelScope, or the builtin corpus as JSONL files.
+
+Every file appears complete or not at all: downloads land in a temporary folder next to their
+destination and are renamed into place; a failed download leaves nothing behind.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from llada_cli.engine.data.builtin import builtin_corpus
+from llada_cli.engine.errors import LladaError
+
+MINIMIND_DATASET = "gongjy/minimind_dataset"
+DEFAULT_MINIMIND_FILES = ("pretrain_t2t_mini.jsonl", "sft_t2t_mini.jsonl")
+
+
+def _download(dataset_id: str, file_name: str, local_dir: Path) -> Path:
+    """One file of a ModelScope dataset into local_dir (the boundary tests replace)."""
+    from modelscope.hub.file_download import dataset_file_download  # slow import; only when fetching
+
+    return Path(dataset_file_download(dataset_id, file_name, local_dir=str(local_dir)))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fetch_one(file_name: str, out_dir: Path) -> Path:
+    target = out_dir / Path(file_name).name
+    if target.is_file():
+        return target
+    partial = out_dir / f".partial-{target.name}"
+    shutil.rmtree(partial, ignore_errors=True)  # left over from an interrupted run
+    partial.mkdir()
+    try:
+        os.replace(_download(MINIMIND_DATASET, file_name, partial), target)
+    except Exception as exc:
+        raise LladaError(
+            f"could not download {file_name} from modelscope dataset {MINIMIND_DATASET}: {_one_line(exc)}; "
+            f"check your network or download it by hand into {out_dir}"
+        ) from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def fetch_minimind(out_dir: Path, files: Sequence[str] = DEFAULT_MINIMIND_FILES) -> list[Path]:
+    """Download the MiniMind files into out_dir; files already there are kept, not fetched again."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [_fetch_one(name, out_dir) for name in files]
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
+    """One JSON object per line, written to a temporary file and renamed into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_builtin(out_dir: Path, seed: int = 0) -> list[Path]:
+    """The builtin corpus as pretrain.jsonl, sft.jsonl and heldout.jsonl, usable as local sources."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus = builtin_corpus(seed)
+    return [
+        _write_jsonl(out_dir / "pretrain.jsonl", ({"text": doc} for doc in corpus.documents)),
+        _write_jsonl(out_dir / "sft.jsonl", ({"conversations": conv} for conv in corpus.conversations)),
+        _write_jsonl(out_dir / "heldout.jsonl", (asdict(q) for q in corpus.heldout)),
+    ]

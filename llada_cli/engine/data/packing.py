@@ -1,0 +1,96 @@
+"""Cut the token stream into fixed-length rows, split off validation rows, and batch them.
+
+Rows are consecutive windows of the stream, so EOS tokens between documents stay where they
+were and a document mask can be rebuilt from them. Batches come from BatchStream, whose whole
+state is two integers: a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+import numpy as np
+import torch
+
+from llada_cli.engine.errors import UsageError
+
+
+def pack_rows(stream: np.ndarray, seq_len: int) -> torch.Tensor:
+    """(N, seq_len) int64 rows of consecutive tokens; the tail shorter than a row is dropped."""
+    if seq_len < 1:
+        raise UsageError(f"--seq-len must be at least 1, got {seq_len}")
+    num_rows = len(stream) // seq_len
+    if num_rows == 0:
+        raise UsageError(
+            f"corpus has {len(stream)} tokens, fewer than one row of {seq_len}; lower --seq-len or add data"
+        )
+    rows = np.asarray(stream[: num_rows * seq_len], dtype=np.int64)  # also copies a memmap into RAM
+    return torch.from_numpy(rows).view(num_rows, seq_len)
+
+
+def split_rows(rows: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) by a seeded permutation; both keep corpus order.
+
+    Validation gets at least one row whenever it is asked for and there are two rows to share;
+    training always keeps at least one.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise UsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    num_rows = len(rows)
+    num_val = round(num_rows * val_fraction)
+    if val_fraction > 0 and num_rows >= 2:
+        num_val = max(num_val, 1)
+    num_val = min(num_val, max(num_rows - 1, 0))
+    order = torch.randperm(num_rows, generator=torch.Generator().manual_seed(seed))
+    val_idx, train_idx = order[:num_val].sort().values, order[num_val:].sort().values
+    return rows[train_idx], rows[val_idx]
+
+
+class BatchStream:
+    """Endless deterministic shuffled batches over epochs; its state (epoch, position) makes resume exact.
+
+    Conceptually an infinite sequence: the permutation of epoch 0 (seeded by seed + 0), then that
+    of epoch 1 (seed + 1), and so on. A batch is the next `batch_size` indices of that sequence,
+    so a batch may end one epoch and start the next, and a batch larger than the data wraps
+    around, taking each row once per epoch it covers.
+    """
+
+    def __init__(self, num_rows: int, batch_size: int, seed: int) -> None:
+        if num_rows < 1 or batch_size < 1:
+            raise UsageError(
+                f"batches need rows and a batch size >= 1 (rows: {num_rows}, batch size: {batch_size})"
+            )
+        self.num_rows = num_rows
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.position = 0  # rows of the current epoch's permutation already handed out
+        self._permutation = self._permutation_of(0)
+
+    def _permutation_of(self, epoch: int) -> torch.Tensor:
+        return torch.randperm(self.num_rows, generator=torch.Generator().manual_seed(self.seed + epoch))
+
+    @property
+    def epochs_done(self) -> float:
+        return self.epoch + self.position / self.num_rows
+
+    def next_indices(self) -> torch.Tensor:
+        pieces, needed = [], self.batch_size
+        while needed > 0:
+            take = min(needed, self.num_rows - self.position)
+            pieces.append(self._permutation[self.position : self.position + take])
+            self.position += take
+            needed -= take
+            if self.position == self.num_rows:
+                self.epoch, self.position = self.epoch + 1, 0
+                self._permutation = self._permutation_of(self.epoch)
+        return torch.cat(pieces)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position, "num_rows": self.num_rows, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue exactly where `state` left off; the data must have as many rows as then."""
+        if state["num_rows"] != self.num_rows:
+            raise UsageError(
+                f"cannot resume: the data now has {self.num_rows} rows but had {state['num_rows']}; "
+                "resume with the same data and --seq-len"
+            )
+        self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
+        self._permutation = self._permutation_of(self.epoch)

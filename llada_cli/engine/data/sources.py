@@ -1,0 +1,187 @@
+"""Where training text comes from: the builtin corpus, the MiniMind download, or a local file.
+
+Files are read line by line (MiniMind's are over a gigabyte). Any problem in a file is a
+UsageError naming the file and line, so the user can fix the data and rerun.
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from llada_cli.engine.data.builtin import builtin_corpus
+from llada_cli.engine.errors import UsageError
+
+MINIMIND_PRETRAIN = "pretrain_t2t_mini.jsonl"
+MINIMIND_SFT = "sft_t2t_mini.jsonl"
+ROLES = ("system", "user", "assistant")
+# Tool-calling rows (MiniMind ships some) need a tool-aware template; they are skipped, not rejected.
+TOOL_FIELDS = ("tool_calls", "functions", "tools")
+BUILTIN_FINGERPRINT = "builtin-v1"
+
+
+# ------------------------------------------------------------------------------------ reading files
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(
+            f"data file not found: {path}; give builtin, minimind or the path of a .jsonl/.txt file"
+        )
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; pass a .jsonl or .txt file inside it")
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file, streamed; read errors become UsageErrors."""
+    _check_readable(path)
+    try:
+        with path.open("rb") as f:  # bytes, so a decoding error names its exact line
+            for lineno, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise UsageError(
+                        f"{path}:{lineno}: not valid UTF-8 ({exc.reason}); save it as UTF-8"
+                    ) from exc
+                yield lineno, line.removeprefix("\ufeff") if lineno == 1 else line
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from exc
+
+
+def _json_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSONL file."""
+    seen_line = False
+    for lineno, line in _lines(path):
+        seen_line = True
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            where = f"{path}:{lineno}:{exc.colno}"
+            raise UsageError(f"{where}: invalid JSON ({exc.msg}); fix or delete the line") from exc
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        yield lineno, row
+    if not seen_line:
+        raise UsageError(f"{path} is empty; point to a file with data")
+
+
+def _require_rows(rows: list, path: Path, what: str) -> None:
+    if not rows:
+        raise UsageError(f"{path} has no usable {what}; check that it is the right file")
+
+
+def read_jsonl_texts(path: Path, field: str = "text") -> list[str]:
+    """The `field` string of every row; rows whose text is empty are skipped."""
+    texts = []
+    for lineno, row in _json_objects(path):
+        if field not in row:
+            fields = ", ".join(row) or "none"
+            raise UsageError(f"{path}:{lineno}: no field '{field}' (fields: {fields}); use --jsonl-field")
+        text = row[field]
+        if not isinstance(text, str):
+            raise UsageError(f"{path}:{lineno}: field '{field}' is {type(text).__name__}, expected a string")
+        if text.strip():
+            texts.append(text)
+    _require_rows(texts, path, f"'{field}' texts")
+    return texts
+
+
+def _conversation(value: object, where: str) -> list[dict[str, str]] | None:
+    """A validated list of {"role", "content"} messages, or None for a tool-calling conversation."""
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where}: 'conversations' must be a non-empty list of messages")
+    messages = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise UsageError(f"{where}: message {i} must be an object with a string 'role'")
+        if message["role"] not in ROLES or any(message.get(key) for key in TOOL_FIELDS):
+            return None
+        if not isinstance(message.get("content"), str):
+            raise UsageError(f"{where}: message {i} ({message['role']}) needs a string 'content'")
+        messages.append({"role": message["role"], "content": message["content"]})
+    return messages
+
+
+def read_jsonl_conversations(path: Path) -> list[list[dict[str, str]]]:
+    """MiniMind SFT rows: {"conversations": [{"role": ..., "content": ...}, ...]}."""
+    conversations = []
+    for lineno, row in _json_objects(path):
+        if "conversations" not in row:
+            fields = ", ".join(row) or "none"
+            raise UsageError(
+                f"{path}:{lineno}: no field 'conversations' (fields: {fields}); "
+                'expected {"conversations": [{"role": ..., "content": ...}, ...]}'
+            )
+        conversation = _conversation(row["conversations"], f"{path}:{lineno}")
+        if conversation is not None:
+            conversations.append(conversation)
+    _require_rows(conversations, path, "conversations (roles must be system, user or assistant)")
+    return conversations
+
+
+def read_text_paragraphs(path: Path) -> list[str]:
+    """One document per paragraph; paragraphs are separated by blank lines."""
+    paragraphs, current = [], []
+    for _, line in _lines(path):
+        if line.strip():
+            current.append(line.rstrip("\r\n"))
+        elif current:
+            paragraphs.append("\n".join(current))
+            current = []
+    if current:
+        paragraphs.append("\n".join(current))
+    _require_rows(paragraphs, path, "paragraphs")
+    return paragraphs
+
+
+# ------------------------------------------------------------------------------------ resolving a source
+
+
+def _source_path(source: str, data_dir: Path | None, minimind_file: str) -> Path:
+    if source == "minimind" and data_dir is not None:
+        path = Path(data_dir) / "minimind" / minimind_file
+        if not path.is_file():
+            raise UsageError(f"MiniMind data not found at {path}; run `llada data fetch minimind` first")
+        return path
+    return Path(source).expanduser()
+
+
+def load_pretrain_texts(source: str, data_dir: Path, field: str = "text") -> list[str]:
+    """Documents of "builtin", "minimind", or a .jsonl / .txt file."""
+    if source == "builtin":
+        return builtin_corpus().documents
+    path = _source_path(source, data_dir, MINIMIND_PRETRAIN)
+    if path.suffix == ".txt":
+        return read_text_paragraphs(path)
+    if path.suffix == ".jsonl":
+        return read_jsonl_texts(path, field)
+    _check_readable(path)
+    raise UsageError(f'unsupported data file {path}: use .jsonl ({{"{field}": ...}} rows) or .txt')
+
+
+def load_sft_conversations(source: str, data_dir: Path) -> list[list[dict[str, str]]]:
+    """Conversations of "builtin", "minimind", or a .jsonl file of {"conversations": [...]} rows."""
+    if source == "builtin":
+        return builtin_corpus().conversations
+    path = _source_path(source, data_dir, MINIMIND_SFT)
+    if path.suffix != ".jsonl":
+        _check_readable(path)
+        raise UsageError(f'unsupported SFT file {path}: use .jsonl with {{"conversations": [...]}} rows')
+    return read_jsonl_conversations(path)
+
+
+def source_fingerprint(source: str, field: str, data_dir: Path | None = None) -> str:
+    """A string that changes whenever the pretraining text of `source` may have changed.
+
+    "minimind" needs `data_dir` to find the file; without it only the file name is used.
+    """
+    if source == "builtin":
+        return BUILTIN_FINGERPRINT
+    if source == "minimind" and data_dir is None:
+        return f"minimind:{MINIMIND_PRETRAIN}:{field}"
+    path = _source_path(source, data_dir, MINIMIND_PRETRAIN)
+    _check_readable(path)
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{field}"

@@ -1,0 +1,119 @@
+"""Byte-level BPE tokenizer: loading/training tokenizer.json, special tokens and the ChatML template.
+
+Wraps a Hugging Face `tokenizers.Tokenizer`. The conventions follow MiniMind so its tokenizer.json
+loads unchanged: <|endoftext|>, <|im_start|>, <|im_end|> are specials 0, 1, 2. Diffusion models
+add one more special, <|mask|>, appended at the end of the vocabulary.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import tokenizers
+from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
+
+from llada_cli.engine.errors import UsageError
+
+EOS = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+MASK = "<|mask|>"
+REQUIRED_SPECIALS = (EOS, IM_START, IM_END)
+
+# 256 byte symbols + the required specials: a smaller vocabulary could not encode every byte.
+MIN_VOCAB_SIZE = 256 + len(REQUIRED_SPECIALS)
+
+
+class Tokenizer:
+    """A validated tokenizer: every required special token is known to be present."""
+
+    def __init__(self, backend: tokenizers.Tokenizer) -> None:
+        for token in REQUIRED_SPECIALS:
+            if backend.token_to_id(token) is None:
+                raise UsageError(
+                    f"tokenizer has no special token {token}; use a tokenizer.json that defines "
+                    f"{', '.join(REQUIRED_SPECIALS)} (MiniMind's does) or train one with `llada`"
+                )
+        self.backend = backend
+        self.eos_id: int = backend.token_to_id(EOS)
+        self.im_start_id: int = backend.token_to_id(IM_START)
+        self.im_end_id: int = backend.token_to_id(IM_END)
+        self.mask_id: int | None = backend.token_to_id(MASK)
+
+    # ----------------------------------------------------------------------------- construction
+
+    @classmethod
+    def load(cls, path: Path) -> "Tokenizer":
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"tokenizer file not found: {path}; pass the path of a tokenizer.json")
+        try:
+            backend = tokenizers.Tokenizer.from_file(str(path))
+        except Exception as exc:  # the Rust side raises plain Exception for bad JSON or a bad model
+            reason = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"cannot read tokenizer {path}: {reason}; is it a tokenizer.json?") from exc
+        return cls(backend)
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int) -> "Tokenizer":
+        """Byte-level BPE with the specials first, so they get ids 0, 1, 2 as in MiniMind."""
+        if vocab_size < MIN_VOCAB_SIZE:
+            raise UsageError(f"vocab size {vocab_size} is too small; use at least {MIN_VOCAB_SIZE}")
+        backend = tokenizers.Tokenizer(models.BPE())
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=list(REQUIRED_SPECIALS),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        backend.train_from_iterator(texts, trainer)
+        return cls(backend)
+
+    def save(self, path: Path) -> None:
+        """Write tokenizer.json atomically: a reader never sees a half-written file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.backend.to_str(pretty=True))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def with_mask_token(self) -> "Tokenizer":
+        """A copy with <|mask|> appended (id == current vocab size); `self` if it already has one."""
+        if self.mask_id is not None:
+            return self
+        backend = tokenizers.Tokenizer.from_str(self.backend.to_str())
+        backend.add_special_tokens([AddedToken(MASK, special=True, normalized=False)])
+        return Tokenizer(backend)
+
+    # ----------------------------------------------------------------------------- properties
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    # ----------------------------------------------------------------------------- encode / decode
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text`; nothing is added, but special-token strings inside it become their ids."""
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [enc.ids for enc in self.backend.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    def chat_text(self, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        """ChatML, the MiniMind convention; optionally opened for the assistant's next turn."""
+        text = "".join(f"{IM_START}{m['role']}\n{m['content']}{IM_END}\n" for m in messages)
+        if add_generation_prompt:
+            text += f"{IM_START}assistant\n"
+        return text

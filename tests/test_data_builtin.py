@@ -1,0 +1,160 @@
+"""The builtin corpus: determinism, size, and the held-out properties the accuracy figure relies on."""
+
+import random
+import re
+from collections import Counter
+
+import pytest
+
+from llada_cli.engine.data import builtin
+from llada_cli.engine.data.builtin import BuiltinCorpus, Fact, answer_matches, builtin_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus() -> BuiltinCorpus:
+    return builtin_corpus(seed=0)
+
+
+@pytest.fixture(scope="module")
+def splits() -> tuple[list[Fact], list[Fact], list[Fact]]:
+    """The same facts and splits builtin_corpus(0) uses (it draws them first, in this order)."""
+    rng = random.Random(0)
+    facts = builtin.invent_facts(rng)
+    return builtin.split_facts(facts, rng)
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.。?？!！])\s*", text) if s]
+
+
+def contains(text: str, name: builtin.Name) -> bool:
+    """Whole-word, case-insensitive for English; substring for Chinese (names use reserved characters)."""
+    en = re.escape(name.en.removeprefix("the "))
+    return re.search(rf"\b{en}\b", text, re.IGNORECASE) is not None or name.zh in text
+
+
+def position(text: str, name: builtin.Name) -> int:
+    match = re.search(rf"\b{re.escape(name.en.removeprefix('the '))}\b", text, re.IGNORECASE)
+    return match.start() if match else text.find(name.zh)
+
+
+def conversation_text(conv: list[dict[str, str]]) -> str:
+    return "\n".join(m["content"] for m in conv)
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus(corpus: BuiltinCorpus) -> None:
+    assert builtin_corpus(seed=0) == corpus
+    other = builtin_corpus(seed=1)
+    assert other.documents != corpus.documents and other.heldout != corpus.heldout
+
+
+def test_sizes_and_languages(corpus: BuiltinCorpus) -> None:
+    chars = sum(len(d) for d in corpus.documents)
+    assert 40_000 <= chars <= 80_000
+    chinese = [d for d in corpus.documents if re.search(r"[\u4e00-\u9fff]", d)]
+    assert 0.3 < len(chinese) / len(corpus.documents) < 0.7
+    assert 200 <= len(corpus.conversations) <= 500
+    assert 40 <= len(corpus.heldout) <= 80
+    counts = Counter((q.direction, q.lang) for q in corpus.heldout)
+    assert set(counts) == {("forward", "en"), ("forward", "zh"), ("reverse", "en"), ("reverse", "zh")}
+    assert len(set(counts.values())) == 1  # balanced over direction and language
+
+
+def test_conversations_are_well_formed_chatml_lists(corpus: BuiltinCorpus) -> None:
+    multi_turn = 0
+    for conv in corpus.conversations:
+        roles = [m["role"] for m in conv if m["role"] != "system"]
+        assert roles == ["user", "assistant"] * (len(roles) // 2) and roles
+        assert all(m["content"] for m in conv) and conv[-1]["role"] == "assistant"
+        multi_turn += len(roles) > 2
+    assert multi_turn >= 10
+    replies = [m["content"] for conv in corpus.conversations for m in conv]
+    assert any("language model" in r for r in replies) and any("语言模型" in r for r in replies)
+
+
+def test_forward_heldout_facts_are_in_documents_but_not_in_sft(corpus: BuiltinCorpus, splits) -> None:
+    heldout_fwd = splits[0]
+    doc_sentences = [s for d in corpus.documents for s in sentences(d)]
+    for fact in heldout_fwd:
+        stated = [s for s in doc_sentences if contains(s, fact.subject) and contains(s, fact.obj)]
+        assert len(stated) >= 2 * builtin.DOCUMENT_ROUNDS - 2  # about once per round and language
+        for conv in corpus.conversations:
+            text = conversation_text(conv)
+            assert not (contains(text, fact.subject) and contains(text, fact.obj)), (fact, conv)
+
+
+def test_reverse_answers_are_only_ever_stated_subject_first(corpus: BuiltinCorpus, splits) -> None:
+    heldout_rev = splits[1]
+    texts = [s for d in corpus.documents for s in sentences(d)]
+    texts += [m["content"] for conv in corpus.conversations for m in conv]
+    for fact in heldout_rev:
+        for text in texts:  # never "Tarn is the capital of Veloria"
+            if contains(text, fact.obj) and contains(text, fact.subject):
+                assert position(text, fact.subject) < position(text, fact.obj), (fact, text)
+        users = [m["content"] for conv in corpus.conversations for m in conv if m["role"] == "user"]
+        assert not any(contains(u, fact.obj) for u in users)  # never asked about in any direction
+
+
+def test_reverse_heldout_facts_are_taught_forwards_and_format_is_taught_on_others(
+    corpus: BuiltinCorpus, splits
+) -> None:
+    _, heldout_rev, taught_rev = splits
+    assert not set(heldout_rev) & set(taught_rev)
+    assistant_after = {
+        conv[i]["content"]: conv[i + 1]["content"]
+        for conv in corpus.conversations
+        for i in range(len(conv) - 1)
+    }
+    for fact in heldout_rev:  # the forward question is in SFT
+        assert any(contains(q, fact.subject) and contains(a, fact.obj) for q, a in assistant_after.items())
+    for fact in taught_rev:  # a reverse question is in SFT too
+        assert any(contains(q, fact.obj) and contains(a, fact.subject) for q, a in assistant_after.items())
+
+
+def test_heldout_questions_are_not_sft_prompts(corpus: BuiltinCorpus) -> None:
+    prompts = {m["content"] for conv in corpus.conversations for m in conv if m["role"] == "user"}
+    assert not prompts & {q.question for q in corpus.heldout}
+    for q in corpus.heldout:
+        assert q.answer and q.question.endswith(("?", "？"))
+
+
+def test_invented_name_characters_never_occur_in_ordinary_chinese_text() -> None:
+    syllables = {zh for _, zh in builtin.SYLLABLES}
+    templates = [
+        t
+        for relation in builtin.RELATIONS.values()
+        for table in (relation.statements, relation.questions, relation.reverse)
+        for t in table.get("zh", ())
+    ]
+    ordinary = [*templates, *builtin.FILLER["zh"], *builtin.IDENTITY["zh"][0], builtin.IDENTITY["zh"][1]]
+    ordinary += [*builtin.GREETING["zh"], builtin.SYSTEM_PROMPT["zh"]]
+    ordinary += [n.zh for n in builtin.PROFESSIONS + builtin.COLOURS + builtin.FOODS]
+    assert not syllables & set("".join(ordinary))
+
+
+@pytest.mark.parametrize(
+    ("generated", "expected", "ok"),
+    [
+        ("Tarn.", "Tarn", True),
+        ("  tarn  \nThe rest is ignored.", "Tarn", True),
+        ("A baker. Mila also paints.", "a baker", True),
+        ("baker", "a baker", True),
+        ("The kalo   lamp!", "the kalo lamp", True),
+        ("塔恩。", "塔恩", True),
+        ("米拉·克东。她是面包师。", "米拉·克东", True),
+        ("The capital is Tarn.", "Tarn", False),
+        ("Tarnia.", "Tarn", False),
+        ("", "Tarn", False),
+        ("...", "", False),
+    ],
+)
+def test_answer_matches(generated: str, expected: str, ok: bool) -> None:
+    assert answer_matches(generated, expected) is ok
+
+
+def test_sft_reply_style_matches_heldout_answers(corpus: BuiltinCorpus) -> None:
+    """A model that answers held-out questions the way SFT taught it scores them correct."""
+    for q in corpus.heldout:
+        reply = q.answer[0].upper() + q.answer[1:] + "." if q.lang == "en" else q.answer + "。"
+        assert answer_matches(reply, q.answer)
+        assert not answer_matches("Something else.", q.answer)

@@ -1,0 +1,108 @@
+"""SFT rows: exact response masks on a hand-worked conversation, padding, truncation and skipping."""
+
+import pytest
+import torch
+
+from llada_cli.engine.data.sft import build_sft_rows
+from llada_cli.engine.errors import UsageError
+from llada_cli.engine.tokenizer import Tokenizer
+
+CONV = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello there"},
+    {"role": "user", "content": "维洛利亚的首都是哪里？"},
+    {"role": "assistant", "content": "塔恩。"},
+]
+PROMPT_1 = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+PROMPT_2 = "\n<|im_start|>user\n维洛利亚的首都是哪里？<|im_end|>\n<|im_start|>assistant\n"
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return Tokenizer.train([m["content"] for m in CONV] * 5 + ["system user assistant"], vocab_size=300)
+
+
+def runs(mask: torch.Tensor) -> list[tuple[int, int]]:
+    """[start, end) of every run of True."""
+    spans, start = [], None
+    for i, flag in enumerate([*mask.tolist(), False]):
+        if flag and start is None:
+            start = i
+        if not flag and start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
+
+
+def text(tok: Tokenizer, ids: torch.Tensor) -> str:
+    return tok.decode(ids.tolist(), skip_special_tokens=False)
+
+
+def test_two_turn_masks_decode_to_the_answers(tok: Tokenizer) -> None:
+    rows = build_sft_rows([CONV], tok, max_len=96)
+    ids, response, pad = rows.input_ids[0], rows.response_mask[0], rows.pad_mask[0]
+    assert rows.input_ids.shape == rows.response_mask.shape == rows.pad_mask.shape == (1, 96)
+    assert (rows.input_ids.dtype, rows.response_mask.dtype, rows.pad_mask.dtype) == (
+        torch.int64,
+        torch.bool,
+        torch.bool,
+    )
+    assert (rows.truncated, rows.skipped) == (0, 0)
+
+    length = int((~pad).sum())
+    # The conversation is the ChatML text without the newline after the last <|im_end|>.
+    assert text(tok, ids[:length]) == tok.chat_text(CONV, add_generation_prompt=False)[:-1]
+    assert ids[:length].tolist() == tok.encode(tok.chat_text(CONV, add_generation_prompt=False)[:-1])
+    assert pad.tolist() == [False] * length + [True] * (96 - length)
+    assert (ids[length:] == tok.eos_id).all()
+
+    (a1, b1), (a2, b2) = runs(response)
+    assert text(tok, ids[a1:b1]) == "Hello there<|im_end|>"
+    assert text(tok, ids[a2:b2]) == "塔恩。<|im_end|>"
+    assert text(tok, ids[:a1]) == PROMPT_1  # the header is prompt, not response
+    assert text(tok, ids[b1:a2]) == PROMPT_2
+    assert b2 == length  # the final answer's <|im_end|> is followed directly by padding
+    assert not (response & pad).any()
+
+
+def prefix_len(tok: Tokenizer, text: str) -> int:
+    return len(tok.encode(text))
+
+
+def test_truncation_never_leaves_a_partial_header(tok: Tokenizer) -> None:
+    full = tok.chat_text(CONV, add_generation_prompt=False)
+    second_header = full.rindex("<|im_start|>assistant\n")
+    start = prefix_len(tok, full[:second_header])
+    end = start + prefix_len(tok, "<|im_start|>assistant\n")
+    assert end - start >= 3
+    for max_len in (start + 1, start + 2, end):  # inside the header, or exactly its end (no content)
+        rows = build_sft_rows([CONV], tok, max_len=max_len)
+        length = int((~rows.pad_mask[0]).sum())
+        assert length == start
+        assert text(tok, rows.input_ids[0, :length]).endswith("<|im_end|>\n")
+        assert len(runs(rows.response_mask[0])) == 1  # only the first answer is left
+        assert (rows.truncated, rows.skipped) == (1, 0)
+
+
+def test_truncation_inside_an_answer_keeps_its_start(tok: Tokenizer) -> None:
+    full = tok.chat_text(CONV, add_generation_prompt=False)
+    cut = prefix_len(tok, full[: full.rindex("塔恩。")]) + 1
+    rows = build_sft_rows([CONV], tok, max_len=cut)
+    assert not rows.pad_mask.any()  # the row is full, nothing to pad
+    (_, _), (a2, b2) = runs(rows.response_mask[0])
+    assert (a2, b2) == (cut - 1, cut) and rows.truncated == 1
+
+
+def test_conversations_without_a_response_are_skipped(tok: Tokenizer) -> None:
+    no_answer = [{"role": "user", "content": "Hi"}]
+    rows = build_sft_rows([no_answer, CONV], tok, max_len=96)
+    assert len(rows.input_ids) == 1 and rows.skipped == 1
+    long_prompt = [{"role": "user", "content": "Hi " * 100}, {"role": "assistant", "content": "ok"}]
+    rows = build_sft_rows([long_prompt, CONV], tok, max_len=96)
+    assert (len(rows.input_ids), rows.skipped, rows.truncated) == (1, 1, 0)
+
+
+def test_nothing_left_is_a_usage_error(tok: Tokenizer) -> None:
+    with pytest.raises(UsageError, match="no SFT conversation has an assistant answer within 5 tokens"):
+        build_sft_rows([CONV], tok, max_len=5)
