@@ -15,11 +15,12 @@ from .registry import Registry
 from .tokenizer import Tokenizer
 
 
-def pretrain_rows(registry: Registry, source: str, field: str, tokenizer: Tokenizer, tokenizer_file: Path,
-                  seq_len: int) -> torch.Tensor:
+def pretrain_rows(
+    registry: Registry, source: str, field: str, tokenizer: Tokenizer, tokenizer_file: Path, seq_len: int
+) -> torch.Tensor:
     """Packed (N, seq_len) rows of a corpus; its token stream is computed once per (source, tokenizer)."""
     tokenizer_hash = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
-    key = cache_key(source_fingerprint(source, field), tokenizer_hash)
+    key = cache_key(source_fingerprint(source, field, registry.data_dir), tokenizer_hash)
     cache_path = registry.cache_dir / "tokens" / f"{key}.npy"
     if cache_path.is_file():
         stream = np.load(cache_path, mmap_mode="r")
@@ -29,7 +30,15 @@ def pretrain_rows(registry: Registry, source: str, field: str, tokenizer: Tokeni
     return pack_rows(stream, seq_len)
 
 
-def validation_rows(registry: Registry, source: str, field: str, tokenizer: Tokenizer, tokenizer_file: Path,
-                    seq_len: int, val_fraction: float, seed: int) -> torch.Tensor:
+def validation_rows(
+    registry: Registry,
+    source: str,
+    field: str,
+    tokenizer: Tokenizer,
+    tokenizer_file: Path,
+    seq_len: int,
+    val_fraction: float,
+    seed: int,
+) -> torch.Tensor:
     rows = pretrain_rows(registry, source, field, tokenizer, tokenizer_file, seq_len)
     return split_rows(rows, val_fraction, seed)[1]

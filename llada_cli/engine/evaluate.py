@@ -32,8 +32,13 @@ class LikelihoodReport:
         return math.exp(min(self.nats_per_token, 50.0))
 
     def to_dict(self) -> dict[str, float | int | bool]:
-        return {"nats_per_token": round(self.nats_per_token, 5), "bits_per_token": round(self.bits_per_token, 5),
-                "perplexity": round(self.perplexity, 4), "tokens": self.tokens, "exact": self.exact}
+        return {
+            "nats_per_token": round(self.nats_per_token, 5),
+            "bits_per_token": round(self.bits_per_token, 5),
+            "perplexity": round(self.perplexity, 4),
+            "tokens": self.tokens,
+            "exact": self.exact,
+        }
 
 
 def stratified_mask_counts(length: int, samples: int, generator: torch.Generator) -> torch.Tensor:
@@ -50,8 +55,15 @@ def random_mask(length: int, count: int, generator: torch.Generator) -> torch.Te
 
 
 @torch.no_grad()
-def diffusion_answer_nll(model: Transformer, prompt: list[int], answer: list[int], mask_id: int, mc_num: int,
-                         generator: torch.Generator, batch_size: int = 32) -> float:
+def diffusion_answer_nll(
+    model: Transformer,
+    prompt: list[int],
+    answer: list[int],
+    mask_id: int,
+    mc_num: int,
+    generator: torch.Generator,
+    batch_size: int = 32,
+) -> float:
     """Upper bound on -log p(answer | prompt) in nats: mean over samples of sum(CE over masked) * L / k."""
     device = next(model.parameters()).device
     length = len(answer)
@@ -59,11 +71,11 @@ def diffusion_answer_nll(model: Transformer, prompt: list[int], answer: list[int
     counts = stratified_mask_counts(length, mc_num, generator)
     total = 0.0
     for start in range(0, mc_num, batch_size):
-        chunk = counts[start:start + batch_size]
+        chunk = counts[start : start + batch_size]
         masks = torch.stack([random_mask(length, int(k), generator) for k in chunk])
         noisy = sequence.repeat(len(chunk), 1)
-        noisy[:, len(prompt):][masks] = mask_id
-        logits = model(noisy.to(device))[:, len(prompt):].float()
+        noisy[:, len(prompt) :][masks] = mask_id
+        logits = model(noisy.to(device))[:, len(prompt) :].float()
         targets = torch.tensor(answer, device=device).expand(len(chunk), -1)
         ce = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
         ce = (ce * masks.to(device)).sum(dim=1) * length / chunk.to(device)
@@ -76,12 +88,19 @@ def ar_answer_nll(model: Transformer, prompt: list[int], answer: list[int]) -> f
     """Exact -log p(answer | prompt) in nats."""
     device = next(model.parameters()).device
     sequence = torch.tensor([prompt + answer], device=device)
-    logits = model(sequence[:, :-1]).float()[0, len(prompt) - 1:]
-    return F.cross_entropy(logits, sequence[0, len(prompt):], reduction="sum").item()
+    logits = model(sequence[:, :-1]).float()[0, len(prompt) - 1 :]
+    return F.cross_entropy(logits, sequence[0, len(prompt) :], reduction="sum").item()
 
 
-def answer_log_likelihood(model: Transformer, kind: str, prompt: list[int], answer: list[int], mask_id: int | None,
-                          mc_num: int = 128, seed: int = 0) -> float:
+def answer_log_likelihood(
+    model: Transformer,
+    kind: str,
+    prompt: list[int],
+    answer: list[int],
+    mask_id: int | None,
+    mc_num: int = 128,
+    seed: int = 0,
+) -> float:
     if not answer:
         return 0.0
     if kind == "ar":
@@ -98,7 +117,7 @@ def ar_likelihood(model: Transformer, rows: torch.Tensor, batch_size: int = 16) 
     device = next(model.parameters()).device
     nats, tokens = 0.0, 0
     for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size].to(device)
+        batch = rows[start : start + batch_size].to(device)
         logits = model(batch[:, :-1]).float()
         nats += F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="sum").item()
         tokens += batch[:, 1:].numel()
@@ -106,12 +125,14 @@ def ar_likelihood(model: Transformer, rows: torch.Tensor, batch_size: int = 16) 
 
 
 @torch.no_grad()
-def diffusion_likelihood(model: Transformer, rows: torch.Tensor, mask_id: int, mc_num: int, seed: int = 0,
-                         batch_size: int = 16) -> LikelihoodReport:
+def diffusion_likelihood(
+    model: Transformer, rows: torch.Tensor, mask_id: int, mc_num: int, seed: int = 0, batch_size: int = 16
+) -> LikelihoodReport:
     """Per-token ELBO bound over packed rows: each row is an unconditional 'answer' of length L."""
     generator = torch.Generator().manual_seed(seed)
-    nats = sum(diffusion_answer_nll(model, [], row.tolist(), mask_id, mc_num, generator, batch_size)
-               for row in rows)
+    nats = sum(
+        diffusion_answer_nll(model, [], row.tolist(), mask_id, mc_num, generator, batch_size) for row in rows
+    )
     tokens = rows.numel()
     return LikelihoodReport(nats / max(1, tokens), tokens, exact=False)
 
@@ -125,12 +146,19 @@ class AccuracyReport:
         return self.correct.get(group, 0) / max(1, self.total.get(group, 0))
 
     def to_dict(self) -> dict[str, dict[str, float | int]]:
-        return {group: {"accuracy": round(self.accuracy(group), 4), "correct": self.correct.get(group, 0),
-                        "total": self.total[group]} for group in sorted(self.total)}
+        return {
+            group: {
+                "accuracy": round(self.accuracy(group), 4),
+                "correct": self.correct.get(group, 0),
+                "total": self.total[group],
+            }
+            for group in sorted(self.total)
+        }
 
 
-def heldout_accuracy(questions: list, answer: Callable[[list[str]], list[str]],
-                     matches: Callable[[str, str], bool]) -> AccuracyReport:
+def heldout_accuracy(
+    questions: list, answer: Callable[[list[str]], list[str]], matches: Callable[[str, str], bool]
+) -> AccuracyReport:
     """Exact-match accuracy, grouped by direction (forward/reverse), language, and overall."""
     replies = answer([q.question for q in questions])
     correct: dict[str, int] = {}

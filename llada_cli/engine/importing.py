@@ -26,7 +26,6 @@ Files load through safetensors or torch.load(weights_only=True), never unrestric
 from __future__ import annotations
 
 import pickle
-import platform
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,7 +41,7 @@ from .checkpoint import WEIGHTS_FILE, save_weights
 from .config import ModelConfig
 from .errors import LladaError, UsageError
 from .model import Transformer, grow_vocab
-from .registry import Registry, Run, write_json_atomic
+from .registry import Registry, Run, software_versions, write_json_atomic
 from .tokenizer import Tokenizer
 
 State = dict[str, torch.Tensor]
@@ -434,19 +433,10 @@ def _run_info(
         "parameters": model.num_parameters,
         "request": {},
         "command": command,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "llada": _version()},
+        "versions": software_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "status": "completed",
         "step": 0,
         "source": str(Path(path).resolve()),
         "import_report": report.to_dict(),
     }
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llada-cli")
-    except PackageNotFoundError:
-        return "dev"

@@ -178,7 +178,7 @@ class DiffusionPretrainObjective:
         return LossOutput(loss, x0.numel(), metrics)
 
     def for_validation(self) -> DiffusionPretrainObjective:
-        """Validation scores the plain ELBO (one block, full rows): comparable across steps, runs and tracks."""
+        """Validation scores the plain ELBO (one block, full rows), comparable across steps and runs."""
         return replace(self, mask_schedule="iid_t", variable_length_prob=0.0)
 
     def block_size(self, progress: float, seq_len: int) -> int:

@@ -36,8 +36,9 @@ def smooth(values: Sequence[float], weight: float) -> list[float]:
     return smoothed
 
 
-def metric_series(run_name: str, records: list[dict[str, Any]], metric: str, x_axis: str,
-                  smoothing: float) -> Series | None:
+def metric_series(
+    run_name: str, records: list[dict[str, Any]], metric: str, x_axis: str, smoothing: float
+) -> Series | None:
     points = [(r[x_axis], r[metric]) for r in records if r.get(metric) is not None and x_axis in r]
     if not points:
         return None
@@ -45,18 +46,24 @@ def metric_series(run_name: str, records: list[dict[str, Any]], metric: str, x_a
     return Series(f"{run_name} {metric}", list(xs), smooth(ys, smoothing))
 
 
-def collect_series(runs: dict[str, list[dict[str, Any]]], metrics: Sequence[str], x_axis: str,
-                   smoothing: float) -> dict[str, list[Series]]:
+def collect_series(
+    runs: dict[str, list[dict[str, Any]]], metrics: Sequence[str], x_axis: str, smoothing: float
+) -> dict[str, list[Series]]:
     """Series per metric; a metric no run has is an error that lists what the runs do have."""
     found: dict[str, list[Series]] = {}
     for metric in metrics:
-        series = [s for name, records in runs.items()
-                  if (s := metric_series(name, records, metric, x_axis, smoothing)) is not None]
+        series = [
+            s
+            for name, records in runs.items()
+            if (s := metric_series(name, records, metric, x_axis, smoothing)) is not None
+        ]
         if series:
             found[metric] = series
     if not found:
         have = sorted({key for records in runs.values() for r in records for key in r})
-        raise UsageError(f"none of the runs has {', '.join(metrics)}; fields present: {', '.join(have) or 'none'}")
+        raise UsageError(
+            f"none of the runs has {', '.join(metrics)}; fields present: {', '.join(have) or 'none'}"
+        )
     return found
 
 
@@ -79,7 +86,9 @@ def plot_series(found: dict[str, list[Series]], out: Path, x_axis: str, log_y: b
         for metric in metrics:
             for series in found[metric]:
                 style = "--" if metric.startswith("val") else "-"
-                axis.plot(series.x, series.y, style, label=series.label, marker="o" if len(series.x) < 20 else None)
+                axis.plot(
+                    series.x, series.y, style, label=series.label, marker="o" if len(series.x) < 20 else None
+                )
         axis.set_ylabel(" / ".join(metrics))
         if log_y:
             axis.set_yscale("log")
@@ -103,7 +112,7 @@ def plot_trace(events: list[dict[str, Any]], out: Path) -> Path:
     steps = max(e["step"] for e in commits) + 1
     grid = np.full((positions, steps), np.nan)
     for event in commits:
-        grid[event["position"], event["step"]:] = event["step"]
+        grid[event["position"], event["step"] :] = event["step"]
     fig, axis = plt.subplots(figsize=(9, max(3, positions / 12)))
     image = axis.imshow(grid, aspect="auto", origin="upper", interpolation="nearest", cmap="viridis")
     fig.colorbar(image, ax=axis, label="step the token was committed")

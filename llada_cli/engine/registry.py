@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import platform
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,17 @@ CHECKPOINT_DIR = re.compile(r"^step-(\d+)$")
 def default_home() -> Path:
     env = os.environ.get("LLADA_HOME")
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("llada"))
+
+
+def software_versions() -> dict[str, str]:
+    """Recorded in run.json so a result can be traced to the code that made it."""
+    import torch
+
+    try:
+        llada = version("llada-cli")
+    except PackageNotFoundError:
+        llada = "dev"
+    return {"python": platform.python_version(), "torch": torch.__version__, "llada": llada}
 
 
 # ---------------------------------------------------------------------------

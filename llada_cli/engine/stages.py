@@ -7,7 +7,7 @@ run.json, so only the checkpoint decides where it continues.
 
 from __future__ import annotations
 
-import platform
+import shutil
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -31,13 +31,19 @@ from .objectives import (
     PretrainBatch,
     SFTBatch,
 )
-from .registry import Registry, Run, write_json_atomic
+from .registry import Registry, Run, software_versions, write_json_atomic
 from .tokenizer import Tokenizer
-from .trainer import EventHandler, TrainConfig, Trainer, resolve_device
+from .trainer import EventHandler, TrainConfig, Trainer, check_train_config, resolve_device
 
 Kind = Literal["ar", "diffusion"]
 Stage = Literal["pretrain", "sft"]
-SHAPE_FIELDS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_kv_heads", "intermediate_size")
+SHAPE_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_kv_heads",
+    "intermediate_size",
+)
 
 
 @dataclass
@@ -73,22 +79,54 @@ class Prepared:
 
 def run_stage(registry: Registry, request: StageRequest, on_event: EventHandler | None = None) -> Run:
     device = resolve_device(request.device)
+    check_train_config(request.train)
     torch.manual_seed(request.train.seed)
     if request.resume:
         request = _request_from_run(registry, request)
     elif request.stage == "sft":
         request = replace(request, kind=_base_kind(registry, request.parent))
     prepared = _prepare(registry, request)
+    try:
+        trainer = _trainer(registry, request, prepared, device, on_event)
+    except BaseException:
+        if not request.resume:  # a run that never started leaves nothing behind
+            shutil.rmtree(prepared.run.path, ignore_errors=True)
+        raise
+    prepared.run.update_info(status="running", total_steps=trainer.schedule.total)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        prepared.run.update_info(status="interrupted")
+        raise
+    except Exception:
+        prepared.run.update_info(status="failed")
+        raise
+    return prepared.run
+
+
+def _trainer(
+    registry: Registry,
+    request: StageRequest,
+    prepared: Prepared,
+    device: torch.device,
+    on_event: EventHandler | None,
+) -> Trainer:
     train_batch, train_rows, val_batches = _datasets(registry, request, prepared)
+    objective = _objective(request, prepared.tokenizer)
     trainer = Trainer(
-        prepared.model, _objective(request, prepared.tokenizer), train_batch, train_rows, val_batches,
-        request.train, prepared.run, device, on_event,
+        prepared.model,
+        objective,
+        train_batch,
+        train_rows,
+        val_batches,
+        request.train,
+        prepared.run,
+        device,
+        on_event,
     )
     if request.resume:
         trainer.resume()
-    prepared.run.update_info(status="running", total_steps=trainer.schedule.total)
-    trainer.fit()
-    return prepared.run
+    return trainer
 
 
 # ---------------------------------------------------------------------------
@@ -203,19 +241,10 @@ def _run_info(request: StageRequest, model: Transformer, parent: str | None) -> 
         "parameters": model.num_parameters,
         "request": stored,
         "command": request.command,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "llada": _version()},
+        "versions": software_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "status": "created",
     }
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("llada-cli")
-    except PackageNotFoundError:
-        return "dev"
 
 
 # ---------------------------------------------------------------------------
@@ -226,26 +255,36 @@ def _datasets(registry: Registry, request: StageRequest, prepared: Prepared):
     seq_len = request.model.seq_len if request.parent is None else prepared.model.config.seq_len
     seq_len = request.shape_overrides.get("seq_len") or seq_len
     if request.stage == "pretrain":
-        rows = pretrain_rows(registry, request.data, request.jsonl_field, prepared.tokenizer,
-                             prepared.run.tokenizer_path, seq_len)
+        rows = pretrain_rows(
+            registry,
+            request.data,
+            request.jsonl_field,
+            prepared.tokenizer,
+            prepared.run.tokenizer_path,
+            seq_len,
+        )
         train, val = split_rows(rows, request.val_fraction, request.train.seed)
         return (lambda idx: PretrainBatch(train[idx])), len(train), _val_batches(val, request, PretrainBatch)
     sft = _sft_rows(registry, request, prepared.tokenizer, seq_len)
-    prepared.run.update_info(sft_rows={"rows": len(sft.input_ids), "truncated": sft.truncated,
-                                       "skipped": sft.skipped})
+    prepared.run.update_info(
+        sft_rows={"rows": len(sft.input_ids), "truncated": sft.truncated, "skipped": sft.skipped}
+    )
     tensors = (sft.input_ids, sft.response_mask, sft.pad_mask)
-    train_idx, val_idx = split_rows(torch.arange(len(sft.input_ids))[:, None], request.val_fraction,
-                                    request.train.seed)
+    train_idx, val_idx = split_rows(
+        torch.arange(len(sft.input_ids))[:, None], request.val_fraction, request.train.seed
+    )
     train = [t[train_idx[:, 0]] for t in tensors]
     val = [t[val_idx[:, 0]] for t in tensors]
-    val_batches = [SFTBatch(*(t[i:i + request.train.batch_size] for t in val))
-                   for i in range(0, len(val[0]), request.train.batch_size)][: request.train.eval_batches]
+    val_batches = [
+        SFTBatch(*(t[i : i + request.train.batch_size] for t in val))
+        for i in range(0, len(val[0]), request.train.batch_size)
+    ][: request.train.eval_batches]
     return (lambda idx: SFTBatch(*(t[idx] for t in train))), len(train[0]), val_batches
 
 
 def _val_batches(rows: torch.Tensor, request: StageRequest, make) -> list:
     size = request.train.batch_size
-    batches = [make(rows[i:i + size]) for i in range(0, len(rows), size)]
+    batches = [make(rows[i : i + size]) for i in range(0, len(rows), size)]
     return batches[: request.train.eval_batches]
 
 

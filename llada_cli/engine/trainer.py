@@ -94,13 +94,25 @@ def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
     return nullcontext()
 
 
-def plan_steps(config: TrainConfig, train_rows: int) -> int:
-    """Total optimizer steps from --max-steps or --epochs (one of them; default one epoch)."""
+def check_train_config(config: TrainConfig) -> None:
+    """Option combinations that cannot work, refused before anything is written."""
     if config.max_steps is not None and config.epochs is not None:
         raise UsageError("--max-steps and --epochs are incompatible: give one of them")
+    for flag, value in (
+        ("--max-steps", config.max_steps),
+        ("--batch-size", config.batch_size),
+        ("--grad-accum", config.grad_accum),
+        ("--log-every", config.log_every),
+    ):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if config.epochs is not None and config.epochs <= 0:
+        raise UsageError(f"--epochs must be positive, got {config.epochs}")
+
+
+def plan_steps(config: TrainConfig, train_rows: int) -> int:
+    """Total optimizer steps from --max-steps or --epochs (one of them; default one epoch)."""
     if config.max_steps is not None:
-        if config.max_steps < 1:
-            raise UsageError("--max-steps must be at least 1")
         return config.max_steps
     rows_per_step = config.batch_size * config.grad_accum
     return max(1, math.ceil((config.epochs or 1.0) * train_rows / rows_per_step))
@@ -244,8 +256,13 @@ class Trainer:
 
     def _train_step(self) -> tuple[float, int, dict[str, float]]:
         lr = learning_rate(
-            self.step, self.schedule.total, self.config.learning_rate, self.config.lr_schedule,
-            self.schedule.warmup, self.config.lr_stable_ratio, self.config.min_lr_ratio,
+            self.step,
+            self.schedule.total,
+            self.config.learning_rate,
+            self.config.lr_schedule,
+            self.schedule.warmup,
+            self.config.lr_stable_ratio,
+            self.config.min_lr_ratio,
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -322,7 +339,9 @@ class Trainer:
 
     def _finish(self, status: str) -> str:
         self.run.update_info(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
-        self.on_event(TrainEvent("end", self.step, self.schedule.total, {"status": status, "best": self.best}))
+        self.on_event(
+            TrainEvent("end", self.step, self.schedule.total, {"status": status, "best": self.best})
+        )
         return status
 
 

@@ -1,0 +1,161 @@
+"""Training throughput: llada's AR and diffusion steps vs a plain reference step, same shapes, same run.
+
+    python bench/train_throughput.py [--preset small] [--batch-size 8] [--steps 6] [--dtype fp32,bf16]
+
+The reference is the same transformer written in the most direct PyTorch (explicit attention
+matmuls and softmax, no fused kernels); a ratio >= 1.0 means llada is at least as fast.
+Prints tokens/s and peak memory (RSS on CPU, allocator peak on CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import time
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llada_cli.engine.config import PRESETS, ModelConfig
+from llada_cli.engine.model import Transformer
+from llada_cli.engine.objectives import ARPretrainObjective, DiffusionPretrainObjective, PretrainBatch
+from llada_cli.engine.trainer import autocast_for
+
+VOCAB = 6400
+
+
+class PlainBlock(nn.Module):
+    def __init__(self, c: ModelConfig) -> None:
+        super().__init__()
+        self.c = c
+        self.n1, self.n2 = nn.RMSNorm(c.hidden_size), nn.RMSNorm(c.hidden_size)
+        self.qkv = nn.Linear(c.hidden_size, 3 * c.hidden_size, bias=False)
+        self.o = nn.Linear(c.hidden_size, c.hidden_size, bias=False)
+        self.gate = nn.Linear(c.hidden_size, c.mlp_size, bias=False)
+        self.up = nn.Linear(c.hidden_size, c.mlp_size, bias=False)
+        self.down = nn.Linear(c.mlp_size, c.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, causal: bool) -> torch.Tensor:
+        b, n, _ = x.shape
+        h, d = self.c.num_attention_heads, self.c.head_dim
+        q, k, v = self.qkv(self.n1(x)).view(b, n, 3, h, d).unbind(2)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        q = q * cos + torch.cat((-q[..., d // 2 :], q[..., : d // 2]), -1) * sin
+        k = k * cos + torch.cat((-k[..., d // 2 :], k[..., : d // 2]), -1) * sin
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d)
+        if causal:
+            scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        attended = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, h * d)
+        x = x + self.o(attended)
+        y = self.n2(x)
+        return x + self.down(F.silu(self.gate(y)) * self.up(y))
+
+
+class PlainModel(nn.Module):
+    def __init__(self, c: ModelConfig) -> None:
+        super().__init__()
+        self.c = c
+        self.emb = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.blocks = nn.ModuleList(PlainBlock(c) for _ in range(c.num_hidden_layers))
+        self.norm = nn.RMSNorm(c.hidden_size)
+        self.head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        inv = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2).float() / c.head_dim))
+        angles = torch.arange(c.seq_len).float()[:, None] * inv
+        self.register_buffer("cos", torch.cat((angles, angles), -1).cos())
+        self.register_buffer("sin", torch.cat((angles, angles), -1).sin())
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.emb(ids)
+        n = ids.shape[1]
+        for block in self.blocks:
+            x = block(x, self.cos[:n], self.sin[:n], self.c.causal)
+        return self.head(self.norm(x))
+
+
+def plain_ar_loss(model: PlainModel, ids: torch.Tensor) -> torch.Tensor:
+    logits = model(ids[:, :-1])
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+
+
+def plain_diffusion_loss(model: PlainModel, ids: torch.Tensor, mask_id: int) -> torch.Tensor:
+    b, n = ids.shape
+    p = (1 - 1e-3) * torch.rand(b, 1) + 1e-3
+    masked = torch.rand(b, n) < p
+    logits = model(torch.where(masked, mask_id, ids))
+    ce = F.cross_entropy(logits.float().transpose(1, 2), ids, reduction="none")
+    return (ce * masked / p).sum() / ids.numel()
+
+
+def peak_memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def tokens_per_second(step, model: nn.Module, batch: torch.Tensor, steps: int, dtype: str) -> float:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    device = batch.device
+
+    def one() -> None:
+        with autocast_for(device, dtype):
+            loss = step(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    one()  # warm-up: allocator, kernels
+    started = time.perf_counter()
+    for _ in range(steps):
+        one()
+    return steps * batch.numel() / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--dtype", default="fp32,bf16")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    print(
+        f"device {device}, threads {torch.get_num_threads()}, preset {args.preset}, batch {args.batch_size}"
+    )
+    print(f"{'track':<10} {'dtype':<5} {'llada tok/s':>12} {'plain tok/s':>12} {'ratio':>6} {'peak MB':>8}")
+    for dtype in args.dtype.split(","):
+        for track in ("ar", "diffusion"):
+            config = replace(PRESETS[args.preset], vocab_size=VOCAB, causal=track == "ar")
+            batch = torch.randint(0, VOCAB - 1, (args.batch_size, config.seq_len), device=device)
+            generator = torch.Generator().manual_seed(0)
+            if track == "ar":
+                objective = ARPretrainObjective(eos_id=0)
+            else:
+                objective = DiffusionPretrainObjective(mask_id=VOCAB - 1, eos_id=0)
+            ours = Transformer(config).to(device)
+            ours_rate = tokens_per_second(
+                lambda b, m=ours, o=objective, g=generator: o(m, PretrainBatch(b), g, 0.5).loss,
+                ours,
+                batch,
+                args.steps,
+                dtype,
+            )
+            plain = PlainModel(config).to(device)
+            loss = (
+                (lambda b, m=plain: plain_ar_loss(m, b))
+                if track == "ar"
+                else (lambda b, m=plain: plain_diffusion_loss(m, b, VOCAB - 1))
+            )
+            plain_rate = tokens_per_second(loss, plain, batch, args.steps, dtype)
+            print(
+                f"{track:<10} {dtype:<5} {ours_rate:>12,.0f} {plain_rate:>12,.0f}"
+                f" {ours_rate / plain_rate:>6.2f}"
+                f" {peak_memory_mb():>8,.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The stable Python API: load a run, generate, read logits, score answers.
+
+    from llada_cli import api
+    model = api.load("dlm-chat")                  # a run name, name@step or a run folder
+    [result] = model.generate("Tell me about yourself.", chat=True, gen_length=64)
+    print(result.text, result.forward_passes)
+
+The CLI's `sample`, `compare` and `eval` are built on this module.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .engine.checkpoint import LoadedRun, load_run
+from .engine.errors import UsageError
+from .engine.evaluate import answer_log_likelihood
+from .engine.registry import Registry, default_home
+from .engine.sampling.ar import ARSettings, generate_ar
+from .engine.sampling.common import Generation, TraceEvent
+from .engine.sampling.diffusion import MODES, DiffusionSettings, generate_diffusion, resolve_settings
+from .engine.trainer import resolve_device
+
+AR_OPTIONS = {f.name for f in fields(ARSettings)}
+DIFFUSION_OPTIONS = {f.name for f in fields(DiffusionSettings)} | {"mode"}
+
+
+@dataclass
+class Result:
+    prompt: str
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    forward_passes: int
+    steps: int
+    seconds: float
+    finished: bool
+
+    @property
+    def new_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def tokens_per_forward(self) -> float:
+        return self.new_tokens / max(1, self.forward_passes)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.new_tokens / max(1e-9, self.seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            new_tokens=self.new_tokens,
+            tokens_per_forward=round(self.tokens_per_forward, 3),
+            tokens_per_second=round(self.tokens_per_second, 2),
+        )
+        return data
+
+
+class Model:
+    """A loaded run: an AR or a diffusion model with its tokenizer."""
+
+    def __init__(self, loaded: LoadedRun, device: torch.device) -> None:
+        self.loaded = loaded
+        self.device = device
+        self.network = loaded.model.to(device).eval()
+        self.tokenizer = loaded.tokenizer
+        self.kind: str = loaded.kind
+        self.name = f"{loaded.run.name}@{loaded.step}"
+
+    @property
+    def context_length(self) -> int:
+        config = self.network.config
+        return int(config.seq_len * max(1.0, config.rope_scaling))
+
+    def encode_prompt(self, prompt: str, chat: bool = False, system: str | None = None) -> list[int]:
+        if chat:
+            messages = [{"role": "system", "content": system}] if system else []
+            messages.append({"role": "user", "content": prompt})
+            prompt = self.tokenizer.chat_text(messages, add_generation_prompt=True)
+        ids = self.tokenizer.encode(prompt)
+        if len(ids) >= self.context_length:
+            raise UsageError(
+                f"prompt has {len(ids)} tokens, more than the model's context of "
+                f"{self.context_length} tokens ({self.name}); shorten it"
+            )
+        return ids
+
+    def settings(self, **options: Any) -> ARSettings | DiffusionSettings:
+        """Sampler settings from keyword options; an option of the other track is a usage error."""
+        allowed = AR_OPTIONS if self.kind == "ar" else DIFFUSION_OPTIONS
+        wrong = sorted(set(options) - allowed)
+        if wrong:
+            flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+            raise UsageError(
+                f"{flags}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
+            )
+        if self.kind == "ar":
+            return ARSettings(**options)
+        mode = options.pop("mode", None)
+        preset = MODES[mode] if mode else {}
+        return resolve_settings(DiffusionSettings(**{**preset, **options}))
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: str | list[str],
+        *,
+        chat: bool = False,
+        system: str | None = None,
+        seed: int = 0,
+        on_step: Any = None,
+        trace: list[TraceEvent] | None = None,
+        **options: Any,
+    ) -> list[Result]:
+        """Answers for one prompt or a batch (padded together, not one by one)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        if not prompts:
+            raise UsageError("no prompt given")
+        settings = self.settings(**options)
+        ids = [self.encode_prompt(p, chat, system) for p in prompts]
+        generator = torch.Generator().manual_seed(seed)
+        stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
+        started = time.perf_counter()
+        if self.kind == "ar":
+            generations = generate_ar(self.network, ids, settings, stops, generator)
+        else:
+            generations = generate_diffusion(
+                self.network,
+                ids,
+                settings,
+                self.tokenizer.mask_id,
+                stops,
+                generator,
+                on_step=on_step,
+                trace=trace,
+            )
+        seconds = time.perf_counter() - started
+        return [self._result(p, i, g, seconds) for p, i, g in zip(prompts, ids, generations, strict=True)]
+
+    def _result(self, prompt: str, prompt_ids: list[int], generation: Generation, seconds: float) -> Result:
+        return Result(
+            prompt=prompt,
+            text=self.tokenizer.decode(generation.token_ids).strip(),
+            token_ids=list(generation.token_ids),
+            prompt_tokens=len(prompt_ids),
+            forward_passes=generation.forward_passes,
+            steps=generation.steps,
+            seconds=seconds,
+            finished=generation.finished,
+        )
+
+    @torch.inference_mode()
+    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Raw logits (B, L, V) of the network for a batch of token ids."""
+        return self.network(input_ids.to(self.device)).float()
+
+    def score(
+        self, prompt: str, answer: str, *, chat: bool = False, mc_num: int = 128, seed: int = 0
+    ) -> float:
+        """log p(answer | prompt): exact for AR, a Monte Carlo ELBO (a lower bound) for diffusion."""
+        prompt_ids = self.encode_prompt(prompt, chat)
+        answer_ids = self.tokenizer.encode(answer)
+        return answer_log_likelihood(
+            self.network,
+            self.kind,
+            prompt_ids,
+            answer_ids,
+            mask_id=self.tokenizer.mask_id,
+            mc_num=mc_num,
+            seed=seed,
+        )
+
+
+def load(run_or_path: str | Path, device: str = "auto", home: Path | None = None) -> Model:
+    registry = Registry(home or default_home())
+    run, step = registry.resolve(str(run_or_path))
+    target = resolve_device(device)
+    return Model(load_run(run, step, device=str(target)), target)

@@ -1,0 +1,87 @@
+"""The `llada` command: global options and the subcommands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..engine.registry import default_home
+from . import compare, data, evaluate, plot, pretrain, runs, sample, sft
+from .common import Globals
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+app = typer.Typer(
+    name="llada",
+    help="Train, fine-tune, sample and compare masked-diffusion language models next to an AR baseline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+app.add_typer(pretrain.app, name="pretrain")
+app.command("sft")(sft.sft)
+app.command("sample")(sample.sample)
+app.command("compare")(compare.compare)
+app.command("eval")(evaluate.evaluate)
+app.command("plot")(plot.plot)
+app.add_typer(runs.app, name="runs")
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    """TOML defaults: tables per command, e.g. [pretrain.ar] batch_size = 32 or [sample] steps = 64."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise typer.BadParameter(f"file not found: {path}", param_hint="--config") from None
+    except tomllib.TOMLDecodeError as error:
+        raise typer.BadParameter(f"{path}: invalid TOML ({error})", param_hint="--config") from None
+
+
+def _defaults_map(config: dict[str, Any]) -> dict[str, Any]:
+    """Click's default_map uses parameter names (underscores); accept dashes in the file too."""
+    return {
+        key.replace("-", "_") if not isinstance(value, dict) else key: (
+            _defaults_map(value) if isinstance(value, dict) else value
+        )
+        for key, value in config.items()
+    }
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None, typer.Option("--home", envvar="LLADA_HOME", help="Registry root (runs, data, caches).")
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", envvar="LLADA_DEVICE", help="auto, cpu, cuda or mps.")
+    ] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Default seed for every command.")] = 0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log lines.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of defaults for any command; flags win.")
+    ] = None,
+) -> None:
+    ctx.obj = Globals(
+        home=(home or default_home()).expanduser(),
+        device=device,
+        seed=seed,
+        verbosity=-1 if quiet else (1 if verbose else 0),
+    )
+    if config is not None:
+        ctx.default_map = _defaults_map(_load_config(config))
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app(prog_name="llada")

@@ -1,0 +1,148 @@
+"""`llada compare`: the same prompts through an AR run and a diffusion run, side by side."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .. import api
+from .common import cli_errors, complete_run_name, globals_of, out, print_json
+from .options import option, with_options
+from .prompts import gather_prompts
+from .sample import SAMPLER_OPTIONS, given
+
+AR_NAMES = ("temperature", "top_k", "top_p", "repetition_penalty")
+DIFFUSION_NAMES = (
+    "gen_length",
+    "steps",
+    "block_length",
+    "remasking",
+    "temperature",
+    "cfg_scale",
+    "threshold",
+    "cache",
+    "edit_threshold",
+    "mode",
+)
+
+
+def _prefixed(side: str, names: tuple[str, ...]) -> list[inspect.Parameter]:
+    """`--ar-temperature`, `--diffusion-steps`, ...: each sampler option once per side."""
+    by_name = {p.name: p for p in SAMPLER_OPTIONS}
+    params = []
+    for name in names:
+        value_type, declared = by_name[name].annotation.__origin__, by_name[name].annotation.__metadata__[0]
+        flag = f"--{side}-{name.replace('_', '-')}"
+        panel = f"{side} side"
+        params.append(option(f"{side}_{name}", value_type, None, flag, help=declared.help, panel=panel))
+    return params
+
+
+SIDE_OPTIONS = _prefixed("ar", AR_NAMES) + _prefixed("diffusion", DIFFUSION_NAMES)
+
+
+def _side(opts: dict[str, Any], side: str) -> dict[str, Any]:
+    prefix = side + "_"
+    return given({k[len(prefix) :]: v for k, v in opts.items() if k.startswith(prefix)})
+
+
+@cli_errors
+@with_options(SIDE_OPTIONS)
+def compare(
+    ctx: typer.Context,
+    ar: Annotated[str, typer.Option("--ar", help="AR run.", autocompletion=complete_run_name)],
+    diffusion: Annotated[
+        str, typer.Option("--diffusion", help="Diffusion run.", autocompletion=complete_run_name)
+    ],
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Prompt (repeatable).")] = None,
+    prompts_file: Annotated[Path | None, typer.Option(help="Text lines or .jsonl with 'prompt'.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Answer length on both sides.")] = 64,
+    chat: Annotated[
+        bool, typer.Option("--chat/--no-chat", help="Use the chat template (default on).")
+    ] = True,
+    system: Annotated[str | None, typer.Option(help="System message.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    *,
+    opts: dict[str, Any],
+) -> None:
+    """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row."""
+    g = globals_of(ctx)
+    prompts = gather_prompts(prompt, prompts_file)
+    sides = {
+        "ar": api.load(ar, device=g.device, home=g.home),
+        "diffusion": api.load(diffusion, device=g.device, home=g.home),
+    }
+    _check_kinds(sides)
+    settings = {
+        "ar": {"max_new_tokens": max_new_tokens, **_side(opts, "ar")},
+        "diffusion": {"gen_length": max_new_tokens, **_side(opts, "diffusion")},
+    }
+    results = {
+        side: model.generate(prompts, chat=chat, system=system, seed=g.seed, **settings[side])
+        for side, model in sides.items()
+    }
+    if as_json:
+        print_json(
+            {
+                side: {
+                    "run": sides[side].name,
+                    "settings": vars(sides[side].settings(**settings[side])),
+                    "results": [r.to_dict() for r in results[side]],
+                    "summary": _summary(results[side]),
+                }
+                for side in sides
+            }
+        )
+        return
+    out.print(_table(prompts, sides, results))
+
+
+def _check_kinds(sides: dict[str, api.Model]) -> None:
+    from ..engine.errors import UsageError
+
+    for side, model in sides.items():
+        if model.kind != side:
+            raise UsageError(f"--{side} {model.name} is a {model.kind} run; give a {side} run there")
+
+
+def _summary(results: list[api.Result]) -> dict[str, float]:
+    seconds = max(r.seconds for r in results)  # the batch runs together: wall time is shared
+    tokens = sum(r.new_tokens for r in results)
+    forwards = max(r.forward_passes for r in results)
+    return {
+        "seconds": round(seconds, 3),
+        "new_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 2),
+        "forward_passes": forwards,
+    }
+
+
+def _table(prompts: list[str], sides: dict[str, api.Model], results: dict[str, list[api.Result]]) -> Table:
+    table = Table(title="AR vs diffusion", show_lines=True)
+    table.add_column("prompt", max_width=30)
+    for side, model in sides.items():
+        table.add_column(f"{side}: {model.name}", ratio=1)
+        table.add_column("s / tok/s / fwd", justify="right", no_wrap=True)
+    for i, prompt in enumerate(prompts):
+        cells = [prompt]
+        for side in sides:
+            r = results[side][i]
+            cells += [
+                r.text or "[dim](empty)[/]",
+                f"{r.seconds:.2f}\n{r.tokens_per_second:.1f}\n{r.forward_passes}",
+            ]
+        table.add_row(*cells)
+    if len(prompts) > 1:
+        cells = ["[bold]all prompts[/]"]
+        for side in sides:
+            s = _summary(results[side])
+            cells += [
+                f"{s['new_tokens']} new tokens",
+                f"{s['seconds']:.2f}\n{s['tokens_per_second']:.1f}\n{s['forward_passes']}",
+            ]
+        table.add_row(*cells)
+    return table

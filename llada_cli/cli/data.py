@@ -1,0 +1,66 @@
+"""`llada data fetch`: the builtin corpus, MiniMind from ModelScope, or a local .jsonl checked and copied."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..engine.data import fetch as fetching
+from ..engine.data.sources import read_jsonl_conversations, read_jsonl_texts
+from ..engine.errors import UsageError
+from .common import cli_errors, err, globals_of, out
+
+app = typer.Typer(help="Get training data.", no_args_is_help=True)
+
+
+@app.command("fetch")
+@cli_errors
+def fetch(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="builtin, minimind, or a local .jsonl file to check and copy.")
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder (default: <home>/data/<source>).")
+    ] = None,
+    pretrain_file: Annotated[
+        str, typer.Option(help="minimind: pretraining file of the dataset.")
+    ] = fetching.DEFAULT_MINIMIND_FILES[0],
+    sft_file: Annotated[
+        str, typer.Option(help="minimind: SFT file of the dataset.")
+    ] = fetching.DEFAULT_MINIMIND_FILES[1],
+    field: Annotated[
+        str, typer.Option("--jsonl-field", help="Text field when checking a local file.")
+    ] = "text",
+) -> None:
+    """Download or generate a data set into the registry's data folder."""
+    g = globals_of(ctx)
+    if source == "builtin":
+        paths = fetching.write_builtin(out_dir or g.registry.data_dir / "builtin", seed=g.seed)
+    elif source == "minimind":
+        paths = fetching.fetch_minimind(
+            out_dir or g.registry.data_dir / "minimind", (pretrain_file, sft_file)
+        )
+    else:
+        paths = [_check_local(Path(source), out_dir or g.registry.data_dir / "local", field)]
+    for path in paths:
+        out.print(str(path), highlight=False)
+
+
+def _check_local(path: Path, out_dir: Path, field: str) -> Path:
+    """Validate every line (conversations or texts), then copy next to the other data sets."""
+    if not path.suffix == ".jsonl":
+        raise UsageError(f"{path}: expected builtin, minimind or a .jsonl file")
+    try:
+        count, what = len(read_jsonl_conversations(path)), "conversations"
+    except UsageError:
+        count, what = len(read_jsonl_texts(path, field)), "documents"
+    err.print(f"{path}: {count} {what}", highlight=False)
+    target = out_dir / path.name
+    if target.resolve() != path.resolve():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return target

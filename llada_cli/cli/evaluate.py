@@ -1,0 +1,88 @@
+"""`llada eval RUN`: perplexity (AR) or ELBO bound (diffusion), and builtin held-out accuracy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .. import api
+from ..engine.data.builtin import answer_matches, builtin_corpus
+from ..engine.datasets import validation_rows
+from ..engine.evaluate import ar_likelihood, diffusion_likelihood, heldout_accuracy
+from .common import cli_errors, complete_run_name, globals_of, out, print_json
+
+
+@cli_errors
+def evaluate(
+    ctx: typer.Context,
+    run: Annotated[
+        str, typer.Argument(help="Run name, name@step or folder.", autocompletion=complete_run_name)
+    ],
+    data: Annotated[
+        str, typer.Option(help="Text source for the likelihood: builtin, minimind or a file.")
+    ] = "builtin",
+    jsonl_field: Annotated[str, typer.Option(help="Text field of a .jsonl source.")] = "text",
+    max_rows: Annotated[int, typer.Option(help="Validation rows scored.", min=1)] = 32,
+    mc_num: Annotated[int, typer.Option(help="Diffusion: Monte Carlo samples per row.", min=1)] = 16,
+    heldout: Annotated[
+        bool,
+        typer.Option(
+            "--heldout/--no-heldout", help="Builtin held-out questions (exact match, forward and reverse)."
+        ),
+    ] = True,
+    answer_length: Annotated[int, typer.Option(help="Tokens generated per held-out answer.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Score a run: likelihood on held-out text, and accuracy on the builtin questions."""
+    g = globals_of(ctx)
+    model = api.load(run, device=g.device, home=g.home)
+    report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": data}
+    report["likelihood"] = likelihood(model, g, data, jsonl_field, max_rows, mc_num).to_dict()
+    if heldout:
+        report["heldout"] = accuracy(model, answer_length).to_dict()
+    if as_json:
+        print_json(report)
+        return
+    show(report)
+
+
+def likelihood(model: api.Model, g, data: str, field: str, max_rows: int, mc_num: int):
+    stored = model.loaded.info.get("request", {})
+    rows = validation_rows(
+        g.registry,
+        data,
+        field,
+        model.tokenizer,
+        model.loaded.run.tokenizer_path,
+        model.network.config.seq_len,
+        stored.get("val_fraction", 0.05),
+        stored.get("train", {}).get("seed", 0),
+    )[:max_rows]
+    if model.kind == "ar":
+        return ar_likelihood(model.network, rows)
+    return diffusion_likelihood(model.network, rows, model.tokenizer.mask_id, mc_num, seed=g.seed)
+
+
+def accuracy(model: api.Model, answer_length: int):
+    questions = builtin_corpus().heldout
+    length = {"max_new_tokens": answer_length} if model.kind == "ar" else {"gen_length": answer_length}
+
+    def answer(prompts: list[str]) -> list[str]:
+        return [r.text for r in model.generate(prompts, chat=True, **length)]
+
+    return heldout_accuracy(questions, answer, answer_matches)
+
+
+def show(report: dict[str, Any]) -> None:
+    lik = report["likelihood"]
+    what = "perplexity" if lik["exact"] else "perplexity bound (ELBO)"
+    out.print(
+        f"[bold]{report['run']}[/] ({report['kind']}) on {report['data']}: {lik['bits_per_token']:.3f} "
+        f"bits/token, {what} {lik['perplexity']:.2f} over {lik['tokens']} tokens",
+        highlight=False,
+    )
+    for group, row in report.get("heldout", {}).items():
+        out.print(
+            f"  held-out {group:<8} {row['accuracy']:.1%}  ({row['correct']}/{row['total']})", highlight=False
+        )

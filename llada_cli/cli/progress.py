@@ -1,0 +1,77 @@
+"""Training progress: a rich bar on a terminal, plain log lines on stderr otherwise."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..engine.trainer import TrainEvent
+from .common import err
+
+
+def _describe(record: dict) -> str:
+    parts = []
+    for key, fmt in (
+        ("loss", "loss {:.4f}"),
+        ("val_loss", "val {:.4f}"),
+        ("lr", "lr {:.2e}"),
+        ("tokens_per_s", "{:,.0f} tok/s"),
+        ("block_size", "block {}"),
+    ):
+        if key in record:
+            parts.append(fmt.format(record[key]))
+    return "  ".join(parts)
+
+
+class TrainProgress:
+    """Event handler for Trainer; use as a context manager around run_stage()."""
+
+    def __init__(self, run_name: str, verbosity: int) -> None:
+        self.run_name = run_name
+        self.verbosity = verbosity
+        self.live = err.is_terminal and verbosity >= 0
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __enter__(self) -> TrainProgress:
+        if self.live:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+                console=err,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, kind: type | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: TrainEvent) -> None:
+        if event.kind == "start":
+            self._start(event)
+        elif event.kind in ("log", "eval"):
+            self._update(event)
+        elif event.kind == "end" and self.verbosity >= 0:
+            best = event.record.get("best")
+            best_text = f", best val {best['val_loss']:.4f} at step {best['step']}" if best else ""
+            err.print(f"{self.run_name}: {event.record['status']} at step {event.step}{best_text}")
+
+    def _start(self, event: TrainEvent) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task(
+                self.run_name, total=event.total_steps, completed=event.step, info=""
+            )
+        elif self.verbosity >= 0 and event.step:
+            err.print(f"{self.run_name}: resuming at step {event.step}/{event.total_steps}")
+
+    def _update(self, event: TrainEvent) -> None:
+        text = _describe(event.record)
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=event.step, info=text)
+        elif self.verbosity >= 0 and (event.kind == "log" or self.verbosity > 0):
+            err.print(f"{self.run_name} step {event.step}/{event.total_steps}  {text}", highlight=False)

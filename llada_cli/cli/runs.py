@@ -1,0 +1,97 @@
+"""`llada runs list|show|rm`: the checkpoint registry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..engine.registry import Run
+from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
+
+app = typer.Typer(help="List, inspect and remove runs.", no_args_is_help=True)
+
+RunName = Annotated[
+    str, typer.Argument(help="Run name (or name@step, or a run folder).", autocompletion=complete_run_name)
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+
+
+def summary(run: Run) -> dict[str, Any]:
+    info = run.info()
+    best = info.get("best") or {}
+    return {
+        "name": run.name,
+        "kind": info.get("kind"),
+        "stage": info.get("stage"),
+        "parent": info.get("parent"),
+        "status": info.get("status"),
+        "step": info.get("step", 0),
+        "total_steps": info.get("total_steps"),
+        "parameters": info.get("parameters"),
+        "best_val_loss": best.get("val_loss"),
+        "checkpoints": run.checkpoint_steps(),
+        "created": info.get("created"),
+        "path": str(run.path),
+    }
+
+
+@app.command("list")
+@cli_errors
+def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Every run of the registry."""
+    rows = [summary(run) for run in globals_of(ctx).registry.runs()]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        err.print(f"no runs yet in {globals_of(ctx).registry.runs_dir}", highlight=False)
+        return
+    table = Table("name", "kind", "stage", "parent", "status", "step", "params", "best val")
+    for row in rows:
+        best = f"{row['best_val_loss']:.4f}" if row["best_val_loss"] is not None else "-"
+        params = f"{row['parameters'] / 1e6:.2f}M" if row["parameters"] else "-"
+        table.add_row(
+            row["name"],
+            row["kind"],
+            row["stage"],
+            row["parent"] or "-",
+            row["status"],
+            f"{row['step']}/{row['total_steps'] or '?'}",
+            params,
+            best,
+        )
+    out.print(table)
+
+
+@app.command("show")
+@cli_errors
+def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
+    """A run's configuration, status and checkpoints."""
+    run, _ = globals_of(ctx).registry.resolve(name)
+    info = run.info() | {"checkpoints": run.checkpoint_steps(), "path": str(run.path)}
+    if as_json:
+        print_json(info)
+        return
+    for key, value in summary(run).items():
+        out.print(f"[bold]{key:>12}[/]  {value}", highlight=False)
+    out.print(f"[bold]{'model':>12}[/]  {info['model']}", highlight=False)
+    out.print(f"[bold]{'command':>12}[/]  {' '.join(info.get('command') or [])}", highlight=False)
+
+
+@app.command("rm")
+@cli_errors
+def remove(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="Runs to delete.", autocompletion=complete_run_name)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete runs (asks first unless --yes)."""
+    registry = globals_of(ctx).registry
+    runs = [registry.existing(name) for name in names]
+    if not yes and not typer.confirm(f"Delete {len(runs)} run(s): {', '.join(r.name for r in runs)}?"):
+        raise typer.Exit(1)
+    for run in runs:
+        registry.remove(run.name)
+        err.print(f"removed {run.name}", highlight=False)

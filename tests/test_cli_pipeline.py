@@ -1,0 +1,150 @@
+"""The whole pipeline through the CLI: files, registry, resume, sampling, compare, plot."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from safetensors.torch import load_file
+
+from llada_cli.engine.trainer import Trainer
+from tests.conftest import MICRO
+
+
+def test_help_lists_every_command(cli):
+    output = cli.ok("--help").output
+    for command in ("data", "pretrain", "sft", "sample", "compare", "plot", "runs", "eval"):
+        assert command in output
+
+
+def test_pipeline_writes_runs_with_lineage(pipeline):
+    runs = pipeline.home / "runs"
+    ar, dlm = (
+        json.loads((runs / "ar-base/run.json").read_text()),
+        json.loads((runs / "dlm-base/run.json").read_text()),
+    )
+    assert (ar["kind"], ar["stage"], ar["status"]) == ("ar", "pretrain", "completed")
+    assert (dlm["kind"], dlm["parent"], dlm["model"]["causal"]) == ("diffusion", "ar-base@6", False)
+    # the vocabulary grows by exactly the mask token
+    assert dlm["model"]["vocab_size"] == ar["model"]["vocab_size"] + 1
+    tokenizer = json.loads((runs / "dlm-base/tokenizer.json").read_text())
+    assert any(t["content"] == "<|mask|>" for t in tokenizer["added_tokens"])
+    chat = json.loads((runs / "dlm-chat/run.json").read_text())
+    assert (chat["kind"], chat["stage"], chat["parent"]) == ("diffusion", "sft", "dlm-base@6")
+    metrics = pipeline.metrics("ar-base")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]
+    assert all(math.isfinite(m["loss"]) for m in metrics)
+    assert "val_loss" in metrics[-1] and metrics[-1]["tokens"] == 6 * 4 * 64
+    assert (runs / "ar-base/latest").read_text().strip() == "step-0000006"
+
+
+def test_runs_list_and_show_json(pipeline):
+    listed = json.loads(pipeline.ok("runs", "list", "--json").output)
+    assert [r["name"] for r in listed] == ["ar-base", "ar-chat", "dlm-base", "dlm-chat"]
+    shown = json.loads(pipeline.ok("runs", "show", "dlm-base@6", "--json").output)
+    assert shown["kind"] == "diffusion" and 6 in shown["checkpoints"]
+
+
+def test_sample_json_reports_forward_passes(pipeline):
+    result = pipeline.ok(
+        "sample", "dlm-chat", "--prompt", "Hello", "--chat", "--gen-length", "8", "--steps", "8", "--json"
+    )
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "diffusion" and len(doc["results"]) == 1
+    first = doc["results"][0]
+    assert first["forward_passes"] <= 8 and first["new_tokens"] <= 8
+    ar = json.loads(
+        pipeline.ok(
+            "sample", "ar-chat", "-p", "Hi", "-p", "Hello there", "--max-new-tokens", "5", "--jsonl"
+        ).stdout.splitlines()[1]
+    )
+    assert ar["prompt"] == "Hello there" and ar["new_tokens"] <= 5
+
+
+def test_compare_prints_both_answers_and_summary(pipeline):
+    output = pipeline.ok(
+        "compare",
+        "--ar",
+        "ar-chat",
+        "--diffusion",
+        "dlm-chat",
+        "-p",
+        "Hi",
+        "-p",
+        "Who are you?",
+        "--max-new-tokens",
+        "8",
+    ).stdout
+    assert "ar: ar-chat@4" in output and "diffusion: dlm-chat@4" in output and "all prompts" in output
+    doc = json.loads(
+        pipeline.ok(
+            "compare",
+            "--ar",
+            "ar-chat",
+            "--diffusion",
+            "dlm-chat",
+            "-p",
+            "Hi",
+            "--max-new-tokens",
+            "8",
+            "--json",
+        ).stdout
+    )
+    assert doc["ar"]["summary"]["forward_passes"] >= 1 and doc["diffusion"]["settings"]["gen_length"] == 8
+
+
+def test_plot_writes_png_in_first_run(pipeline):
+    result = pipeline.ok("plot", "ar-base", "dlm-base")
+    png = pipeline.home / "runs/ar-base/loss.png"
+    assert result.stdout.strip() == str(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_reports_likelihood_and_heldout(pipeline):
+    doc = json.loads(
+        pipeline.ok(
+            "eval", "dlm-chat", "--max-rows", "2", "--mc-num", "2", "--answer-length", "8", "--json"
+        ).stdout
+    )
+    assert doc["likelihood"]["exact"] is False and doc["likelihood"]["bits_per_token"] > 0
+    assert {"all", "forward", "reverse"} <= set(doc["heldout"])
+    ar = json.loads(pipeline.ok("eval", "ar-base", "--max-rows", "2", "--no-heldout", "--json").stdout)
+    assert ar["likelihood"]["exact"] is True and "heldout" not in ar
+
+
+def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Trainer._train_step
+
+    def train_step(self):
+        if self.step == step:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_step", train_step)
+
+
+def _without_timing(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in records]
+
+
+def test_interrupted_run_resumes_with_identical_results(cli, monkeypatch):
+    args = ["pretrain", "diffusion", *MICRO, "--max-steps", "6", "--save-every", "3", "--eval-every", "3"]
+    cli.ok(*args, "--run-name", "straight")
+    _interrupt_at(4, monkeypatch)
+    killed = cli(*args, "--run-name", "killed")
+    assert killed.exit_code == 130 and "--resume" in killed.output
+    monkeypatch.undo()
+    cli.ok(*args, "--run-name", "killed", "--resume")
+    assert _without_timing(cli.metrics("killed")) == _without_timing(cli.metrics("straight"))
+    straight = load_file(cli.home / "runs/straight/checkpoints/step-0000006/model.safetensors")
+    resumed = load_file(cli.home / "runs/killed/checkpoints/step-0000006/model.safetensors")
+    assert all((straight[k] == resumed[k]).all() for k in straight)
+
+
+def test_config_file_supplies_defaults_and_flags_win(cli, tmp_path):
+    config = tmp_path / "llada.toml"
+    config.write_text("[pretrain.ar]\nmax-steps = 2\nbatch_size = 2\n")
+    cli.ok("--config", str(config), "pretrain", "ar", *MICRO, "--run-name", "cfg")
+    info = json.loads((cli.home / "runs/cfg/run.json").read_text())
+    assert info["request"]["train"]["max_steps"] == 2 and info["request"]["train"]["batch_size"] == 4
