@@ -47,8 +47,9 @@ GEN_LENGTH, BLOCK = 128, 32
 SIZE = ["--preset", "tiny", "--vocab-size", "1024", "--seq-len", "256"]  # 256: prompt + 128 must fit
 SMALL_VOCAB = 6400
 DEFAULT_HOME = Path("/tmp/llada-bench-home")
+PARENT = {"ar-base": None, "dlm-base": "ar-base", "ar-chat": "ar-base", "dlm-chat": "dlm-base"}
 CHAT_RUNS = {"ar": "ar-chat", "diffusion": "dlm-chat"}
-TRAIN = ["--batch-size", "16", "--learning-rate", "2e-3", "--dtype", "bf16", "--overwrite"]
+TRAIN = ["--batch-size", "16", "--dtype", "bf16", "--overwrite"]
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,10 @@ def completed(home: Path, name: str) -> bool:
 
 def llada(home: Path, *args: str) -> None:
     command = [sys.executable, "-m", "llada_cli", "--home", str(home), *args]
-    print("$ llada " + " ".join(command[4:]), flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    print("$ llada " + " ".join(command[3:]), flush=True)
+    code = subprocess.run(command, stdout=subprocess.DEVNULL).returncode
+    if code:
+        sys.exit(f"training failed (exit {code}) at: llada {' '.join(command[3:])}")
 
 
 def train(home: Path, names: dict[str, str], pretrain_steps: int, sft_steps: int, skip: bool) -> None:
@@ -98,7 +101,7 @@ def train(home: Path, names: dict[str, str], pretrain_steps: int, sft_steps: int
     missing = [name for name in names.values() if not completed(home, name)]
     if skip and missing:
         sys.exit(f"--skip-train: runs {', '.join(missing)} are missing in {home}; drop --skip-train")
-    pretrain = [*TRAIN, "--max-steps", str(pretrain_steps)]
+    pretrain = [*TRAIN, "--learning-rate", "2e-3", "--max-steps", str(pretrain_steps)]
     sft = [*TRAIN, "--learning-rate", "1e-3", "--max-steps", str(sft_steps)]
     steps = {
         "ar-base": ["pretrain", "ar", *SIZE, *pretrain],
@@ -106,9 +109,11 @@ def train(home: Path, names: dict[str, str], pretrain_steps: int, sft_steps: int
         "ar-chat": ["sft", "--base", names["ar-base"], *sft],
         "dlm-chat": ["sft", "--base", names["dlm-base"], *sft],
     }
-    for role, args in steps.items():
-        if names[role] in missing:
+    trained: set[str] = set()
+    for role, args in steps.items():  # parents first; a retrained parent retrains its children
+        if names[role] in missing or PARENT[role] in trained:
             llada(home, *args, "--run-name", names[role])
+            trained.add(role)
 
 
 # ------------------------------------------------------------------------------- the reference
@@ -146,34 +151,21 @@ class Models:
     eos_ids: set[int]
 
 
-def decode(setting: Setting, models: Models, prompts: list[list[int]], early_stop: bool) -> list[list[int]]:
-    """Token ids of every row: all GEN_LENGTH positions unless early_stop."""
+def decode(setting: Setting, models: Models, prompts: list[list[int]]) -> float:
+    """Decode all GEN_LENGTH positions of every row (no early stop); returns forward passes per row."""
     if setting.kind == "reference":
-        out = reference_generate(models.diffusion, torch.tensor(prompts), GEN_LENGTH, models.mask_id)
-        return out.tolist()
-    generator = torch.Generator().manual_seed(0)
-    if setting.kind == "ar":
-        stops = models.eos_ids if early_stop else set()
-        settings = ARSettings(max_new_tokens=GEN_LENGTH)
-        return [g.token_ids for g in generate_ar(models.ar, prompts, settings, stops, generator)]
-    settings = DiffusionSettings(
-        gen_length=GEN_LENGTH, block_length=BLOCK, early_stop=early_stop, **setting.options
-    )
-    results = generate_diffusion(
-        models.diffusion, prompts, settings, models.mask_id, models.eos_ids, generator
-    )
-    return [g.token_ids for g in results]
-
-
-def forwards_per_row(setting: Setting, models: Models, prompts: list[list[int]]) -> float:
-    if setting.kind == "reference":
+        reference_generate(models.diffusion, torch.tensor(prompts), GEN_LENGTH, models.mask_id)
         return GEN_LENGTH
-    if setting.kind == "ar":
-        return GEN_LENGTH  # the prefill gives the first token, each cached step the next
-    settings = DiffusionSettings(
-        gen_length=GEN_LENGTH, block_length=BLOCK, early_stop=False, **setting.options
-    )
-    results = generate_diffusion(models.diffusion, prompts, settings, models.mask_id, models.eos_ids)
+    generator = torch.Generator().manual_seed(0)
+    if setting.kind == "ar":  # no stop tokens; the prefill gives the first token, each cached step the next
+        results = generate_ar(models.ar, prompts, ARSettings(max_new_tokens=GEN_LENGTH), set(), generator)
+    else:
+        settings = DiffusionSettings(
+            gen_length=GEN_LENGTH, block_length=BLOCK, early_stop=False, **setting.options
+        )
+        results = generate_diffusion(
+            models.diffusion, prompts, settings, models.mask_id, models.eos_ids, generator
+        )
     return sum(g.forward_passes for g in results) / len(results)
 
 
@@ -187,36 +179,29 @@ def resident_kb(key: str) -> int:
     raise KeyError(key)
 
 
-def peak_memory_mb(work: Callable[[], None]) -> float:
-    """Run `work`; the peak memory it added over what was resident before it, in MB."""
+def peak_memory_mb(work: Callable[[], float]) -> tuple[float, float]:
+    """Run `work`; its result and the peak memory it added over what was resident before it, in MB."""
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        work()
-        return (torch.cuda.max_memory_allocated() - before) / 2**20
+        result = work()
+        return result, (torch.cuda.max_memory_allocated() - before) / 2**20
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         before = resident_kb("VmRSS")
-        work()
-        return (resident_kb("VmHWM") - before) / 1024
+        result = work()
+        return result, (resident_kb("VmHWM") - before) / 1024
     except OSError:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        work()
-        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        result = work()
+        return result, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
-def tokens_per_second(
-    setting: Setting, models: Models, batches: list[list[list[int]]], repeats: int
-) -> float:
-    """New tokens/s over all batches, best of `repeats` (other processes only ever slow a run down)."""
-    decode(setting, models, batches[0][:1], early_stop=False)  # warm-up: allocator, kernels
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for batch in batches:
-            decode(setting, models, batch, early_stop=False)
-        best = min(best, time.perf_counter() - started)
-    return GEN_LENGTH * sum(len(b) for b in batches) / best
+def seconds(setting: Setting, models: Models, batches: list[list[list[int]]]) -> float:
+    started = time.perf_counter()
+    for batch in batches:
+        decode(setting, models, batch)
+    return time.perf_counter() - started
 
 
 @dataclass
@@ -234,16 +219,26 @@ class Row:
 def speed_rows(
     label: str, models: Models, prompts: list[list[int]], settings: list[Setting], batch: int, repeats: int
 ) -> list[Row]:
+    """New tokens/s of each setting, best of `repeats` (other processes only ever slow a run down)."""
     batches = [prompts[i : i + batch] for i in range(0, len(prompts), batch)]
-    rows: list[Row] = []
-    reference = None
-    for setting in settings:
-        rate = tokens_per_second(setting, models, batches, repeats)
-        reference = reference or rate
-        peak = peak_memory_mb(lambda s=setting: decode(s, models, batches[0], early_stop=False))
-        forwards = forwards_per_row(setting, models, batches[0])
-        rows.append(Row(label, setting.name, batch, rate, rate / reference, forwards, peak))
-    return rows
+    # The memory run doubles as the warm-up (allocator, kernels) and counts the forward passes.
+    measured = {s.name: peak_memory_mb(lambda s=s: decode(s, models, batches[0])) for s in settings}
+    best = dict.fromkeys(measured, float("inf"))
+    for _ in range(repeats):
+        for setting in settings:  # interleaved, so a burst of load elsewhere hits every setting alike
+            best[setting.name] = min(best[setting.name], seconds(setting, models, batches))
+    reference = best[settings[0].name]
+    return [
+        Row(
+            label,
+            name,
+            batch,
+            GEN_LENGTH * len(prompts) / best[name],
+            reference / best[name],
+            *measured[name],
+        )
+        for name in best
+    ]
 
 
 # ------------------------------------------------------------------------------- accuracy

@@ -6,7 +6,7 @@ set -euo pipefail
 
 export LLADA_HOME="${LLADA_HOME:-$PWD/llada-home}"
 SIZE=(--preset tiny --vocab-size 1024)
-TRAIN=(--batch-size 16 --learning-rate 2e-3 --dtype "${DTYPE:-bf16}" --overwrite)
+TRAIN=(--batch-size 16 --learning-rate 2e-3 --overwrite)
 PRETRAIN_STEPS="${PRETRAIN_STEPS:-300}"
 SFT_STEPS="${SFT_STEPS:-150}"
 
@@ -16,7 +16,7 @@ llada pretrain diffusion --init-from ar-base "${TRAIN[@]}" --max-steps "$PRETRAI
 llada sft --base ar-base "${TRAIN[@]}" --learning-rate 1e-3 --max-steps "$SFT_STEPS" --run-name ar-chat
 llada sft --base dlm-base "${TRAIN[@]}" --learning-rate 1e-3 --max-steps "$SFT_STEPS" --run-name dlm-chat
 
-llada sample dlm-chat --chat --prompt "What is the capital of Veloria?" --gen-length 32
+llada sample dlm-chat --chat --prompt "What is the capital of Nozunia?" --gen-length 32
 llada compare --ar ar-chat --diffusion dlm-chat --max-new-tokens 32 \
-  --prompt "What is the capital of Veloria?" --prompt "Who are you?"
+  --prompt "What is the capital of Nozunia?" --prompt "Who are you?"
 llada plot ar-base dlm-base ar-chat dlm-chat --out "$LLADA_HOME/loss.png"

@@ -25,6 +25,7 @@ class Preset(str, Enum):
 
 
 class DType(str, Enum):
+    auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
 
@@ -137,7 +138,14 @@ TRAIN_OPTIONS = [
     ),
     option("weight_decay", float, 0.1, "--weight-decay", help="AdamW weight decay.", panel=TRAIN),
     option("grad_clip", float, 1.0, "--grad-clip", help="Max gradient norm (0: off).", panel=TRAIN),
-    option("dtype", DType, DType.fp32, "--dtype", help="bf16 autocast or fp32.", panel=TRAIN),
+    option(
+        "dtype",
+        DType,
+        DType.auto,
+        "--dtype",
+        help="bf16 autocast, fp32, or auto: bf16 where it is fast (CUDA, CPUs with AVX512-BF16/AMX).",
+        panel=TRAIN,
+    ),
     option("seed", int | None, None, "--seed", help="Seed (default: the global --seed).", panel=TRAIN),
     option("device", str | None, None, "--device", help="auto|cpu|cuda|mps (default: global).", panel=TRAIN),
     option(

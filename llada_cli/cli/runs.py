@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ..engine.importing import register_import
 from ..engine.registry import Run
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 
@@ -15,6 +19,13 @@ app = typer.Typer(help="List, inspect and remove runs.", no_args_is_help=True)
 RunName = Annotated[
     str, typer.Argument(help="Run name (or name@step, or a run folder).", autocompletion=complete_run_name)
 ]
+
+
+class Kind(str, Enum):
+    ar = "ar"
+    diffusion = "diffusion"
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 
 
@@ -95,3 +106,33 @@ def remove(
     for run in runs:
         registry.remove(run.name)
         err.print(f"removed {run.name}", highlight=False)
+
+
+@app.command("import")
+@cli_errors
+def import_checkpoint(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A .pt, .pth or .safetensors state dict (MiniMind, Nano-LLaDA).")
+    ],
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new run.")],
+    tokenizer: Annotated[Path, typer.Option("--tokenizer", help="The model's tokenizer.json.")],
+    kind: Annotated[Kind, typer.Option(help="ar (causal) or diffusion (bidirectional).")] = Kind.ar,
+    num_attention_heads: Annotated[
+        int | None, typer.Option(help="Query heads, when the checkpoint does not say (no q-norm, no args).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run of this name.")] = False,
+) -> None:
+    """Register an external checkpoint as a run (architecture read off tensor names and shapes)."""
+    run, report = register_import(
+        globals_of(ctx).registry,
+        checkpoint,
+        name,
+        tokenizer,
+        kind.value,
+        overwrite=overwrite,
+        num_attention_heads=num_attention_heads,
+        command=["llada", *sys.argv[1:]],
+    )
+    err.print(report.summary(), highlight=False)
+    out.print(str(run.path), highlight=False)

@@ -172,6 +172,9 @@ def _read_checkpoint(path: Path) -> tuple[State, dict[str, Any]]:
     return state, hints
 
 
+EXTERNAL_SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
 def _load_object(path: Path) -> Any:
     if not path.is_file():
         raise UsageError(f"checkpoint not found: {path}")
@@ -183,7 +186,9 @@ def _load_object(path: Path) -> Any:
             raise LladaError(f"cannot read {path}: {err}; is it a safetensors file?") from None
     if suffix in (".pt", ".pth"):
         return _torch_load(path)
-    raise UsageError(f"{path}: unknown checkpoint type '{suffix}'; pass a .pt, .pth or .safetensors file")
+    raise UsageError(
+        f"{path}: unknown checkpoint type '{suffix}'; pass one of {', '.join(EXTERNAL_SUFFIXES)}"
+    )
 
 
 def _torch_load(path: Path) -> Any:

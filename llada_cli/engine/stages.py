@@ -22,6 +22,7 @@ from .data.sft import SFTRows, build_sft_rows
 from .data.sources import load_pretrain_texts, load_sft_conversations
 from .datasets import pretrain_rows
 from .errors import UsageError
+from .importing import EXTERNAL_SUFFIXES, load_external_model
 from .model import Transformer, grow_vocab
 from .objectives import (
     ARPretrainObjective,
@@ -92,7 +93,9 @@ def run_stage(registry: Registry, request: StageRequest, on_event: EventHandler 
         if not request.resume:  # a run that never started leaves nothing behind
             shutil.rmtree(prepared.run.path, ignore_errors=True)
         raise
-    prepared.run.update_info(status="running", total_steps=trainer.schedule.total)
+    prepared.run.update_info(
+        status="running", total_steps=trainer.schedule.total, device=str(device), dtype=trainer.config.dtype
+    )
     try:
         trainer.fit()
     except KeyboardInterrupt:
@@ -184,18 +187,38 @@ def _initial_model(
         tokenizer = tokenizer or _fresh_tokenizer(registry, request)
         config = replace(request.model, vocab_size=tokenizer.vocab_size, causal=request.kind == "ar")
         return Transformer(config.validate()), tokenizer, None
-    parent = load_run(*registry.resolve(request.parent))
-    _check_shape(parent.model.config, request.shape_overrides, parent.run.name)
+    parent = _load_parent(registry, request)
+    _check_shape(parent.model.config, request.shape_overrides, parent.label)
     model, parent_tokenizer = parent.model, parent.tokenizer
     if request.stage == "pretrain":  # diffusion continued from an AR run (ALGORITHMS.md section 11)
         if parent.kind != "ar":
-            raise UsageError(f"--init-from {parent.run.name}: that run is {parent.kind}, not an AR run")
+            raise UsageError(f"--init-from {parent.label}: that run is {parent.kind}, not an AR run")
         parent_tokenizer = parent_tokenizer.with_mask_token()
         if parent_tokenizer.vocab_size > model.config.vocab_size:
             model = grow_vocab(model, parent_tokenizer.vocab_size)
         model = _with_causal(model, causal=False)
     model.train()
-    return model, tokenizer or parent_tokenizer, f"{parent.run.name}@{parent.step}"
+    return model, tokenizer or parent_tokenizer, parent.label
+
+
+@dataclass
+class Parent:
+    label: str  # name@step of a run, or the path of an external checkpoint
+    kind: Kind
+    model: Transformer
+    tokenizer: Tokenizer
+
+
+def _load_parent(registry: Registry, request: StageRequest) -> Parent:
+    """A registry run, or an external MiniMind / Nano-LLaDA state dict given by its path (AR weights)."""
+    path = Path(request.parent).expanduser()
+    if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
+        if request.tokenizer_path is None:
+            raise UsageError(f"--init-from {path}: an external checkpoint needs --tokenizer tokenizer.json")
+        model, _ = load_external_model(path, causal=True)
+        return Parent(str(path), "ar", model, Tokenizer.load(request.tokenizer_path))
+    loaded = load_run(*registry.resolve(request.parent))
+    return Parent(f"{loaded.run.name}@{loaded.step}", loaded.kind, loaded.model, loaded.tokenizer)
 
 
 def _with_causal(model: Transformer, causal: bool) -> Transformer:

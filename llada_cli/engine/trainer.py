@@ -12,7 +12,8 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -54,7 +55,7 @@ class TrainConfig:
     save_every: int | None = None  # None: at every evaluation
     keep_checkpoints: int = 2
     log_every: int = 10
-    dtype: Literal["fp32", "bf16"] = "fp32"
+    dtype: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     early_stop_patience: int = 0  # 0: off
     early_stop_min_delta: float = 0.0
@@ -86,6 +87,28 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise UsageError("--device mps: MPS is not available on this machine; use --device cpu or auto")
     return torch.device(name)
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls are fast here: CUDA with bf16, or a CPU with AVX512-BF16/AMX.
+
+    On other CPUs (AVX2 only) bf16 matmuls are emulated and 10-60x slower than fp32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    if dtype == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    return dtype
 
 
 def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
@@ -153,7 +176,7 @@ class Trainer:
         self.val_objective = getattr(objective, "for_validation", lambda: objective)()
         self.train_batch = train_batch
         self.val_batches = val_batches
-        self.config = config
+        self.config = replace(config, dtype=resolve_dtype(config.dtype, device))
         self.run = run
         self.device = device
         self.on_event = on_event or (lambda event: None)
