@@ -48,9 +48,14 @@ def loss_weight(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
     raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
 
 
-def uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """U[0, 1) draws made on the CPU (reproducible across devices), then moved to `device`."""
-    return torch.rand(shape, generator=generator).to(device)
+def uniform(
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """U[0, 1) draws made on the CPU (reproducible across devices, CPU generators work), then moved."""
+    return torch.rand(shape, generator=generator, dtype=dtype).to(device)
 
 
 def sample_mask(maskable: Tensor, p: Tensor, generator: torch.Generator | None) -> Tensor:

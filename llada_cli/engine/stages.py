@@ -17,6 +17,7 @@ import torch
 
 from .checkpoint import load_run
 from .config import ModelConfig
+from .curriculum import validate_block_sizes
 from .data.packing import split_rows
 from .data.sft import SFTRows, build_sft_rows
 from .data.sources import load_pretrain_texts, load_sft_conversations
@@ -115,7 +116,7 @@ def _trainer(
     on_event: EventHandler | None,
 ) -> Trainer:
     train_batch, train_rows, val_batches = _datasets(registry, request, prepared)
-    objective = _objective(request, prepared.tokenizer)
+    objective = _objective(request, prepared.tokenizer, _train_seq_len(request, prepared.model))
     trainer = Trainer(
         prepared.model,
         objective,
@@ -148,7 +149,7 @@ def _request_from_run(registry: Registry, request: StageRequest) -> StageRequest
         kind=info["kind"],
         stage=info["stage"],
         model=ModelConfig.from_dict(info["model"]),
-        shape_overrides={},
+        shape_overrides={"seq_len": stored["seq_len"]},
         train=TrainConfig(**stored["train"]),
         data=stored["data"],
         jsonl_field=stored["jsonl_field"],
@@ -249,6 +250,7 @@ def _fresh_tokenizer(registry: Registry, request: StageRequest) -> Tokenizer:
 
 def _run_info(request: StageRequest, model: Transformer, parent: str | None) -> dict[str, Any]:
     stored = {
+        "seq_len": _train_seq_len(request, model),
         "train": request.train.to_dict(),
         "data": request.data,
         "jsonl_field": request.jsonl_field,
@@ -274,9 +276,13 @@ def _run_info(request: StageRequest, model: Transformer, parent: str | None) -> 
 # data and objective
 
 
+def _train_seq_len(request: StageRequest, model: Transformer) -> int:
+    """Row length: --seq-len when given (also shorter than a parent's context), else the model's."""
+    return request.shape_overrides.get("seq_len") or model.config.seq_len
+
+
 def _datasets(registry: Registry, request: StageRequest, prepared: Prepared):
-    seq_len = request.model.seq_len if request.parent is None else prepared.model.config.seq_len
-    seq_len = request.shape_overrides.get("seq_len") or seq_len
+    seq_len = _train_seq_len(request, prepared.model)
     if request.stage == "pretrain":
         rows = pretrain_rows(
             registry,
@@ -316,7 +322,7 @@ def _sft_rows(registry: Registry, request: StageRequest, tokenizer: Tokenizer, s
     return build_sft_rows(conversations, tokenizer, seq_len)
 
 
-def _objective(request: StageRequest, tokenizer: Tokenizer):
+def _objective(request: StageRequest, tokenizer: Tokenizer, seq_len: int):
     if request.stage == "pretrain" and request.kind == "ar":
         cls, ids = ARPretrainObjective, {"eos_id": tokenizer.eos_id}
     elif request.stage == "pretrain":
@@ -330,4 +336,12 @@ def _objective(request: StageRequest, tokenizer: Tokenizer):
         if name not in accepted:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} applies to diffusion training; run '{request.parent}' is an AR run")
-    return cls(**ids, **request.objective)
+    objective = cls(**ids, **request.objective)
+    if isinstance(objective, DiffusionPretrainObjective) and objective.mask_schedule == "wsd":
+        for flag, sizes in (
+            ("--block-sizes-up", objective.block_sizes_up),
+            ("--block-sizes-down", objective.block_sizes_down),
+        ):
+            if sizes:
+                validate_block_sizes(sizes, seq_len, flag)
+    return objective

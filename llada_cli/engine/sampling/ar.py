@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
+from ..masking import uniform
 from ..model import KV
 from .common import (
     Generation,
@@ -25,7 +26,6 @@ from .common import (
     model_device,
     run_model,
     self_attention_mask,
-    uniform,
 )
 
 
@@ -75,7 +75,7 @@ def sample_filtered(
         before = probs.cumsum(dim=-1) - probs
         probs = probs.masked_fill(before >= top_p, 0.0)
     cdf = probs.cumsum(dim=-1)
-    target = uniform((logits.shape[0], 1), generator, logits.device) * cdf[:, -1:]
+    target = uniform((logits.shape[0], 1), generator, logits.device, torch.float64) * cdf[:, -1:]
     pick = torch.searchsorted(cdf, target, right=True)
     # Rounding at the very top of the CDF must not land on a removed token (the kept ones come first).
     pick = torch.minimum(pick, (probs > 0).sum(dim=-1, keepdim=True) - 1)

@@ -107,11 +107,6 @@ def self_attention_mask(key_valid: torch.Tensor) -> torch.Tensor:
     return key_valid[:, None, None, :] | diagonal
 
 
-def uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """U(0, 1) in float64, drawn on the CPU (so a CPU generator works for any device) and moved."""
-    return torch.rand(shape, generator=generator, dtype=torch.float64).to(device)
-
-
 def run_model(
     model: nn.Module,
     ids: torch.Tensor,

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..masking import uniform
 from .cache import BlockForward, Rows
 from .common import (
     Generation,
@@ -32,7 +33,6 @@ from .common import (
     generations,
     left_pad,
     model_device,
-    uniform,
 )
 from .settings import MODES, DiffusionSettings, resolve_settings
 
@@ -51,7 +51,7 @@ def gumbel_argmax(
     """argmax of exp(l) / (-log u) ** T in float64 (LLaDA's Gumbel-max); plain argmax at T = 0."""
     if temperature == 0:
         return logits.argmax(dim=-1)
-    noise = (-torch.log(uniform(tuple(logits.shape), generator, logits.device))) ** temperature
+    noise = (-torch.log(uniform(tuple(logits.shape), generator, logits.device, torch.float64))) ** temperature
     return (logits.double().exp() / noise).argmax(dim=-1)
 
 
@@ -73,7 +73,7 @@ def propose(
         probs = F.softmax(logits.double(), dim=-1)
         confidence = probs.gather(-1, candidates[..., None]).squeeze(-1)
     else:
-        confidence = uniform(tuple(candidates.shape), generator, logits.device)
+        confidence = uniform(tuple(candidates.shape), generator, logits.device, torch.float64)
     if not settings.eos_confidence:
         confidence = torch.where(torch.isin(candidates, eos), confidence - 2, confidence)
     return candidates, confidence
