@@ -45,22 +45,34 @@ def fetch(
             out_dir or g.registry.data_dir / "minimind", (pretrain_file, sft_file)
         )
     else:
-        paths = [_check_local(Path(source), out_dir or g.registry.data_dir / "local", field)]
+        paths = [_check_local(Path(source), out_dir, field)]
     for path in paths:
         out.print(str(path), highlight=False)
 
 
-def _check_local(path: Path, out_dir: Path, field: str) -> Path:
-    """Validate every line (conversations or texts), then copy next to the other data sets."""
-    if not path.suffix == ".jsonl":
+def _check_local(path: Path, out_dir: Path | None, field: str) -> Path:
+    """Validate every line (conversations or texts); with --out, copy it there."""
+    if path.suffix != ".jsonl":
         raise UsageError(f"{path}: expected builtin, minimind or a .jsonl file")
-    try:
+    if _holds_conversations(path):
         count, what = len(read_jsonl_conversations(path)), "conversations"
-    except UsageError:
+    else:
         count, what = len(read_jsonl_texts(path, field)), "documents"
-    err.print(f"{path}: {count} {what}", highlight=False)
+    err.print(f"{path}: {count} {what}, every line valid", highlight=False)
+    if out_dir is None:
+        return path
+    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
     if target.resolve() != path.resolve():
-        out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     return target
+
+
+def _holds_conversations(path: Path) -> bool:
+    """Whether the first non-blank line looks like an SFT row (the readers then check every line)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = next((line for line in handle if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
+        return False  # the text reader reports the problem with its usual message
+    return '"conversations"' in first

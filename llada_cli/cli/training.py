@@ -54,14 +54,16 @@ def build_request(
     g = globals_of(ctx)
     seed = opts["seed"] if opts["seed"] is not None else g.seed
     shape = {name: opts[name] for name in SHAPE_FLAGS}
+    rope_scaling = INFERENCE_ROPE_FACTOR if opts["inference_rope_scaling"] else None
     model = model_config_from_preset(
         _plain(opts["preset"]),
         **shape,
         rope_theta=opts["rope_theta"],
         tie_embeddings=opts["tie_embeddings"],
         qk_norm=opts["qk_norm"],
-        rope_scaling=INFERENCE_ROPE_FACTOR if opts["inference_rope_scaling"] else None,
+        rope_scaling=rope_scaling,
     )
+    shape["rope_scaling"] = rope_scaling
     train = TrainConfig(**{name: _plain(opts[name]) for name in TRAIN_FIELDS}, seed=seed)
     return StageRequest(
         kind=kind,

@@ -170,7 +170,7 @@ def _prepare(registry: Registry, request: StageRequest) -> Prepared:
     if request.resume:
         run = registry.existing(request.run_name)
         tokenizer = Tokenizer.load(run.tokenizer_path)
-        model = _initial_model(registry, request, tokenizer)[0]
+        model = _rebuilt(_initial_model(registry, request, tokenizer)[0], request.model)
         return Prepared(run, model, tokenizer, run.info())
     model, tokenizer, parent = _initial_model(registry, request, None)
     run = registry.prepare_new(request.run_name, request.overwrite)
@@ -197,7 +197,11 @@ def _initial_model(
         parent_tokenizer = parent_tokenizer.with_mask_token()
         if parent_tokenizer.vocab_size > model.config.vocab_size:
             model = grow_vocab(model, parent_tokenizer.vocab_size)
-        model = _with_causal(model, causal=False)
+        model = _rebuilt(model, replace(model.config, causal=False))
+    if request.shape_overrides.get("rope_scaling"):  # --inference-rope-scaling on a continued model
+        model = _rebuilt(model, replace(model.config, rope_scaling=request.shape_overrides["rope_scaling"]))
+    if (request.shape_overrides.get("seq_len") or 0) > model.config.seq_len:  # e.g. SFT at 512 after 256
+        model = _rebuilt(model, replace(model.config, seq_len=request.shape_overrides["seq_len"]))
     model.train()
     return model, tokenizer or parent_tokenizer, parent.label
 
@@ -222,21 +226,20 @@ def _load_parent(registry: Registry, request: StageRequest) -> Parent:
     return Parent(f"{loaded.run.name}@{loaded.step}", loaded.kind, loaded.model, loaded.tokenizer)
 
 
-def _with_causal(model: Transformer, causal: bool) -> Transformer:
-    switched = Transformer(replace(model.config, causal=causal))
-    switched.load_state_dict(model.state_dict())
-    return switched
+def _rebuilt(model: Transformer, config: ModelConfig) -> Transformer:
+    """The same weights under another config of the same shape (attention rule, RoPE scaling)."""
+    rebuilt = Transformer(config)
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt
 
 
 def _check_shape(parent: ModelConfig, overrides: dict[str, Any], parent_name: str) -> None:
-    for name in SHAPE_FIELDS + ("seq_len",):
+    for name in SHAPE_FIELDS:
         wanted = overrides.get(name)
         have = getattr(parent, name)
-        if wanted is not None and name != "seq_len" and wanted != have:
+        if wanted is not None and wanted != have:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} {wanted} does not match run '{parent_name}' ({name} = {have}); drop it")
-        if name == "seq_len" and wanted is not None and wanted > have * max(1.0, parent.rope_scaling):
-            raise UsageError(f"--seq-len {wanted} is longer than run '{parent_name}' was built for ({have})")
 
 
 def _fresh_tokenizer(registry: Registry, request: StageRequest) -> Tokenizer:
