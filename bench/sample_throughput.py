@@ -49,7 +49,7 @@ SMALL_VOCAB = 6400
 DEFAULT_HOME = Path("/tmp/llada-bench-home")
 PARENT = {"ar-base": None, "dlm-base": "ar-base", "ar-chat": "ar-base", "dlm-chat": "dlm-base"}
 CHAT_RUNS = {"ar": "ar-chat", "diffusion": "dlm-chat"}
-TRAIN = ["--batch-size", "16", "--dtype", "bf16", "--overwrite"]
+TRAIN = ["--batch-size", "16", "--overwrite"]
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,14 @@ def llada(home: Path, *args: str) -> None:
         sys.exit(f"training failed (exit {code}) at: llada {' '.join(command[3:])}")
 
 
-def train(home: Path, names: dict[str, str], pretrain_steps: int, sft_steps: int, skip: bool) -> None:
+def train(home: Path, names: dict[str, str], args: argparse.Namespace) -> None:
     """The quick start's pipeline at seq 256; a completed run of the same name is reused."""
     missing = [name for name in names.values() if not completed(home, name)]
-    if skip and missing:
+    if args.skip_train and missing:
         sys.exit(f"--skip-train: runs {', '.join(missing)} are missing in {home}; drop --skip-train")
-    pretrain = [*TRAIN, "--learning-rate", "2e-3", "--max-steps", str(pretrain_steps)]
-    sft = [*TRAIN, "--learning-rate", "1e-3", "--max-steps", str(sft_steps)]
+    shared = [*TRAIN, "--dtype", args.dtype]
+    pretrain = [*shared, "--learning-rate", "2e-3", "--max-steps", str(args.pretrain_steps)]
+    sft = [*shared, "--learning-rate", "1e-3", "--max-steps", str(args.sft_steps)]
     steps = {
         "ar-base": ["pretrain", "ar", *SIZE, *pretrain],
         "dlm-base": ["pretrain", "diffusion", "--init-from", names["ar-base"], *pretrain],
@@ -318,6 +319,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer settings, steps and prompts")
     parser.add_argument("--pretrain-steps", type=int, help="default 300 (30 with --quick)")
     parser.add_argument("--sft-steps", type=int, help="default 150 (15 with --quick)")
+    parser.add_argument(
+        "--dtype", default="fp32", help="training dtype; bf16 is slower on CPUs without AVX-512 bf16"
+    )
     parser.add_argument("--prompts", type=int, help="prompts timed one by one (default 4, 1 with --quick)")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best one counts")
     parser.add_argument("--eval-batch", type=int, default=16, help="held-out questions decoded together")
@@ -334,7 +338,7 @@ def main() -> None:
     settings = [s for s in SETTINGS if s.name in QUICK or not args.quick]
     batch_sizes = (1,) if args.quick else (1, 8)
     names = run_names(args.pretrain_steps, args.sft_steps)
-    train(args.home, names, args.pretrain_steps, args.sft_steps, args.skip_train)
+    train(args.home, names, args)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     chat = {kind: api.load(names[run], str(device), args.home) for kind, run in CHAT_RUNS.items()}

@@ -24,6 +24,14 @@ def _describe(record: dict) -> str:
     return "  ".join(parts)
 
 
+def data_line(record: dict) -> str:
+    """'412 train rows, 21 val rows of 128 tokens; 3 cut to fit, 1 skipped (no answer left)'."""
+    text = f"{record['rows']} train rows, {record['val_rows']} val rows of {record['seq_len']} tokens"
+    if "truncated" in record:
+        text += f"; {record['truncated']} cut to fit, {record['skipped']} skipped (no answer left)"
+    return text
+
+
 class TrainProgress:
     """Event handler for Trainer; use as a context manager around run_stage()."""
 
@@ -62,6 +70,8 @@ class TrainProgress:
             err.print(f"{self.run_name}: {event.record['status']} at step {event.step}{best_text}")
 
     def _start(self, event: TrainEvent) -> None:
+        if self.verbosity >= 0 and "rows" in event.record:
+            err.print(f"{self.run_name}: {data_line(event.record)}", highlight=False)
         if self.progress is not None:
             self.task = self.progress.add_task(
                 self.run_name, total=event.total_steps, completed=event.step, info=""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -115,18 +116,19 @@ def _trainer(
     device: torch.device,
     on_event: EventHandler | None,
 ) -> Trainer:
-    train_batch, train_rows, val_batches = _datasets(registry, request, prepared)
-    objective = _objective(request, prepared.tokenizer, _train_seq_len(request, prepared.model))
+    data = _datasets(registry, request, prepared)
+    objective = _objective(request, prepared.tokenizer, data.summary["seq_len"])
     trainer = Trainer(
         prepared.model,
         objective,
-        train_batch,
-        train_rows,
-        val_batches,
+        data.train_batch,
+        data.train_rows,
+        data.val_batches,
         request.train,
         prepared.run,
         device,
         on_event,
+        data_summary=data.summary,
     )
     if request.resume:
         trainer.resume()
@@ -284,7 +286,16 @@ def _train_seq_len(request: StageRequest, model: Transformer) -> int:
     return request.shape_overrides.get("seq_len") or model.config.seq_len
 
 
-def _datasets(registry: Registry, request: StageRequest, prepared: Prepared):
+@dataclass
+class StageData:
+    train_batch: Callable[[torch.Tensor], Any]  # row indices -> a batch
+    train_rows: int
+    val_batches: list[Any]
+    summary: dict[str, int]  # shown to the user and kept in run.json
+
+
+def _datasets(registry: Registry, request: StageRequest, prepared: Prepared) -> StageData:
+    """Train/validation rows: packed text for pretraining, templated conversations for SFT."""
     seq_len = _train_seq_len(request, prepared.model)
     if request.stage == "pretrain":
         rows = pretrain_rows(
@@ -295,29 +306,29 @@ def _datasets(registry: Registry, request: StageRequest, prepared: Prepared):
             prepared.run.tokenizer_path,
             seq_len,
         )
-        train, val = split_rows(rows, request.val_fraction, request.train.seed)
-        return (lambda idx: PretrainBatch(train[idx])), len(train), _val_batches(val, request, PretrainBatch)
-    sft = _sft_rows(registry, request, prepared.tokenizer, seq_len)
-    prepared.run.update_info(
-        sft_rows={"rows": len(sft.input_ids), "truncated": sft.truncated, "skipped": sft.skipped}
+        tensors, make, summary = (rows,), PretrainBatch, {}
+    else:
+        sft = _sft_rows(registry, request, prepared.tokenizer, seq_len)
+        tensors, make = (sft.input_ids, sft.response_mask, sft.pad_mask), SFTBatch
+        summary = {"truncated": sft.truncated, "skipped": sft.skipped}
+    train_idx, val_idx = (
+        part[:, 0]
+        for part in split_rows(
+            torch.arange(len(tensors[0]))[:, None], request.val_fraction, request.train.seed
+        )
     )
-    tensors = (sft.input_ids, sft.response_mask, sft.pad_mask)
-    train_idx, val_idx = split_rows(
-        torch.arange(len(sft.input_ids))[:, None], request.val_fraction, request.train.seed
-    )
-    train = [t[train_idx[:, 0]] for t in tensors]
-    val = [t[val_idx[:, 0]] for t in tensors]
-    val_batches = [
-        SFTBatch(*(t[i : i + request.train.batch_size] for t in val))
-        for i in range(0, len(val[0]), request.train.batch_size)
-    ][: request.train.eval_batches]
-    return (lambda idx: SFTBatch(*(t[idx] for t in train))), len(train[0]), val_batches
-
-
-def _val_batches(rows: torch.Tensor, request: StageRequest, make) -> list:
+    train = [t[train_idx] for t in tensors]
+    val = [t[val_idx] for t in tensors]
     size = request.train.batch_size
-    batches = [make(rows[i : i + size]) for i in range(0, len(rows), size)]
-    return batches[: request.train.eval_batches]
+    val_batches = [make(*(t[i : i + size] for t in val)) for i in range(0, len(val[0]), size)]
+    summary = {"rows": len(train[0]), "val_rows": len(val[0]), "seq_len": seq_len, **summary}
+    prepared.run.update_info(data_summary=summary)
+    return StageData(
+        lambda idx: make(*(t[idx] for t in train)),
+        len(train[0]),
+        val_batches[: request.train.eval_batches],
+        summary,
+    )
 
 
 def _sft_rows(registry: Registry, request: StageRequest, tokenizer: Tokenizer, seq_len: int) -> SFTRows:

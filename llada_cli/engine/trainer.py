@@ -169,6 +169,7 @@ class Trainer:
         run: Run,
         device: torch.device,
         on_event: EventHandler | None = None,
+        data_summary: dict[str, int] | None = None,
     ) -> None:
         self.model = model.to(device)
         self.objective = objective
@@ -180,6 +181,7 @@ class Trainer:
         self.run = run
         self.device = device
         self.on_event = on_event or (lambda event: None)
+        self.data_summary = data_summary or {}
         self.schedule = Schedule.derive(config, plan_steps(config, train_rows))
         self.stream = BatchStream(train_rows, config.batch_size, seed=config.seed)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
@@ -253,7 +255,7 @@ class Trainer:
     def fit(self) -> str:
         """Train to the planned step count; returns why it ended ("completed" or "early_stopped")."""
         total = self.schedule.total
-        self.on_event(TrainEvent("start", self.step, total, {"resumed_from": self.step}))
+        self.on_event(TrainEvent("start", self.step, total, {"resumed_from": self.step, **self.data_summary}))
         window = _Window()
         self.model.train()
         while self.step < total:
