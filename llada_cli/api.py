@@ -94,6 +94,14 @@ class Model:
 
     def settings(self, **options: Any) -> ARSettings | DiffusionSettings:
         """Sampler settings from keyword options; an option of the other track is a usage error."""
+        options = dict(options)
+        # the answer length has one name per track; accept either (the seed scripts use --max-new-tokens)
+        own, other = ("max_new_tokens", "gen_length")
+        if self.kind == "diffusion":
+            own, other = other, own
+        if other in options:
+            options.setdefault(own, options[other])
+            del options[other]
         allowed = AR_OPTIONS if self.kind == "ar" else DIFFUSION_OPTIONS
         wrong = sorted(set(options) - allowed)
         if wrong:

@@ -48,7 +48,7 @@ def test_runs_list_and_show_json(pipeline):
 
 def test_sample_json_reports_forward_passes(pipeline):
     result = pipeline.ok(
-        "sample", "dlm-chat", "--prompt", "Hello", "--chat", "--gen-length", "8", "--steps", "8", "--json"
+        "sample", "dlm-chat", "--prompt", "Hello", "--chat", "--max-new-tokens", "8", "--steps", "8", "--json"
     )
     doc = json.loads(result.stdout)
     assert doc["kind"] == "diffusion" and len(doc["results"]) == 1
