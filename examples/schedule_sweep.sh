@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Compare diffusion training schedules from the same AR start: iid_t (LLaDA 1.0), the WSD block
+# curriculum (LLaDA 2.0), and the cosine noise schedule with the time-weighted loss.
+# Run examples/quickstart.sh first (it makes ar-base); then plot the validation curves together.
+set -euo pipefail
+export LLADA_HOME="${LLADA_HOME:-$PWD/llada-home}"
+STEPS="${STEPS:-200}"
+COMMON=(--init-from ar-base --batch-size 16 --learning-rate 2e-3 --max-steps "$STEPS" --overwrite)
+
+llada pretrain diffusion "${COMMON[@]}" --mask-schedule iid_t --run-name sweep-iid
+llada pretrain diffusion "${COMMON[@]}" --mask-schedule wsd --run-name sweep-wsd
+llada pretrain diffusion "${COMMON[@]}" --noise-schedule cosine --time-weighted-loss --run-name sweep-cosine
+llada plot sweep-iid sweep-wsd sweep-cosine --metric val_loss,block_size --out "$LLADA_HOME/sweep.png"
+for run in sweep-iid sweep-wsd sweep-cosine; do llada eval "$run" --no-heldout; done
