@@ -63,11 +63,11 @@ SETTINGS = [
     Setting("reference (section 7)", "reference"),
     Setting("llada", "diffusion", {"steps": GEN_LENGTH}),
     Setting("llada --threshold 0.9", "diffusion", {"threshold": 0.9}),
-    Setting("  + --cache prefix", "diffusion", {"threshold": 0.9, "cache": "prefix"}),
-    Setting("  + --cache dual", "diffusion", {"threshold": 0.9, "cache": "dual"}),
+    Setting("llada --threshold 0.9 --cache prefix", "diffusion", {"threshold": 0.9, "cache": "prefix"}),
+    Setting("llada --threshold 0.9 --cache dual", "diffusion", {"threshold": 0.9, "cache": "dual"}),
     Setting("AR + KV cache", "ar"),
 ]
-QUICK = {"reference (section 7)", "llada", "  + --cache dual", "AR + KV cache"}
+QUICK = {"reference (section 7)", "llada", "llada --threshold 0.9 --cache dual", "AR + KV cache"}
 
 
 # ------------------------------------------------------------------------------- training
@@ -104,16 +104,16 @@ def train(home: Path, names: dict[str, str], args: argparse.Namespace) -> None:
     shared = [*TRAIN, "--dtype", args.dtype]
     pretrain = [*shared, "--learning-rate", "2e-3", "--max-steps", str(args.pretrain_steps)]
     sft = [*shared, "--learning-rate", "1e-3", "--max-steps", str(args.sft_steps)]
-    steps = {
+    commands = {
         "ar-base": ["pretrain", "ar", *SIZE, *pretrain],
         "dlm-base": ["pretrain", "diffusion", "--init-from", names["ar-base"], *pretrain],
         "ar-chat": ["sft", "--base", names["ar-base"], *sft],
         "dlm-chat": ["sft", "--base", names["dlm-base"], *sft],
     }
     trained: set[str] = set()
-    for role, args in steps.items():  # parents first; a retrained parent retrains its children
+    for role, command in commands.items():  # parents first; a retrained parent retrains its children
         if names[role] in missing or PARENT[role] in trained:
-            llada(home, *args, "--run-name", names[role])
+            llada(home, *command, "--run-name", names[role])
             trained.add(role)
 
 
@@ -297,12 +297,12 @@ def random_models(preset: str, vocab: int, device: torch.device) -> Models:
 
 def print_table(rows: list[Row]) -> None:
     print(
-        f"{'model':<14} {'setting':<24} {'batch':>5} {'tok/s':>8} {'x ref':>6} {'fwd/row':>7}"
+        f"{'model':<14} {'setting':<37} {'batch':>5} {'tok/s':>8} {'x ref':>6} {'fwd/row':>7}"
         f" {'peak MB':>8}  held-out acc all / fwd / rev"
     )
     for r in rows:
         print(
-            f"{r.model:<14} {r.setting:<24} {r.batch:>5} {r.rate:>8.1f} {r.ratio:>6.2f} {r.forwards:>7.1f}"
+            f"{r.model:<14} {r.setting:<37} {r.batch:>5} {r.rate:>8.1f} {r.ratio:>6.2f} {r.forwards:>7.1f}"
             f" {r.peak_mb:>8.1f}  {r.accuracy}"
         )
 
@@ -319,9 +319,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer settings, steps and prompts")
     parser.add_argument("--pretrain-steps", type=int, help="default 300 (30 with --quick)")
     parser.add_argument("--sft-steps", type=int, help="default 150 (15 with --quick)")
-    parser.add_argument(
-        "--dtype", default="fp32", help="training dtype; bf16 is slower on CPUs without AVX-512 bf16"
-    )
+    parser.add_argument("--dtype", default="auto", help="training dtype: auto, fp32 or bf16")
     parser.add_argument("--prompts", type=int, help="prompts timed one by one (default 4, 1 with --quick)")
     parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best one counts")
     parser.add_argument("--eval-batch", type=int, default=16, help="held-out questions decoded together")
