@@ -113,3 +113,25 @@ def test_runs_rm_asks_and_keeps_data_unless_confirmed(pipeline, tmp_path):
     pipeline.ok("runs", "rm", "scratch", "--yes")
     assert not (pipeline.home / "runs/scratch").exists()
     assert "scratch" not in json.dumps(json.loads(pipeline.ok("runs", "list", "--json").stdout))
+
+
+def test_overwrite_that_fails_its_checks_gives_the_old_run_back(pipeline, tmp_path):
+    before = (pipeline.home / "runs/ar-chat/run.json").read_text()
+    result = pipeline(
+        "sft",
+        "--base",
+        "ar-base",
+        "--data",
+        str(tmp_path / "missing.jsonl"),
+        "--overwrite",
+        "--run-name",
+        "ar-chat",
+    )
+    assert_one_line_error(result, 2, "data file not found")
+    assert (pipeline.home / "runs/ar-chat/run.json").read_text() == before
+    assert not list((pipeline.home / "runs").glob(".*"))
+
+
+def test_unknown_device_is_a_usage_error(cli):
+    result = cli("--device", "gpu", "pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "d")
+    assert_one_line_error(result, 2, "--device gpu", "cuda:N")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,6 +55,10 @@ def cli_errors(func: F) -> F:
         except LladaError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:  # a read-only --home, a full disk, an unwritable --out
+            where = f": {error.filename}" if error.filename else ""
+            typer.echo(f"error: {error.strerror or error}{where}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo(
                 "interrupted; a training run continues with --resume from its last checkpoint", err=True
@@ -63,7 +69,31 @@ def cli_errors(func: F) -> F:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    """One JSON document on stdout; NaN/inf (a diverged loss) become null so it stays valid JSON."""
+    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+
+
+def print_json_line(data: Any) -> None:
+    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
+
+
+def plain_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def plain_values(options: dict[str, Any]) -> dict[str, Any]:
+    """Options the user gave (not None), with enum members as their plain values."""
+    return {k: plain_value(v) for k, v in options.items() if v is not None}
 
 
 def complete_run_name(ctx: typer.Context, incomplete: str) -> list[str]:

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .. import api
-from .common import cli_errors, complete_run_name, globals_of, out, print_json
+from .common import cli_errors, complete_run_name, globals_of, out, plain_values, print_json
 from .options import option, with_options
 from .prompts import gather_prompts
-from .sample import SAMPLER_OPTIONS, given
+from .sample import SAMPLER_OPTIONS
 
 AR_NAMES = ("temperature", "top_k", "top_p", "repetition_penalty")
 DIFFUSION_NAMES = (
@@ -47,7 +48,7 @@ SIDE_OPTIONS = _prefixed("ar", AR_NAMES) + _prefixed("diffusion", DIFFUSION_NAME
 
 def _side(opts: dict[str, Any], side: str) -> dict[str, Any]:
     prefix = side + "_"
-    return given({k[len(prefix) :]: v for k, v in opts.items() if k.startswith(prefix)})
+    return plain_values({k[len(prefix) :]: v for k, v in opts.items() if k.startswith(prefix)})
 
 
 @cli_errors
@@ -128,11 +129,11 @@ def _table(prompts: list[str], sides: dict[str, api.Model], results: dict[str, l
         table.add_column(f"{side}: {model.name}", ratio=1)
         table.add_column("s / tok/s / fwd", justify="right", no_wrap=True)
     for i, prompt in enumerate(prompts):
-        cells = [prompt]
+        cells = [Text(prompt)]
         for side in sides:
             r = results[side][i]
             cells += [
-                r.text or "[dim](empty)[/]",
+                Text(r.text) if r.text else Text("(empty)", style="dim"),
                 f"{r.seconds:.2f}\n{r.tokens_per_second:.1f}\n{r.forward_passes}",
             ]
         table.add_row(*cells)

@@ -11,6 +11,7 @@ import typer
 from ..engine.data import fetch as fetching
 from ..engine.data.sources import read_jsonl_conversations, read_jsonl_texts
 from ..engine.errors import UsageError
+from ..engine.registry import atomic_path
 from .common import cli_errors, err, globals_of, out
 
 app = typer.Typer(help="Get training data.", no_args_is_help=True)
@@ -39,7 +40,8 @@ def fetch(
     """Download or generate a data set into the registry's data folder."""
     g = globals_of(ctx)
     if source == "builtin":
-        paths = fetching.write_builtin(out_dir or g.registry.data_dir / "builtin", seed=g.seed)
+        # always seed 0: it is the corpus `--data builtin` trains on and `llada eval` asks about
+        paths = fetching.write_builtin(out_dir or g.registry.data_dir / "builtin")
     elif source == "minimind":
         paths = fetching.fetch_minimind(
             out_dir or g.registry.data_dir / "minimind", (pretrain_file, sft_file)
@@ -64,7 +66,8 @@ def _check_local(path: Path, out_dir: Path | None, field: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
     if target.resolve() != path.resolve():
-        shutil.copyfile(path, target)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(path, tmp)
     return target
 
 

@@ -55,7 +55,7 @@ def likelihood(model: api.Model, g, data: str, field: str, max_rows: int, mc_num
         field,
         model.tokenizer,
         model.loaded.run.tokenizer_path,
-        model.network.config.seq_len,
+        stored.get("seq_len", model.network.config.seq_len),  # the rows it trained on, held out alike
         stored.get("val_fraction", 0.05),
         stored.get("train", {}).get("seed", 0),
     )[:max_rows]

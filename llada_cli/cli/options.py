@@ -170,7 +170,7 @@ TRAIN_OPTIONS = [
         int,
         2,
         "--keep-checkpoints",
-        help="Newest checkpoints kept (0: all); the best one is always kept.",
+        help="Newest checkpoints kept (0: all); with early stopping, the best one too.",
         panel=TRAIN,
     ),
     option("log_every", int, 10, "--log-every", help="Metrics line every N steps.", panel=TRAIN),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,9 @@ SPARKS = "▁▂▃▄▅▆▇█"
 
 def sparkline(values: list[float], width: int = 48) -> str:
     """A compact text chart of a series, resampled to `width` characters."""
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return "(no finite values)"
     if len(values) > width:
         values = [values[int(i * len(values) / width)] for i in range(width)]
     low, high = min(values), max(values)

@@ -72,6 +72,14 @@ DIFFUSION_OPTIONS = [
         panel=DIFFUSION,
     ),
     option(
+        "normalised_loss",
+        bool | None,
+        None,
+        "--normalized-loss",
+        help="sum(w*CE)/sum(w*masked) (nano-llada) instead of the ELBO's division by the token count.",
+        panel=DIFFUSION,
+    ),
+    option(
         "eps",
         float | None,
         None,
@@ -142,6 +150,7 @@ def pretrain_diffusion(ctx: typer.Context, data: DataOption = "builtin", *, opts
             "mask_schedule",
             "noise_schedule",
             "time_weighted_loss",
+            "normalised_loss",
             "eps",
             "variable_length_prob",
             "wsd_warmup_ratio",

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ..engine.errors import LladaError
 from ..engine.importing import register_import
 from ..engine.registry import Run
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
@@ -48,11 +49,30 @@ def summary(run: Run) -> dict[str, Any]:
     }
 
 
+def _summary_or_corrupt(run: Run) -> dict[str, Any]:
+    """One unreadable run.json must not hide the other runs."""
+    try:
+        return summary(run)
+    except LladaError:
+        return {
+            "name": run.name,
+            "kind": "?",
+            "stage": "?",
+            "parent": None,
+            "status": "corrupt",
+            "step": 0,
+            "total_steps": None,
+            "parameters": None,
+            "best_val_loss": None,
+            "path": str(run.path),
+        }
+
+
 @app.command("list")
 @cli_errors
 def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every run of the registry."""
-    rows = [summary(run) for run in globals_of(ctx).registry.runs()]
+    rows = [_summary_or_corrupt(run) for run in globals_of(ctx).registry.runs()]
     if as_json:
         print_json(rows)
         return

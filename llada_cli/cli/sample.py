@@ -8,11 +8,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from .. import api
+from ..engine.errors import UsageError
 from ..engine.registry import write_text_atomic
 from ..engine.sampling.common import TraceEvent
-from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
+from .common import (
+    cli_errors,
+    complete_run_name,
+    err,
+    globals_of,
+    out,
+    plain_values,
+    print_json,
+    print_json_line,
+)
 from .live import LiveDenoising
 from .options import option, with_options
 from .prompts import gather_prompts
@@ -117,11 +128,6 @@ RunArg = Annotated[
 ]
 
 
-def given(opts: dict[str, Any]) -> dict[str, Any]:
-    """Only the sampler options the user typed, as plain values."""
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in opts.items() if v is not None}
-
-
 @cli_errors
 @with_options(SAMPLER_OPTIONS)
 def sample(
@@ -149,6 +155,8 @@ def sample(
     g = globals_of(ctx)
     prompts = gather_prompts(prompt, prompts_file)
     model = api.load(run, device=g.device, home=g.home)
+    if model.kind == "ar" and (trace is not None or live):
+        raise UsageError("--trace and --live show diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None
     view = LiveDenoising(model.tokenizer, enabled=live and err.is_terminal and model.kind == "diffusion")
     with view:
@@ -159,11 +167,11 @@ def sample(
             seed=g.seed if seed is None else seed,
             on_step=view.update if view.enabled else None,
             trace=events,
-            **given(opts),
+            **plain_values(opts),
         )
     if trace is not None:
         write_trace(trace, events or [], model)
-    settings = model.settings(**given(opts))
+    settings = model.settings(**plain_values(opts))
     if as_json:
         print_json(
             {
@@ -175,9 +183,7 @@ def sample(
         )
     elif as_jsonl:
         for result in results:
-            out.print(
-                json.dumps({"run": model.name, **result.to_dict()}, ensure_ascii=False), highlight=False
-            )
+            print_json_line({"run": model.name, **result.to_dict()})
     else:
         show(results, g.verbosity)
 
@@ -185,7 +191,7 @@ def sample(
 def show(results: list[api.Result], verbosity: int) -> None:
     for result in results:
         if len(results) > 1:
-            out.print(f"[bold cyan]> {result.prompt}[/]", highlight=False)
+            out.print(Text("> " + result.prompt, style="bold cyan"))
         out.print(result.text, highlight=False, markup=False)
         if verbosity >= 0:
             err.print(
@@ -205,7 +211,7 @@ def write_trace(path: Path, events: list[TraceEvent], model: api.Model) -> None:
                 "token_id": e.token_id,
                 "token": model.tokenizer.decode([e.token_id], skip_special_tokens=False),
                 "kind": e.kind,
-                **({"row": e.row} if hasattr(e, "row") else {}),
+                "row": e.row,
             },
             ensure_ascii=False,
         )

@@ -10,7 +10,7 @@ import typer
 from ..engine.config import model_config_from_preset
 from ..engine.stages import StageRequest, run_stage
 from ..engine.trainer import TrainConfig
-from .common import err, globals_of
+from .common import err, globals_of, plain_value, plain_values
 from .progress import TrainProgress
 
 SHAPE_FLAGS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_kv_heads", "seq_len")
@@ -38,10 +38,6 @@ TRAIN_FIELDS = (
 INFERENCE_ROPE_FACTOR = 4.0
 
 
-def _plain(value: Any) -> Any:
-    return value.value if hasattr(value, "value") else value
-
-
 def build_request(
     ctx: typer.Context,
     kind: str,
@@ -56,15 +52,20 @@ def build_request(
     shape = {name: opts[name] for name in SHAPE_FLAGS}
     rope_scaling = INFERENCE_ROPE_FACTOR if opts["inference_rope_scaling"] else None
     model = model_config_from_preset(
-        _plain(opts["preset"]),
+        opts["preset"].value,
         **shape,
         rope_theta=opts["rope_theta"],
         tie_embeddings=opts["tie_embeddings"],
         qk_norm=opts["qk_norm"],
         rope_scaling=rope_scaling,
     )
-    shape["rope_scaling"] = rope_scaling
-    train = TrainConfig(**{name: _plain(opts[name]) for name in TRAIN_FIELDS}, seed=seed)
+    shape |= {
+        "rope_scaling": rope_scaling,
+        "rope_theta": opts["rope_theta"],
+        "qk_norm": opts["qk_norm"],
+        "tie_embeddings": opts["tie_embeddings"],
+    }
+    train = TrainConfig(**{name: plain_value(opts[name]) for name in TRAIN_FIELDS}, seed=seed)
     return StageRequest(
         kind=kind,
         stage=stage,
@@ -78,7 +79,7 @@ def build_request(
         parent=parent,
         tokenizer_path=opts["tokenizer"],
         vocab_size=opts["vocab_size"],
-        objective={k: _plain(v) for k, v in objective.items() if v is not None},
+        objective=plain_values(objective),
         overwrite=opts["overwrite"],
         resume=opts["resume"],
         device=opts["device"] or g.device,

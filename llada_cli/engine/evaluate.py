@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .errors import UsageError
 from .model import Transformer
 
 
@@ -105,7 +106,7 @@ def answer_log_likelihood(
         return 0.0
     if kind == "ar":
         if not prompt:
-            raise ValueError("AR scoring needs at least one prompt token (e.g. a BOS/EOS token)")
+            raise UsageError("scoring with an AR model needs a non-empty prompt to condition on")
         return -ar_answer_nll(model, prompt, answer)
     generator = torch.Generator().manual_seed(seed)
     return -diffusion_answer_nll(model, prompt, answer, mask_id, mc_num, generator)

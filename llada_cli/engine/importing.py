@@ -418,10 +418,15 @@ def register_import(
         tokenizer = tokenizer.with_mask_token()
     if tokenizer.vocab_size > model.config.vocab_size:
         model = grow_vocab(model, tokenizer.vocab_size).eval()
-    run = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder behind
-    tokenizer.save(run.tokenizer_path)
-    write_json_atomic(run.info_path, _run_info(name, kind, model, path, report, command or []))
-    run.commit_checkpoint(0, lambda folder: save_weights(model, folder / WEIGHTS_FILE))
+    run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
+    try:
+        tokenizer.save(run.tokenizer_path)
+        write_json_atomic(run.info_path, _run_info(name, kind, model, path, report, command or []))
+        run.commit_checkpoint(0, lambda folder: save_weights(model, folder / WEIGHTS_FILE))
+    except BaseException:
+        registry.restore_replaced(run, replaced)
+        raise
+    registry.drop_replaced(replaced)
     return run, report
 
 

@@ -22,7 +22,13 @@ class Series:
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line of a killed run
+            continue
+    return records
 
 
 def smooth(values: Sequence[float], weight: float) -> list[float]:
@@ -125,6 +131,6 @@ def plot_trace(events: list[dict[str, Any]], out: Path) -> Path:
 
 def _save(fig: Any, out: Path, plt: Any) -> Path:
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", dpi=110)
     plt.close(fig)
     return out

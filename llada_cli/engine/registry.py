@@ -143,7 +143,7 @@ class Run:
         if not steps:
             raise UsageError(f"run '{self.name}' has no checkpoint yet")
         if step is None:
-            return self.latest_step() or steps[-1]
+            return self.latest_step()
         if step not in steps:
             shown = ", ".join(str(s) for s in steps[-8:])
             raise UsageError(f"run '{self.name}' has no checkpoint at step {step}; it has: {shown}")
@@ -157,9 +157,14 @@ class Run:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.checkpoints_dir))
         try:
             write_files(tmp)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            if final.exists():  # re-saving a step: move the old one aside first, drop it after
+                old = final.with_name(final.name + ".old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
@@ -196,7 +201,9 @@ class Registry:
     def names(self) -> list[str]:
         if not self.runs_dir.is_dir():
             return []
-        return sorted(p.name for p in self.runs_dir.iterdir() if (p / "run.json").is_file())
+        return sorted(
+            p.name for p in self.runs_dir.iterdir() if RUN_NAME.match(p.name) and (p / "run.json").is_file()
+        )
 
     def runs(self) -> list[Run]:
         return [Run(self.runs_dir / name) for name in self.names()]
@@ -221,24 +228,42 @@ class Registry:
             return f"no run named '{name}' in {self.runs_dir}; see `llada runs list`"
         return f"no run named '{name}': {self.runs_dir} has no runs yet"
 
-    def prepare_new(self, name: str, overwrite: bool) -> Run:
-        """A fresh run folder. An existing run is only replaced with overwrite=True."""
+    def prepare_new(self, name: str, overwrite: bool) -> tuple[Run, Path | None]:
+        """A fresh run folder, and where an overwritten run was moved aside (None if there was none).
+
+        The old run is only deleted by `drop_replaced` once the new one has started, so a new run
+        that fails its checks gives the old one back (`restore_replaced`).
+        """
         if not RUN_NAME.match(name):
             raise UsageError(f"run name '{name}' may use letters, digits, '.', '_' and '-' only")
         run = Run(self.runs_dir / name)
+        replaced = None
         if run.path.exists():
             if not overwrite:
                 raise UsageError(
                     f"run '{name}' already exists in {self.runs_dir}; "
                     "use --resume to continue it or --overwrite to start over"
                 )
-            shutil.rmtree(run.path)
+            replaced = run.path.with_name(f".{name}.replaced")
+            shutil.rmtree(replaced, ignore_errors=True)
+            os.replace(run.path, replaced)
         run.path.mkdir(parents=True)
-        return run
+        return run, replaced
+
+    @staticmethod
+    def restore_replaced(run: Run, replaced: Path | None) -> None:
+        shutil.rmtree(run.path, ignore_errors=True)
+        if replaced is not None:
+            os.replace(replaced, run.path)
+
+    @staticmethod
+    def drop_replaced(replaced: Path | None) -> None:
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
 
     def existing(self, name: str) -> Run:
         run = Run(self.runs_dir / name)
-        if not (run.info_path).is_file():
+        if not RUN_NAME.match(name) or not run.info_path.is_file():
             raise UsageError(self._unknown_run_message(name))
         return run
 
@@ -251,5 +276,7 @@ def split_step(spec: str) -> tuple[str, int | None]:
         return spec, None
     name, _, step = spec.rpartition("@")
     if not step.isdigit():
+        if "/" in step:  # an '@' inside a folder path, e.g. /exp@v2/run
+            return spec, None
         raise UsageError(f"'{spec}': the part after @ must be a step number, e.g. {name}@500")
     return name, int(step)

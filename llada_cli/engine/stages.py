@@ -7,7 +7,6 @@ run.json, so only the checkpoint decides where it continues.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -40,12 +39,15 @@ from .trainer import EventHandler, TrainConfig, Trainer, check_train_config, res
 
 Kind = Literal["ar", "diffusion"]
 Stage = Literal["pretrain", "sft"]
-SHAPE_FIELDS = (
+SHAPE_FIELDS = (  # what a continued run inherits from its parent; a different flag is an error
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
     "num_kv_heads",
     "intermediate_size",
+    "rope_theta",
+    "qk_norm",
+    "tie_embeddings",
 )
 
 
@@ -77,24 +79,25 @@ class Prepared:
     run: Run
     model: Transformer
     tokenizer: Tokenizer
-    info: dict[str, Any]
+    replaced: Path | None  # an overwritten run, moved aside until this one starts
 
 
 def run_stage(registry: Registry, request: StageRequest, on_event: EventHandler | None = None) -> Run:
     device = resolve_device(request.device)
     check_train_config(request.train)
-    torch.manual_seed(request.train.seed)
     if request.resume:
         request = _request_from_run(registry, request)
     elif request.stage == "sft":
         request = replace(request, kind=_base_kind(registry, request.parent))
+    torch.manual_seed(request.train.seed)
     prepared = _prepare(registry, request)
     try:
         trainer = _trainer(registry, request, prepared, device, on_event)
     except BaseException:
-        if not request.resume:  # a run that never started leaves nothing behind
-            shutil.rmtree(prepared.run.path, ignore_errors=True)
+        if not request.resume:  # a run that never started leaves nothing behind; --overwrite undone
+            registry.restore_replaced(prepared.run, prepared.replaced)
         raise
+    registry.drop_replaced(prepared.replaced)
     prepared.run.update_info(
         status="running", total_steps=trainer.schedule.total, device=str(device), dtype=trainer.config.dtype
     )
@@ -172,14 +175,15 @@ def _prepare(registry: Registry, request: StageRequest) -> Prepared:
     if request.resume:
         run = registry.existing(request.run_name)
         tokenizer = Tokenizer.load(run.tokenizer_path)
+        if run.latest_step() is not None:  # the checkpoint holds the weights; the parent is not needed
+            return Prepared(run, Transformer(request.model), tokenizer, None)
         model = _rebuilt(_initial_model(registry, request, tokenizer)[0], request.model)
-        return Prepared(run, model, tokenizer, run.info())
+        return Prepared(run, model, tokenizer, None)
     model, tokenizer, parent = _initial_model(registry, request, None)
-    run = registry.prepare_new(request.run_name, request.overwrite)
+    run, replaced = registry.prepare_new(request.run_name, request.overwrite)
     tokenizer.save(run.tokenizer_path)
-    info = _run_info(request, model, parent)
-    write_json_atomic(run.info_path, info)
-    return Prepared(run, model, tokenizer, info)
+    write_json_atomic(run.info_path, _run_info(request, model, parent))
+    return Prepared(run, model, tokenizer, replaced)
 
 
 def _initial_model(
@@ -224,6 +228,8 @@ def _load_parent(registry: Registry, request: StageRequest) -> Parent:
             raise UsageError(f"--init-from {path}: an external checkpoint needs --tokenizer tokenizer.json")
         model, _ = load_external_model(path, causal=True)
         return Parent(str(path), "ar", model, Tokenizer.load(request.tokenizer_path))
+    if request.tokenizer_path is not None:
+        raise UsageError(f"--tokenizer: run '{request.parent}' brings its own tokenizer; drop the flag")
     loaded = load_run(*registry.resolve(request.parent))
     return Parent(f"{loaded.run.name}@{loaded.step}", loaded.kind, loaded.model, loaded.tokenizer)
 

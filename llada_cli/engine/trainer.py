@@ -76,13 +76,16 @@ EventHandler = Callable[[TrainEvent], None]
 
 
 def resolve_device(name: str) -> torch.device:
+    kind = name.split(":")[0]
+    if kind not in ("auto", "cpu", "cuda", "mps") or (kind != "cuda" and ":" in name):
+        raise UsageError(f"--device {name}: use auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    if kind == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available; use --device cpu or auto")
     if name == "mps" and not torch.backends.mps.is_available():
         raise UsageError("--device mps: MPS is not available on this machine; use --device cpu or auto")
@@ -122,6 +125,9 @@ def check_train_config(config: TrainConfig) -> None:
     if config.max_steps is not None and config.epochs is not None:
         raise UsageError("--max-steps and --epochs are incompatible: give one of them")
     for flag, value in (
+        ("--eval-every", config.eval_every),
+        ("--save-every", config.save_every),
+        ("--eval-batches", config.eval_batches),
         ("--max-steps", config.max_steps),
         ("--batch-size", config.batch_size),
         ("--grad-accum", config.grad_accum),
@@ -190,6 +196,7 @@ class Trainer:
         self.tokens_seen = 0
         self.best: dict[str, float] | None = None
         self.evals_without_gain = 0
+        self.window = _Window()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         # no weight decay on norms (1-D weights), as usual for transformers
@@ -215,6 +222,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "evals_without_gain": self.evals_without_gain,
             "best": self.best or {},
+            "window": self.window.state_dict(),
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
@@ -231,11 +239,13 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.evals_without_gain = int(state["evals_without_gain"])
         self.best = dict(state["best"]) or None
+        self.window.load_state_dict(state["window"])
 
     def resume(self) -> None:
         """Continue from the run's latest checkpoint; metrics past it are dropped (they will be redone)."""
         step = self.run.latest_step()
-        if step is None:
+        if step is None:  # killed before its first checkpoint: start over, metrics too
+            self._truncate_metrics(after_step=0)
             return
         folder = self.run.checkpoint_dir(step)
         weights = load_weights(folder / WEIGHTS_FILE, config=self.model.config, device=str(self.device))
@@ -247,7 +257,7 @@ class Trainer:
         path = self.run.metrics_path
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= after_step]
+        kept = [line for line in path.read_text().splitlines() if _step_of(line) <= after_step]
         write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     # -- the loop ---------------------------------------------------------------------
@@ -256,27 +266,26 @@ class Trainer:
         """Train to the planned step count; returns why it ended ("completed" or "early_stopped")."""
         total = self.schedule.total
         self.on_event(TrainEvent("start", self.step, total, {"resumed_from": self.step, **self.data_summary}))
-        window = _Window()
         self.model.train()
         while self.step < total:
             loss, tokens, metrics = self._train_step()
             self.step += 1
             self.tokens_seen += tokens
-            window.add(loss, tokens)
-            record: dict[str, Any] | None = None
-            if self.step % self.config.log_every == 0 or self.step == total:
-                record = self._log_record(window, metrics)
-                window = _Window()
-            if self.step % self.schedule.eval_every == 0 or self.step == total:
-                record = record or self._log_record(None, metrics)
-                if self._evaluate(record):
-                    self._write_metrics(record)
-                    self._save()
-                    return self._finish("early_stopped")
-            if record is not None:
+            self.window.add(loss, tokens)
+            last = self.step == total
+            logging = self.step % self.config.log_every == 0 or last
+            evaluating = self.step % self.schedule.eval_every == 0 or last
+            improved = stop = False
+            if logging or evaluating:
+                record = self._log_record(metrics, consume_window=logging)
+                if evaluating:
+                    improved, stop = self._evaluate(record)
                 self._write_metrics(record)
-            if self.step % self.schedule.save_every == 0 or self.step == total:
+            keep_best = improved and self.config.early_stop_patience > 0
+            if stop or keep_best or last or self.step % self.schedule.save_every == 0:
                 self._save()
+            if stop:
+                return self._finish("early_stopped")
         return self._finish("completed")
 
     def _train_step(self) -> tuple[float, int, dict[str, float]]:
@@ -307,11 +316,12 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return loss_sum, tokens, {"lr": lr, **metrics}
 
-    def _log_record(self, window: _Window | None, metrics: dict[str, float]) -> dict[str, Any]:
+    def _log_record(self, metrics: dict[str, float], consume_window: bool) -> dict[str, Any]:
         record: dict[str, Any] = {"step": self.step, "tokens": self.tokens_seen}
-        if window is not None and window.steps:
-            record["loss"] = window.mean_loss
-            record["tokens_per_s"] = window.tokens_per_second
+        if consume_window and self.window.steps:
+            record["loss"] = self.window.mean_loss
+            record["tokens_per_s"] = self.window.tokens_per_second
+            self.window = _Window()
         record.update(metrics)
         record["epoch"] = round(self.stream.epochs_done, 4)
         self.on_event(TrainEvent("log", self.step, self.schedule.total, record))
@@ -332,20 +342,20 @@ class Trainer:
         self.model.train()
         return sum(losses) / len(losses)
 
-    def _evaluate(self, record: dict[str, Any]) -> bool:
-        """Adds val_loss to the record; True when early stopping says: stop now."""
+    def _evaluate(self, record: dict[str, Any]) -> tuple[bool, bool]:
+        """Adds val_loss to the record; returns (a new best, early stopping says: stop now)."""
         val_loss = self.validation_loss()
         if val_loss is None:
-            return False
+            return False, False
         record["val_loss"] = val_loss
         self.on_event(TrainEvent("eval", self.step, self.schedule.total, record))
         if self.best is None or val_loss < self.best["val_loss"] - self.config.early_stop_min_delta:
             self.best = {"step": self.step, "val_loss": val_loss}
             self.evals_without_gain = 0
-            return False
+            return True, False
         self.evals_without_gain += 1
         patience = self.config.early_stop_patience
-        return patience > 0 and self.evals_without_gain >= patience
+        return False, patience > 0 and self.evals_without_gain >= patience
 
     def _write_metrics(self, record: dict[str, Any]) -> None:
         with self.run.metrics_path.open("a", encoding="utf-8") as handle:
@@ -377,6 +387,16 @@ class _Window:
         self.started = time.perf_counter()
         self.loss_sum, self.tokens, self.steps = 0.0, 0, 0
 
+    def state_dict(self) -> dict[str, float]:
+        return {"loss_sum": self.loss_sum, "tokens": self.tokens, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.loss_sum, self.tokens, self.steps = (
+            float(state["loss_sum"]),
+            int(state["tokens"]),
+            int(state["steps"]),
+        )
+
     def add(self, loss: float, tokens: int) -> None:
         self.loss_sum += loss
         self.tokens += tokens
@@ -389,6 +409,14 @@ class _Window:
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / max(1e-9, time.perf_counter() - self.started)
+
+
+def _step_of(line: str) -> float:
+    """The step of a metrics line; a torn last line (the run was killed mid-write) counts as redone."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
