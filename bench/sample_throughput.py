@@ -10,18 +10,19 @@ each on the builtin corpus, through the CLI. Then, at gen length 128 and block 3
   and with a dual cache (threshold 0.9 for both);
 - AR with its KV cache on the AR model of the same shape.
 Every speed row decodes all 128 positions (no early stop, AR ignores its stop tokens), so
-tokens/s = 128 * prompts / wall time. Beside each setting: its exact-match accuracy on the builtin
-held-out questions (chat prompts, early stop on, as a user runs it), so speed never hides a quality
-loss. The speed part is repeated at the `small` preset with random weights (pure per-forward cost;
-random weights are never confident, so a threshold commits one token per step there).
-Peak MB = peak resident memory during a setting minus the resident memory before it (Linux VmHWM
-after resetting it through /proc/self/clear_refs; else ru_maxrss, which only shows new peaks;
-allocator peak on CUDA).
+tokens/s = 128 * prompts / wall time, at batch 1 (prompts one by one) and batch 8 (all rows count).
+Beside each setting: its exact-match accuracy on the builtin held-out questions (chat prompts,
+early stop on, as a user runs it) and how many answers equal the reference loop's, so speed never
+hides a quality loss. The speed part is repeated at the `small` preset with random weights (pure
+per-forward cost; random weights are never confident, so a threshold commits one token per step).
+Peak MB: peak resident memory during one batch minus the resident memory before it, measured after
+the timing with glibc unmapping freed blocks (else ru_maxrss growth; allocator peak on CUDA).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import resource
 import subprocess
@@ -50,6 +51,7 @@ DEFAULT_HOME = Path("/tmp/llada-bench-home")
 PARENT = {"ar-base": None, "dlm-base": "ar-base", "ar-chat": "ar-base", "dlm-chat": "dlm-base"}
 CHAT_RUNS = {"ar": "ar-chat", "diffusion": "dlm-chat"}
 TRAIN = ["--batch-size", "16", "--overwrite"]
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ class Setting:
     options: dict = field(default_factory=dict)  # DiffusionSettings fields
 
 
+REFERENCE = Setting("reference (section 7)", "reference")
 SETTINGS = [
-    Setting("reference (section 7)", "reference"),
+    REFERENCE,
     Setting("llada", "diffusion", {"steps": GEN_LENGTH}),
     Setting("llada --threshold 0.9", "diffusion", {"threshold": 0.9}),
     Setting("llada --threshold 0.9 --cache prefix", "diffusion", {"threshold": 0.9, "cache": "prefix"}),
@@ -173,6 +176,47 @@ def decode(setting: Setting, models: Models, prompts: list[list[int]]) -> float:
 # ------------------------------------------------------------------------------- measuring
 
 
+@dataclass
+class Row:
+    model: str
+    models: Models
+    setting: Setting
+    batches: list[list[list[int]]]
+    seconds: float = float("inf")  # best of the repeats
+    forwards: float = 0.0
+    peak_mb: float = float("nan")
+    accuracy: str = ""
+    same_as_reference: str = ""
+
+    @property
+    def batch(self) -> int:
+        return len(self.batches[0])
+
+    @property
+    def tokens_per_second(self) -> float:
+        return GEN_LENGTH * sum(len(b) for b in self.batches) / self.seconds
+
+
+def time_rows(rows: list[Row], repeats: int) -> None:
+    """Best wall time of each row over `repeats`; the first repeat also warms up allocator and kernels.
+
+    Rows are interleaved, so a burst of load from other processes hits every setting alike, and
+    the best repeat counts because other processes only ever slow a run down.
+    """
+    for repeat in range(repeats):
+        for row in rows:
+            started = time.perf_counter()
+            row.forwards = sum(decode(row.setting, row.models, b) for b in row.batches)
+            elapsed = time.perf_counter() - started
+            row.forwards /= len(row.batches)
+            row.seconds = min(row.seconds, elapsed)
+            print(
+                f"[{repeat + 1}/{repeats}] {row.model} batch {row.batch} {row.setting.name}: {elapsed:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def resident_kb(key: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -180,66 +224,50 @@ def resident_kb(key: str) -> int:
     raise KeyError(key)
 
 
-def peak_memory_mb(work: Callable[[], float]) -> tuple[float, float]:
-    """Run `work`; its result and the peak memory it added over what was resident before it, in MB."""
+def return_freed_memory() -> bool:
+    """Make glibc give freed memory back to the system, so that resident memory follows what is live.
+
+    By default glibc keeps freed blocks for reuse, which hides later peaks: from here on, blocks
+    over 64 KB are unmapped when freed, and the trim returns the free pages of its heaps. Slows
+    allocation, so it is called only after the timing. False where glibc is not available.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 64 * 1024)) and libc.malloc_trim(0) >= 0
+
+
+def peak_memory_mb(work: Callable[[], object]) -> float:
+    """Peak memory `work` added over what was resident before it, in MB."""
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        result = work()
-        return result, (torch.cuda.max_memory_allocated() - before) / 2**20
+        work()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         before = resident_kb("VmRSS")
-        result = work()
-        return result, (resident_kb("VmHWM") - before) / 1024
+        work()
+        return (resident_kb("VmHWM") - before) / 1024
     except OSError:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        result = work()
-        return result, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        work()
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
-def seconds(setting: Setting, models: Models, batches: list[list[list[int]]]) -> float:
-    started = time.perf_counter()
-    for batch in batches:
-        decode(setting, models, batch)
-    return time.perf_counter() - started
-
-
-@dataclass
-class Row:
-    model: str
-    setting: str
-    batch: int
-    rate: float
-    ratio: float
-    forwards: float
-    peak_mb: float
-    accuracy: str = ""
-
-
-def speed_rows(
-    label: str, models: Models, prompts: list[list[int]], settings: list[Setting], batch: int, repeats: int
-) -> list[Row]:
-    """New tokens/s of each setting, best of `repeats` (other processes only ever slow a run down)."""
-    batches = [prompts[i : i + batch] for i in range(0, len(prompts), batch)]
-    # The memory run doubles as the warm-up (allocator, kernels) and counts the forward passes.
-    measured = {s.name: peak_memory_mb(lambda s=s: decode(s, models, batches[0])) for s in settings}
-    best = dict.fromkeys(measured, float("inf"))
-    for _ in range(repeats):
-        for setting in settings:  # interleaved, so a burst of load elsewhere hits every setting alike
-            best[setting.name] = min(best[setting.name], seconds(setting, models, batches))
-    reference = best[settings[0].name]
-    return [
-        Row(
-            label,
-            name,
-            batch,
-            GEN_LENGTH * len(prompts) / best[name],
-            reference / best[name],
-            *measured[name],
-        )
-        for name in best
-    ]
+def measure_memory(rows: list[Row]) -> str:
+    """Each row's peak over one batch; returns what was measured."""
+    if torch.cuda.is_available():
+        what = "CUDA allocator peak (max_memory_allocated) over one batch, minus what was allocated before"
+    elif return_freed_memory():
+        what = "peak RSS over one batch (VmHWM reset by /proc/self/clear_refs) minus RSS before it"
+    else:
+        what = "growth of ru_maxrss over one batch (shows only new peaks of the process)"
+    for row in rows:
+        return_freed_memory()  # what the previous row freed must not serve this one unseen
+        row.peak_mb = peak_memory_mb(lambda row=row: decode(row.setting, row.models, row.batches[0]))
+    return what
 
 
 # ------------------------------------------------------------------------------- accuracy
@@ -271,9 +299,20 @@ def heldout_replies(
     ]
 
 
-def accuracy_text(questions: list, replies: list[str]) -> str:
-    report = heldout_accuracy(questions, lambda _: replies, answer_matches)
-    return " / ".join(f"{report.accuracy(group):.0%}" for group in ("all", "forward", "reverse"))
+def add_quality(rows: list[Row], chat: dict[str, api.Model], questions: list, eval_batch: int) -> None:
+    """Held-out accuracy of every setting, and how many of its answers are the reference's, word for word."""
+    replies = {}
+    for row in rows:
+        if row.setting.name not in replies:
+            print(f"held-out questions: {row.setting.name}", file=sys.stderr, flush=True)
+            replies[row.setting.name] = heldout_replies(row.setting, chat, questions, eval_batch)
+        report = heldout_accuracy(questions, lambda _, r=replies[row.setting.name]: r, answer_matches)
+        row.accuracy = " / ".join(f"{report.accuracy(g):.0%}" for g in ("all", "forward", "reverse"))
+        if row.setting.kind != "ar":
+            same = sum(
+                a == b for a, b in zip(replies[row.setting.name], replies[REFERENCE.name], strict=True)
+            )
+            row.same_as_reference = f"{same}/{len(questions)}"
 
 
 # ------------------------------------------------------------------------------- prompts and models
@@ -297,13 +336,16 @@ def random_models(preset: str, vocab: int, device: torch.device) -> Models:
 
 def print_table(rows: list[Row]) -> None:
     print(
-        f"{'model':<14} {'setting':<37} {'batch':>5} {'tok/s':>8} {'x ref':>6} {'fwd/row':>7}"
-        f" {'peak MB':>8}  held-out acc all / fwd / rev"
+        f"{'model':<14} {'setting':<37} {'batch':>5} {'tok/s':>8} {'x ref':>6} {'fwd/row':>7} {'peak MB':>8}"
+        f"  {'held-out acc all / fwd / rev':<28} {'= ref':>5}"
     )
+    reference = {}
     for r in rows:
+        reference.setdefault((r.model, r.batch), r.tokens_per_second)
         print(
-            f"{r.model:<14} {r.setting:<37} {r.batch:>5} {r.rate:>8.1f} {r.ratio:>6.2f} {r.forwards:>7.1f}"
-            f" {r.peak_mb:>8.1f}  {r.accuracy}"
+            f"{r.model:<14} {r.setting.name:<37} {r.batch:>5} {r.tokens_per_second:>8.1f}"
+            f" {r.tokens_per_second / reference[r.model, r.batch]:>6.2f} {r.forwards:>7.1f} {r.peak_mb:>8.1f}"
+            f"  {r.accuracy:<28} {r.same_as_reference:>5}"
         )
 
 
@@ -321,7 +363,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sft-steps", type=int, help="default 150 (15 with --quick)")
     parser.add_argument("--dtype", default="auto", help="training dtype: auto, fp32 or bf16")
     parser.add_argument("--prompts", type=int, help="prompts timed one by one (default 4, 1 with --quick)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed repeats; the best one counts")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best one counts")
     parser.add_argument("--eval-batch", type=int, default=16, help="held-out questions decoded together")
     args = parser.parse_args()
     args.home = args.home.resolve()
@@ -356,20 +398,26 @@ def main() -> None:
         flush=True,
     )
 
-    rows: list[Row] = []
-    for label, models, timed in (("tiny (trained)", tiny, prompts), ("small (random)", small, small_prompts)):
-        for batch in batch_sizes:
-            chosen = timed[: args.prompts if batch == 1 else batch]
-            rows += speed_rows(label, models, chosen, settings, batch, args.repeats)
-    replies = {s.name: heldout_replies(s, chat, questions, args.eval_batch) for s in settings}
-    for row in rows:
-        if row.model.startswith("tiny") and row.batch == 1:
-            row.accuracy = accuracy_text(questions, replies[row.setting])
+    rows = [
+        Row(label, models, setting, [timed[i : i + batch] for i in range(0, count, batch)])
+        for label, models, timed in (
+            ("tiny (trained)", tiny, prompts),
+            ("small (random)", small, small_prompts),
+        )
+        for batch, count in ((b, args.prompts if b == 1 else b) for b in batch_sizes)
+        for setting in settings
+    ]
+    time_rows(rows, args.repeats)
+    measured = measure_memory(rows)
+    add_quality(
+        [r for r in rows if r.model.startswith("tiny") and r.batch == 1], chat, questions, args.eval_batch
+    )
     print_table(rows)
-    same = sum(a == b for a, b in zip(replies[SETTINGS[0].name], replies["llada"], strict=True))
     print(
-        f"held-out: {len(questions)} questions, chat prompts, gen length {GEN_LENGTH}, early stop on; "
-        f"reference and llada answers identical on {same}/{len(questions)}\n"
+        f"tok/s: new tokens of all rows per second, all {GEN_LENGTH} positions decoded (no early stop), "
+        f"best of {args.repeats}; peak MB: {measured}\n"
+        f"held-out: {len(questions)} questions with chat prompts, gen length {GEN_LENGTH}, early stop on; "
+        f"= ref: answers identical to the reference loop's\n"
         f"load average after: {load_average()}"
     )
 
