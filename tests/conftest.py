@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -85,6 +84,3 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     cli.ok("sft", "--base", "ar-base", "--batch-size", "4", "--max-steps", "4", "--run-name", "ar-chat")
     cli.ok("sft", "--base", "dlm-base", "--batch-size", "4", "--max-steps", "4", "--run-name", "dlm-chat")
     return cli
-
-
-RunCli = Callable[..., object]

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import api
+from ..engine.errors import UsageError
 from .common import cli_errors, complete_run_name, globals_of, out, plain_values, print_json
 from .options import option, with_options
 from .prompts import gather_prompts
@@ -103,8 +104,6 @@ def compare(
 
 
 def _check_kinds(sides: dict[str, api.Model]) -> None:
-    from ..engine.errors import UsageError
-
     for side, model in sides.items():
         if model.kind != side:
             raise UsageError(f"--{side} {model.name} is a {model.kind} run; give a {side} run there")
