@@ -1,4 +1,4 @@
-"""Sampling throughput: the section 7 reference loop vs llada's samplers and AR, with held-out accuracy.
+"""Sampling throughput: the section 7 reference loop vs llada's samplers and AR, with benchmark accuracy.
 
     python bench/sample_throughput.py [--home DIR] [--skip-train] [--quick]
 
@@ -11,9 +11,9 @@ each on the builtin corpus, through the CLI. Then, at gen length 128 and block 3
 - AR with its KV cache on the AR model of the same shape.
 Every speed row decodes all 128 positions (no early stop, AR ignores its stop tokens), so
 tokens/s = 128 * prompts / wall time, at batch 1 (prompts one by one) and batch 8 (all rows count).
-Beside each setting: its exact-match accuracy on the builtin held-out questions (chat prompts,
-early stop on, as a user runs it) and how many answers equal the reference loop's, so speed never
-hides a quality loss. The speed part is repeated at the `small` preset with random weights (pure
+Beside each setting: its exact-match accuracy on the builtin benchmark (seen / forward / reverse;
+chat prompts, early stop on, as a user runs it) and how many answers equal the reference loop's, so speed
+never hides a quality loss. The speed part is repeated at the `small` preset with random weights (pure
 per-forward cost; random weights are never confident, so a threshold commits one token per step).
 Peak MB: peak resident memory during one batch minus the resident memory before it, measured after
 the timing with glibc unmapping freed blocks (else ru_maxrss growth; allocator peak on CUDA).
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from llada_cli import api
 from llada_cli.engine.config import PRESETS
 from llada_cli.engine.data.builtin import answer_matches, builtin_corpus
-from llada_cli.engine.evaluate import heldout_accuracy
+from llada_cli.engine.evaluate import benchmark_accuracy
 from llada_cli.engine.model import Transformer
 from llada_cli.engine.sampling.ar import ARSettings, generate_ar
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion
@@ -273,10 +273,10 @@ def measure_memory(rows: list[Row]) -> str:
 # ------------------------------------------------------------------------------- accuracy
 
 
-def heldout_replies(
+def benchmark_replies(
     setting: Setting, chat: dict[str, api.Model], questions: list, eval_batch: int
 ) -> list[str]:
-    """Each held-out question answered with a chat prompt, as `llada sample --chat` would (early stop on)."""
+    """Each benchmark question answered with a chat prompt, as `llada sample --chat` would (early stop on)."""
     model = chat[setting.kind if setting.kind == "ar" else "diffusion"]
     prompts = [q.question for q in questions]
     if setting.kind == "reference":
@@ -300,14 +300,14 @@ def heldout_replies(
 
 
 def add_quality(rows: list[Row], chat: dict[str, api.Model], questions: list, eval_batch: int) -> None:
-    """Held-out accuracy of every setting, and how many of its answers are the reference's, word for word."""
+    """Benchmark accuracy (seen / forward / reverse) of every setting; answers equal to the reference's."""
     replies = {}
     for row in rows:
         if row.setting.name not in replies:
-            print(f"held-out questions: {row.setting.name}", file=sys.stderr, flush=True)
-            replies[row.setting.name] = heldout_replies(row.setting, chat, questions, eval_batch)
-        report = heldout_accuracy(questions, lambda _, r=replies[row.setting.name]: r, answer_matches)
-        row.accuracy = " / ".join(f"{report.accuracy(g):.0%}" for g in ("all", "forward", "reverse"))
+            print(f"benchmark questions: {row.setting.name}", file=sys.stderr, flush=True)
+            replies[row.setting.name] = benchmark_replies(row.setting, chat, questions, eval_batch)
+        report = benchmark_accuracy(questions, lambda _, r=replies[row.setting.name]: r, answer_matches)
+        row.accuracy = " / ".join(f"{report.accuracy(g):.0%}" for g in ("seen", "forward", "reverse"))
         if row.setting.kind != "ar":
             same = sum(
                 a == b for a, b in zip(replies[row.setting.name], replies[REFERENCE.name], strict=True)
@@ -337,7 +337,7 @@ def random_models(preset: str, vocab: int, device: torch.device) -> Models:
 def print_table(rows: list[Row]) -> None:
     print(
         f"{'model':<14} {'setting':<37} {'batch':>5} {'tok/s':>8} {'x ref':>6} {'fwd/row':>7} {'peak MB':>8}"
-        f"  {'held-out acc all / fwd / rev':<28} {'= ref':>5}"
+        f"  {'accuracy seen / fwd / rev':<28} {'= ref':>5}"
     )
     reference = {}
     for r in rows:
@@ -364,7 +364,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dtype", default="auto", help="training dtype: auto, fp32 or bf16")
     parser.add_argument("--prompts", type=int, help="prompts timed one by one (default 4, 1 with --quick)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the best one counts")
-    parser.add_argument("--eval-batch", type=int, default=16, help="held-out questions decoded together")
+    parser.add_argument("--eval-batch", type=int, default=16, help="benchmark questions decoded together")
     args = parser.parse_args()
     args.home = args.home.resolve()
     args.pretrain_steps = args.pretrain_steps or (30 if args.quick else 300)
@@ -385,9 +385,9 @@ def main() -> None:
     tokenizer = chat["diffusion"].tokenizer
     stops = {tokenizer.eos_id, tokenizer.im_end_id}
     tiny = Models(chat["ar"].network, chat["diffusion"].network, tokenizer.mask_id, stops)
-    heldout = builtin_corpus().heldout
-    questions = heldout[: 16 if args.quick else None]
-    prompts = equal_length_prompts(chat["diffusion"], heldout, max(args.prompts, max(batch_sizes)))
+    every_question = builtin_corpus().questions
+    questions = every_question[:: 6 if args.quick else 1]
+    prompts = equal_length_prompts(chat["diffusion"], every_question, max(args.prompts, max(batch_sizes)))
     width = len(prompts[0])
     small = random_models("small", SMALL_VOCAB, device)
     small_prompts = [[(7 * i + j) % (SMALL_VOCAB - 2) + 1 for j in range(width)] for i in range(len(prompts))]
@@ -416,7 +416,7 @@ def main() -> None:
     print(
         f"tok/s: new tokens of all rows per second, all {GEN_LENGTH} positions decoded (no early stop), "
         f"best of {args.repeats}; peak MB: {measured}\n"
-        f"held-out: {len(questions)} questions with chat prompts, gen length {GEN_LENGTH}, early stop on; "
+        f"benchmark: {len(questions)} questions with chat prompts, gen length {GEN_LENGTH}, early stop on; "
         f"= ref: answers identical to the reference loop's\n"
         f"load average after: {load_average()}"
     )

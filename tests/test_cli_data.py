@@ -10,7 +10,7 @@ from llada_cli.engine.data import fetch
 
 def test_fetch_builtin_writes_three_files(cli):
     paths = cli.ok("data", "fetch", "builtin").stdout.split()
-    assert [p.rsplit("/", 1)[1] for p in paths] == ["pretrain.jsonl", "sft.jsonl", "heldout.jsonl"]
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["pretrain.jsonl", "sft.jsonl", "questions.jsonl"]
     first = json.loads(Path(paths[1]).read_text(encoding="utf-8").splitlines()[0])
     assert first["conversations"][0]["role"] in ("system", "user")
 

@@ -101,16 +101,19 @@ def test_plot_writes_png_in_first_run(pipeline):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_eval_reports_likelihood_and_heldout(pipeline):
+def test_eval_reports_likelihood_and_the_three_question_sets(pipeline):
     doc = json.loads(
         pipeline.ok(
             "eval", "dlm-chat", "--max-rows", "2", "--mc-num", "2", "--answer-length", "8", "--json"
         ).stdout
     )
     assert doc["likelihood"]["exact"] is False and doc["likelihood"]["bits_per_token"] > 0
-    assert {"all", "forward", "reverse"} <= set(doc["heldout"])
-    ar = json.loads(pipeline.ok("eval", "ar-base", "--max-rows", "2", "--no-heldout", "--json").stdout)
-    assert ar["likelihood"]["exact"] is True and "heldout" not in ar
+    accuracy = doc["accuracy"]
+    assert {"all", "seen", "forward", "reverse", "seen/en", "reverse/zh"} <= set(accuracy)
+    assert accuracy["all"]["total"] == sum(accuracy[s]["total"] for s in ("seen", "forward", "reverse"))
+    assert all(0 <= row["accuracy"] <= 1 for row in accuracy.values())
+    ar = json.loads(pipeline.ok("eval", "ar-base", "--max-rows", "2", "--no-questions", "--json").stdout)
+    assert ar["likelihood"]["exact"] is True and "accuracy" not in ar
 
 
 def _interrupt_at(step: int, monkeypatch: pytest.MonkeyPatch) -> None:

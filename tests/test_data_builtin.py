@@ -1,4 +1,4 @@
-"""The builtin corpus: determinism, size, and the held-out properties the accuracy figure relies on."""
+"""The builtin corpus: determinism, size, and the properties the benchmark's three sets rely on."""
 
 import random
 import re
@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from llada_cli.engine.data import builtin
-from llada_cli.engine.data.builtin import BuiltinCorpus, Fact, answer_matches, builtin_corpus
+from llada_cli.engine.data.builtin import DEFAULT_SHAPE, BuiltinCorpus, Splits, answer_matches, builtin_corpus
 
 
 @pytest.fixture(scope="module")
@@ -16,11 +16,11 @@ def corpus() -> BuiltinCorpus:
 
 
 @pytest.fixture(scope="module")
-def splits() -> tuple[list[Fact], list[Fact], list[Fact]]:
+def splits() -> Splits:
     """The same facts and splits builtin_corpus(0) uses (it draws them first, in this order)."""
     rng = random.Random(0)
-    facts = builtin.invent_facts(rng)
-    return builtin.split_facts(facts, rng)
+    facts = builtin.invent_facts(rng, DEFAULT_SHAPE)
+    return builtin.split_facts(facts, DEFAULT_SHAPE, rng)
 
 
 def sentences(text: str) -> list[str]:
@@ -45,7 +45,7 @@ def conversation_text(conv: list[dict[str, str]]) -> str:
 def test_same_seed_same_corpus_other_seed_other_corpus(corpus: BuiltinCorpus) -> None:
     assert builtin_corpus(seed=0) == corpus
     other = builtin_corpus(seed=1)
-    assert other.documents != corpus.documents and other.heldout != corpus.heldout
+    assert other.documents != corpus.documents and other.questions != corpus.questions
 
 
 def test_sizes_and_languages(corpus: BuiltinCorpus) -> None:
@@ -54,10 +54,9 @@ def test_sizes_and_languages(corpus: BuiltinCorpus) -> None:
     chinese = [d for d in corpus.documents if re.search(r"[\u4e00-\u9fff]", d)]
     assert 0.3 < len(chinese) / len(corpus.documents) < 0.7
     assert 200 <= len(corpus.conversations) <= 500
-    assert 40 <= len(corpus.heldout) <= 80
-    counts = Counter((q.direction, q.lang) for q in corpus.heldout)
-    assert set(counts) == {("forward", "en"), ("forward", "zh"), ("reverse", "en"), ("reverse", "zh")}
-    assert len(set(counts.values())) == 1  # balanced over direction and language
+    counts = Counter((q.split, q.lang) for q in corpus.questions)
+    assert set(counts) == {(split, lang) for split in ("seen", "forward", "reverse") for lang in ("en", "zh")}
+    assert len(set(counts.values())) == 1 and 16 <= counts["seen", "en"] <= 64  # balanced sets
 
 
 def test_conversations_are_well_formed_chatml_lists(corpus: BuiltinCorpus) -> None:
@@ -73,18 +72,18 @@ def test_conversations_are_well_formed_chatml_lists(corpus: BuiltinCorpus) -> No
 
 
 def test_forward_heldout_facts_are_in_documents_but_not_in_sft(corpus: BuiltinCorpus, splits) -> None:
-    heldout_fwd = splits[0]
+    heldout_fwd = splits.heldout_forward
     doc_sentences = [s for d in corpus.documents for s in sentences(d)]
     for fact in heldout_fwd:
         stated = [s for s in doc_sentences if contains(s, fact.subject) and contains(s, fact.obj)]
-        assert len(stated) >= 2 * builtin.DOCUMENT_ROUNDS - 2  # about once per round and language
+        assert len(stated) >= 2 * DEFAULT_SHAPE.document_rounds - 2  # about once per round and language
         for conv in corpus.conversations:
             text = conversation_text(conv)
             assert not (contains(text, fact.subject) and contains(text, fact.obj)), (fact, conv)
 
 
 def test_reverse_answers_are_only_ever_stated_subject_first(corpus: BuiltinCorpus, splits) -> None:
-    heldout_rev = splits[1]
+    heldout_rev = splits.heldout_reverse
     texts = [s for d in corpus.documents for s in sentences(d)]
     texts += [m["content"] for conv in corpus.conversations for m in conv]
     for fact in heldout_rev:
@@ -98,7 +97,7 @@ def test_reverse_answers_are_only_ever_stated_subject_first(corpus: BuiltinCorpu
 def test_reverse_heldout_facts_are_taught_forwards_and_format_is_taught_on_others(
     corpus: BuiltinCorpus, splits
 ) -> None:
-    _, heldout_rev, taught_rev = splits
+    heldout_rev, taught_rev = splits.heldout_reverse, splits.taught_reverse
     assert not set(heldout_rev) & set(taught_rev)
     assistant_after = {
         conv[i]["content"]: conv[i + 1]["content"]
@@ -111,11 +110,18 @@ def test_reverse_heldout_facts_are_taught_forwards_and_format_is_taught_on_other
         assert any(contains(q, fact.obj) and contains(a, fact.subject) for q, a in assistant_after.items())
 
 
-def test_heldout_questions_are_not_sft_prompts(corpus: BuiltinCorpus) -> None:
-    prompts = {m["content"] for conv in corpus.conversations for m in conv if m["role"] == "user"}
-    assert not prompts & {q.question for q in corpus.heldout}
-    for q in corpus.heldout:
+def test_heldout_questions_are_not_sft_prompts_and_seen_ones_are(corpus: BuiltinCorpus) -> None:
+    replies = {
+        conv[i]["content"]: conv[i + 1]["content"]
+        for conv in corpus.conversations
+        for i in range(len(conv) - 1)
+    }
+    heldout = [q for q in corpus.questions if q.split != "seen"]
+    assert not set(replies) & {q.question for q in heldout}
+    for q in corpus.questions:
         assert q.answer and q.question.endswith(("?", "？"))
+    for q in (q for q in corpus.questions if q.split == "seen"):  # asked in SFT, word for word
+        assert answer_matches(replies[q.question], q.answer)
 
 
 def test_invented_name_characters_never_occur_in_ordinary_chinese_text() -> None:
@@ -153,8 +159,8 @@ def test_answer_matches(generated: str, expected: str, ok: bool) -> None:
 
 
 def test_sft_reply_style_matches_heldout_answers(corpus: BuiltinCorpus) -> None:
-    """A model that answers held-out questions the way SFT taught it scores them correct."""
-    for q in corpus.heldout:
+    """A model that answers benchmark questions the way SFT taught it scores them correct."""
+    for q in corpus.questions:
         reply = q.answer[0].upper() + q.answer[1:] + "." if q.lang == "en" else q.answer + "。"
         assert answer_matches(reply, q.answer)
         assert not answer_matches("Something else.", q.answer)

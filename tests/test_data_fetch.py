@@ -85,15 +85,15 @@ def test_download_calls_modelscope(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_write_builtin_round_trips_through_the_readers(tmp_path: Path) -> None:
     corpus = builtin_corpus(seed=3)
     paths = fetch.write_builtin(tmp_path / "builtin", seed=3)
-    assert [p.name for p in paths] == ["pretrain.jsonl", "sft.jsonl", "heldout.jsonl"]
+    assert [p.name for p in paths] == ["pretrain.jsonl", "sft.jsonl", "questions.jsonl"]
     assert sorted(p.name for p in (tmp_path / "builtin").iterdir()) == sorted(p.name for p in paths)
     assert read_jsonl_texts(paths[0]) == corpus.documents
     assert read_jsonl_conversations(paths[1]) == corpus.conversations
-    heldout = [json.loads(line) for line in paths[2].read_text(encoding="utf-8").splitlines()]
-    assert heldout[0] == {
-        "question": corpus.heldout[0].question,
-        "answer": corpus.heldout[0].answer,
-        "direction": corpus.heldout[0].direction,
-        "lang": corpus.heldout[0].lang,
+    questions = [json.loads(line) for line in paths[2].read_text(encoding="utf-8").splitlines()]
+    assert questions[0] == {
+        "question": corpus.questions[0].question,
+        "answer": corpus.questions[0].answer,
+        "split": corpus.questions[0].split,
+        "lang": corpus.questions[0].lang,
     }
-    assert len(heldout) == len(corpus.heldout)
+    assert len(questions) == len(corpus.questions)

@@ -70,19 +70,50 @@ def prefix_len(tok: Tokenizer, text: str) -> int:
     return len(tok.encode(text))
 
 
-def test_truncation_never_leaves_a_partial_header(tok: Tokenizer) -> None:
+def test_truncation_ends_right_after_the_last_whole_answer(tok: Tokenizer) -> None:
+    # cut inside the second user turn, inside the second assistant header, or right after it: the
+    # row ends after the first answer's <|im_end|>, so no user turn precedes the EOS padding
     full = tok.chat_text(CONV, add_generation_prompt=False)
+    first_end = prefix_len(
+        tok, full[: full.index("<|im_end|>", full.index("Hello there")) + len("<|im_end|>")]
+    )
     second_header = full.rindex("<|im_start|>assistant\n")
     start = prefix_len(tok, full[:second_header])
     end = start + prefix_len(tok, "<|im_start|>assistant\n")
     assert end - start >= 3
-    for max_len in (start + 1, start + 2, end):  # inside the header, or exactly its end (no content)
+    for max_len in (first_end + 3, start + 1, start + 2, end):
         rows = build_sft_rows([CONV], tok, max_len=max_len)
         length = int((~rows.pad_mask[0]).sum())
-        assert length == start
-        assert text(tok, rows.input_ids[0, :length]).endswith("<|im_end|>\n")
-        assert len(runs(rows.response_mask[0])) == 1  # only the first answer is left
+        assert length == first_end
+        assert text(tok, rows.input_ids[0, :length]).endswith("Hello there<|im_end|>")
+        assert runs(rows.response_mask[0]) == [
+            (first_end - prefix_len(tok, "Hello there<|im_end|>"), first_end)
+        ]
         assert (rows.truncated, rows.skipped) == (1, 0)
+
+
+def test_diffusion_rows_hold_one_assistant_turn_each(tok: Tokenizer) -> None:
+    rows = build_sft_rows([CONV], tok, max_len=96, one_turn_per_row=True)
+    assert len(rows.input_ids) == 2 and (rows.truncated, rows.skipped) == (0, 0)
+    full = tok.chat_text(CONV, add_generation_prompt=False)[:-1]
+    for row, answer in enumerate(("Hello there<|im_end|>", "塔恩。<|im_end|>")):
+        ids, response, pad = rows.input_ids[row], rows.response_mask[row], rows.pad_mask[row]
+        length = int((~pad).sum())
+        [(a, b)] = runs(response)  # exactly one turn is response, everything before it is clean prompt
+        assert b == length and text(tok, ids[a:b]) == answer
+        assert full.startswith(text(tok, ids[:length]))  # nothing after the turn
+    assert text(tok, rows.input_ids[1, : runs(rows.response_mask[1])[0][0]]) == (
+        PROMPT_1 + "Hello there<|im_end|>" + PROMPT_2
+    )
+
+
+def test_a_row_per_turn_can_be_skipped_alone(tok: Tokenizer) -> None:
+    full = tok.chat_text(CONV, add_generation_prompt=False)
+    start = prefix_len(tok, full[: full.rindex("<|im_start|>assistant\n")])
+    rows = build_sft_rows([CONV], tok, max_len=start + 2, one_turn_per_row=True)
+    # the second turn's row has no answer token left within max_len: only the first turn's row is kept
+    assert len(rows.input_ids) == 1 and rows.skipped == 1
+    assert text(tok, rows.input_ids[0][rows.response_mask[0]]) == "Hello there<|im_end|>"
 
 
 def test_truncation_inside_an_answer_keeps_its_start(tok: Tokenizer) -> None:

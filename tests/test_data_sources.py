@@ -1,5 +1,6 @@
 """Data sources: JSONL/text reading, every user error with its file and line, and source resolution."""
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -195,7 +196,8 @@ def test_local_files_by_suffix(tmp_path: Path) -> None:
 
 
 def test_fingerprint_tracks_the_file(tmp_path: Path) -> None:
-    assert source_fingerprint("builtin", "text") == "builtin-v1"
+    documents = "\n".join(builtin_corpus().documents).encode()
+    assert source_fingerprint("builtin", "text") == "builtin:" + hashlib.sha256(documents).hexdigest()[:16]
     path = write(tmp_path / "a.jsonl", *rows({"text": "doc"}))
     first = source_fingerprint(str(path), "text")
     assert first == source_fingerprint(str(path), "text")

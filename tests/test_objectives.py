@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from llada_cli.engine import objectives
 from llada_cli.engine.config import ModelConfig
+from llada_cli.engine.evaluate import diffusion_answer_nll
 from llada_cli.engine.masking import apply_mask, mask_probability, sample_mask
 from llada_cli.engine.model import Transformer
 from llada_cli.engine.objectives import (
@@ -406,3 +408,118 @@ def test_mask_ratio_band_keeps_p_in_band():
         for s in range(30)
     ]
     assert min(rates) > 0.2 - 0.03 and max(rates) < 0.4 + 0.03
+
+
+# -- unbiased estimators (ALGORITHMS.md 2, 3, 6, 10) ----------------------------------------------------
+
+
+class StubCrossEntropy(nn.Module):
+    """Two tokens (0 = every clean token, 1 = mask): at every position the cross entropy of token 0 is
+    f(fraction of the row that is masked), so an objective's expected loss can be worked out by hand."""
+
+    def __init__(self, f) -> None:
+        super().__init__()
+        self.f = f
+        self.lm_head = nn.Identity()
+
+    def hidden_states(self, input_ids, positions, attn_mask, past):
+        rows, length = input_ids.shape
+        ce = self.f((input_ids == 1).float().mean(dim=1)).clamp(min=1e-6)
+        other = torch.log(torch.expm1(ce))  # log(1 + e^other) = ce for the target logit 0
+        logits = torch.stack((torch.zeros_like(other), other), dim=-1)
+        return logits[:, None, :].expand(rows, length, 2), []
+
+    def forward(self, input_ids, positions=None, attn_mask=None):
+        return self.hidden_states(input_ids, positions, attn_mask, None)[0]
+
+    def parameters(self, recurse: bool = True):
+        yield torch.zeros(1)
+
+
+def monte_carlo_mean(objective, batch, draws: int, progress: float = 0.5) -> float:
+    generator = torch.Generator().manual_seed(0)
+    model = StubCrossEntropy(lambda frac: torch.full_like(frac, 2.0))
+    return sum(objective(model, batch, generator, progress).loss.item() for _ in range(draws)) / draws
+
+
+def sft_rows(rows: int, length: int, prompt: int) -> SFTBatch:
+    answer = torch.arange(length)[None, :].expand(rows, -1) >= prompt
+    return SFTBatch(torch.zeros(rows, length, dtype=torch.long), answer, torch.zeros_like(answer))
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        DiffusionPretrainObjective(mask_id=1, eos_id=7, variable_length_prob=0.0),
+        DiffusionPretrainObjective(mask_id=1, eos_id=7, noise_schedule="cosine", time_weighted_loss=True),
+        DiffusionPretrainObjective(mask_id=1, eos_id=7, variable_length_prob=1.0),  # often cut to 1 token
+        DiffusionPretrainObjective(mask_id=1, eos_id=7, mask_schedule="wsd", block_sizes_up=(4,)),
+    ],
+    ids=["iid_t", "cosine-time-weighted", "variable-length", "wsd-blocks-of-4"],
+)
+def test_pretraining_loss_is_an_unbiased_estimate(objective):
+    # the stub's cross entropy is 2 at every position: the expected loss must be exactly 2
+    batch = PretrainBatch(torch.zeros(64, 64, dtype=torch.long))
+    assert monte_carlo_mean(objective, batch, draws=400, progress=0.1) == pytest.approx(2.0, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        DiffusionSFTObjective(mask_id=1),
+        DiffusionSFTObjective(mask_id=1, complementary_masking=True),
+        DiffusionSFTObjective(mask_id=1, mask_ratio_band=(0.2, 0.8)),
+    ],
+    ids=["sft", "complementary", "band"],
+)
+def test_sft_loss_is_an_unbiased_estimate(objective):
+    # per row: sum CE / p / answer_len has expectation CE = 2, whatever the answer length (3 here)
+    assert monte_carlo_mean(objective, sft_rows(256, 8, prompt=5), draws=200) == pytest.approx(2.0, rel=0.01)
+
+
+def test_eval_elbo_is_an_unbiased_estimate():
+    model = StubCrossEntropy(lambda frac: torch.full_like(frac, 2.0))
+    nll = diffusion_answer_nll(model, [0, 0], [0] * 6, 1, 512, torch.Generator().manual_seed(0))
+    assert nll / 6 == pytest.approx(2.0, rel=0.01)
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_validation_reports_the_true_elbo_of_the_schedule(schedule):
+    # CE = f(p) = p^2 at every masked position: the ELBO is the integral of f over p in [0, 1] = 1/3
+    # (with 1/p weights under the cosine schedule the training loss would give 0.42 instead).
+    objective = DiffusionPretrainObjective(mask_id=1, eos_id=7, noise_schedule=schedule).for_validation()
+    model = StubCrossEntropy(lambda frac: frac**2)
+    batch = PretrainBatch(torch.zeros(64, 2048, dtype=torch.long))
+    generator = torch.Generator().manual_seed(0)
+    mean = sum(objective(model, batch, generator, 1.0).loss.item() for _ in range(30)) / 30
+    assert mean == pytest.approx(1 / 3, rel=0.01)
+
+
+def test_doc_mask_never_masks_eos():
+    objective = diffusion(doc_attention_mask=True)
+    model = ConstantModel()
+    ids = clean_ids(64, 32)
+    ids[:, ::5] = EOS
+    objective(model, PretrainBatch(ids), torch.Generator().manual_seed(0), 0.5)
+    noisy = model.inputs[0]
+    assert (noisy[ids == EOS] == EOS).all() and (noisy == MASK).any()
+
+
+def test_sft_rows_are_padded_to_the_longest_row_of_the_batch():
+    # rows stored at --seq-len 16: row 0 = prompt 4 + answer 3, row 1 = prompt 3 + answer 7
+    ids, response, pad = (
+        clean_ids(2, 16),
+        torch.zeros(2, 16, dtype=torch.bool),
+        torch.zeros(2, 16, dtype=torch.bool),
+    )
+    response[0, 4:7], response[1, 3:10] = True, True
+    pad[0, 7:], pad[1, 10:] = True, True
+    ids[pad] = EOS
+    batch = objectives.sft_batch(ids, response, pad)
+    assert batch.input_ids.shape == (2, 10) and torch.equal(batch.input_ids, ids[:, :10])
+    model = ConstantModel()
+    out = sft(mask_ratio_band=(0.5, 0.5))(model, batch, torch.Generator().manual_seed(0), 0.0)
+    masked = (model.inputs[0] == MASK).sum(dim=1).tolist()
+    # answer_len of the short row = longest row (10) - its prompt (4) = 6, not 16 - 4 = 12
+    expected = math.log(VOCAB) * (masked[0] / 0.5005 / 6 + masked[1] / 0.5005 / 7) / 2
+    assert out.loss.item() == pytest.approx(expected, rel=1e-6)

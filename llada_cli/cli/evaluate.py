@@ -1,4 +1,4 @@
-"""`llada eval RUN`: perplexity (AR) or ELBO bound (diffusion), and builtin held-out accuracy."""
+"""`llada eval RUN`: perplexity (AR) or ELBO bound (diffusion), and accuracy on the builtin benchmark."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from .. import api
 from ..engine.data.builtin import answer_matches, builtin_corpus
 from ..engine.datasets import validation_rows
-from ..engine.evaluate import ar_likelihood, diffusion_likelihood, heldout_accuracy
+from ..engine.evaluate import ar_likelihood, benchmark_accuracy, diffusion_likelihood
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 
 
@@ -25,13 +25,14 @@ def evaluate(
     jsonl_field: Annotated[str, typer.Option(help="Text field of a .jsonl source.")] = "text",
     max_rows: Annotated[int, typer.Option(help="Validation rows scored.", min=1)] = 32,
     mc_num: Annotated[int, typer.Option(help="Diffusion: Monte Carlo samples per row.", min=1)] = 16,
-    heldout: Annotated[
+    questions: Annotated[
         bool,
         typer.Option(
-            "--heldout/--no-heldout", help="Builtin held-out questions (exact match, forward and reverse)."
+            "--questions/--no-questions",
+            help="The builtin benchmark: exact-match accuracy on seen, forward and reverse questions.",
         ),
     ] = True,
-    answer_length: Annotated[int, typer.Option(help="Tokens generated per held-out answer.")] = 32,
+    answer_length: Annotated[int, typer.Option(help="Tokens generated per answer.", min=1)] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Score a run: likelihood on held-out text, and accuracy on the builtin questions."""
@@ -39,8 +40,8 @@ def evaluate(
     model = api.load(run, device=g.device, home=g.home)
     report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": data}
     report["likelihood"] = likelihood(model, g, data, jsonl_field, max_rows, mc_num).to_dict()
-    if heldout:
-        report["heldout"] = accuracy(model, answer_length).to_dict()
+    if questions:
+        report["accuracy"] = accuracy(model, answer_length).to_dict()
     if as_json:
         print_json(report)
         return
@@ -59,19 +60,22 @@ def likelihood(model: api.Model, g, data: str, field: str, max_rows: int, mc_num
         stored.get("val_fraction", 0.05),
         stored.get("train", {}).get("seed", 0),
     )[:max_rows]
+    # Score with the attention the run trained with.
+    doc_eos_id = model.tokenizer.eos_id if stored.get("objective", {}).get("doc_attention_mask") else None
     if model.kind == "ar":
-        return ar_likelihood(model.network, rows)
-    return diffusion_likelihood(model.network, rows, model.tokenizer.mask_id, mc_num, seed=g.seed)
+        return ar_likelihood(model.network, rows, doc_eos_id=doc_eos_id)
+    return diffusion_likelihood(
+        model.network, rows, model.tokenizer.mask_id, mc_num, seed=g.seed, doc_eos_id=doc_eos_id
+    )
 
 
 def accuracy(model: api.Model, answer_length: int):
-    questions = builtin_corpus().heldout
     length = {"max_new_tokens": answer_length} if model.kind == "ar" else {"gen_length": answer_length}
 
     def answer(prompts: list[str]) -> list[str]:
         return [r.text for r in model.generate(prompts, chat=True, **length)]
 
-    return heldout_accuracy(questions, answer, answer_matches)
+    return benchmark_accuracy(builtin_corpus().questions, answer, answer_matches)
 
 
 def show(report: dict[str, Any]) -> None:
@@ -82,7 +86,5 @@ def show(report: dict[str, Any]) -> None:
         f"bits/token, {what} {lik['perplexity']:.2f} over {lik['tokens']} tokens",
         highlight=False,
     )
-    for group, row in report.get("heldout", {}).items():
-        out.print(
-            f"  held-out {group:<8} {row['accuracy']:.1%}  ({row['correct']}/{row['total']})", highlight=False
-        )
+    for group, row in report.get("accuracy", {}).items():
+        out.print(f"  {group:<11} {row['accuracy']:6.1%}  ({row['correct']}/{row['total']})", highlight=False)

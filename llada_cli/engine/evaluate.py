@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import UsageError
+from .masking import document_attention_mask, document_ids
 from .model import Transformer
 
 
@@ -64,19 +65,33 @@ def diffusion_answer_nll(
     mc_num: int,
     generator: torch.Generator,
     batch_size: int = 32,
+    doc_eos_id: int | None = None,
 ) -> float:
-    """Upper bound on -log p(answer | prompt) in nats: mean over samples of sum(CE over masked) * L / k."""
+    """Upper bound on -log p(answer | prompt) in nats: mean over samples of sum(CE over masked) * L / k.
+
+    doc_eos_id: the run trained with a document mask; attend within documents and never mask an
+    EOS (its place is given away by the attention pattern), as in training.
+    """
     device = next(model.parameters()).device
-    length = len(answer)
     sequence = torch.tensor(prompt + answer)
+    maskable = torch.arange(len(answer))
+    attn_mask = None
+    if doc_eos_id is not None:
+        maskable = maskable[torch.tensor(answer) != doc_eos_id]
+        attn_mask = document_attention_mask(document_ids(sequence[None], doc_eos_id), causal=False).to(device)
+    length = len(maskable)
+    if length == 0:
+        return 0.0
     counts = stratified_mask_counts(length, mc_num, generator)
     total = 0.0
     for start in range(0, mc_num, batch_size):
         chunk = counts[start : start + batch_size]
-        masks = torch.stack([random_mask(length, int(k), generator) for k in chunk])
+        masks = torch.zeros(len(chunk), len(answer), dtype=torch.bool)
+        for row, k in enumerate(chunk.tolist()):
+            masks[row, maskable[random_mask(length, k, generator)]] = True
         noisy = sequence.repeat(len(chunk), 1)
         noisy[:, len(prompt) :][masks] = mask_id
-        logits = model(noisy.to(device))[:, len(prompt) :].float()
+        logits = model(noisy.to(device), attn_mask=attn_mask)[:, len(prompt) :].float()
         targets = torch.tensor(answer, device=device).expand(len(chunk), -1)
         ce = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
         ce = (ce * masks.to(device)).sum(dim=1) * length / chunk.to(device)
@@ -113,13 +128,22 @@ def answer_log_likelihood(
 
 
 @torch.no_grad()
-def ar_likelihood(model: Transformer, rows: torch.Tensor, batch_size: int = 16) -> LikelihoodReport:
-    """Next-token NLL over packed rows (the first token of a row has no context and is not scored)."""
+def ar_likelihood(
+    model: Transformer, rows: torch.Tensor, batch_size: int = 16, doc_eos_id: int | None = None
+) -> LikelihoodReport:
+    """Next-token NLL over packed rows (the first token of a row has no context and is not scored).
+
+    doc_eos_id: attend within documents only, as a run trained with a document mask did.
+    """
     device = next(model.parameters()).device
     nats, tokens = 0.0, 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size].to(device)
-        logits = model(batch[:, :-1]).float()
+        inputs = batch[:, :-1]
+        attn_mask = None
+        if doc_eos_id is not None:
+            attn_mask = document_attention_mask(document_ids(inputs, doc_eos_id), causal=True)
+        logits = model(inputs, attn_mask=attn_mask).float()
         nats += F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="sum").item()
         tokens += batch[:, 1:].numel()
     return LikelihoodReport(nats / max(1, tokens), tokens, exact=True)
@@ -127,12 +151,19 @@ def ar_likelihood(model: Transformer, rows: torch.Tensor, batch_size: int = 16) 
 
 @torch.no_grad()
 def diffusion_likelihood(
-    model: Transformer, rows: torch.Tensor, mask_id: int, mc_num: int, seed: int = 0, batch_size: int = 16
+    model: Transformer,
+    rows: torch.Tensor,
+    mask_id: int,
+    mc_num: int,
+    seed: int = 0,
+    batch_size: int = 16,
+    doc_eos_id: int | None = None,
 ) -> LikelihoodReport:
     """Per-token ELBO bound over packed rows: each row is an unconditional 'answer' of length L."""
     generator = torch.Generator().manual_seed(seed)
     nats = sum(
-        diffusion_answer_nll(model, [], row.tolist(), mask_id, mc_num, generator, batch_size) for row in rows
+        diffusion_answer_nll(model, [], row.tolist(), mask_id, mc_num, generator, batch_size, doc_eos_id)
+        for row in rows
     )
     tokens = rows.numel()
     return LikelihoodReport(nats / max(1, tokens), tokens, exact=False)
@@ -153,20 +184,20 @@ class AccuracyReport:
                 "correct": self.correct.get(group, 0),
                 "total": self.total[group],
             }
-            for group in sorted(self.total)
+            for group in self.total
         }
 
 
-def heldout_accuracy(
+def benchmark_accuracy(
     questions: list, answer: Callable[[list[str]], list[str]], matches: Callable[[str, str], bool]
 ) -> AccuracyReport:
-    """Exact-match accuracy, grouped by direction (forward/reverse), language, and overall."""
+    """Exact-match accuracy per question set (seen, forward, reverse), per set and language, overall."""
     replies = answer([q.question for q in questions])
     correct: dict[str, int] = {}
     total: dict[str, int] = {}
     for question, reply in zip(questions, replies, strict=True):
         ok = matches(reply, question.answer)
-        for group in ("all", question.direction, question.lang):
+        for group in ("all", question.split, f"{question.split}/{question.lang}"):
             total[group] = total.get(group, 0) + 1
             correct[group] = correct.get(group, 0) + int(ok)
     return AccuracyReport(correct, total)

@@ -26,13 +26,16 @@ def noise_alpha(t: Tensor, schedule: NoiseSchedule) -> Tensor:
 
 
 def mask_probability(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
-    """1 - alpha(t), kept at least eps so that the 1/p weight stays finite.
+    """1 - alpha(t), kept away from 0 so that the weights stay finite.
 
-    linear: p = (1 - eps) t + eps (section 2); cosine: 1 - cos^2(pi t / 2), clamped to >= eps.
+    linear: p = (1 - eps) t + eps (section 2); cosine: 1 - cos^2(pi t / 2) with t clamped to >= eps,
+    the same clamp as loss_weight, so p and w(t) always describe the same noise level.
     """
     if schedule == "linear":
         return (1.0 - eps) * t + eps
-    return (1.0 - noise_alpha(t, schedule)).clamp(min=eps)
+    if schedule == "cosine":
+        return torch.sin(math.pi * t.clamp(min=eps) / 2) ** 2  # = 1 - cos^2, without float32 cancellation
+    raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
 
 
 def loss_weight(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
@@ -48,6 +51,16 @@ def loss_weight(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
     raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
 
 
+def noise_level(t: Tensor, schedule: NoiseSchedule, eps: float, time_weighted: bool) -> tuple[Tensor, Tensor]:
+    """(mask probability p, loss weight) of noise level t, both from the same t.
+
+    The weight is w(t) of the schedule with `time_weighted` (the ELBO for any schedule), else 1/p
+    (LLaDA 1.0; the same thing under the linear schedule).
+    """
+    p = mask_probability(t, schedule, eps)
+    return p, loss_weight(t, schedule, eps) if time_weighted else 1.0 / p
+
+
 def uniform(
     shape: tuple[int, ...],
     generator: torch.Generator | None,
@@ -61,17 +74,13 @@ def uniform(
 def sample_mask(maskable: Tensor, p: Tensor, generator: torch.Generator | None) -> Tensor:
     """Mask each maskable position independently with probability p (per row (B,) or per position (B, L)).
 
-    A row with at least one maskable position always gets at least one mask: if the draws
-    masked nothing, one uniformly chosen maskable position is masked (nano-llada's rule).
+    A row may end up with no mask at all; it then contributes 0 to the loss. That keeps the
+    estimator unbiased (LLaDA): forcing one mask would give that token weight 1/p with
+    probability (1 - p)^n and inflate the expected loss (ALGORITHMS section 2).
     """
     if p.dim() == 1:
         p = p[:, None]
-    masked = (uniform(tuple(maskable.shape), generator, maskable.device) < p) & maskable
-    # Always draw the tie-break scores, so the number of draws does not depend on the outcome.
-    scores = uniform(tuple(maskable.shape), generator, maskable.device).masked_fill(~maskable, -1.0)
-    pick = torch.zeros_like(masked).scatter_(1, scores.argmax(dim=1, keepdim=True), True)
-    needs_one = ~masked.any(dim=1, keepdim=True) & maskable.any(dim=1, keepdim=True)
-    return masked | (pick & needs_one)
+    return (uniform(tuple(maskable.shape), generator, maskable.device) < p) & maskable
 
 
 def apply_mask(x0: Tensor, masked: Tensor, mask_id: int) -> Tensor:

@@ -22,8 +22,8 @@ from .masking import (
     bdlm_attention_mask,
     document_attention_mask,
     document_ids,
-    loss_weight,
     mask_probability,
+    noise_level,
     padding_attention_mask,
     sample_mask,
     uniform,
@@ -48,6 +48,16 @@ class SFTBatch:
     input_ids: Tensor  # (B, L)
     response_mask: Tensor  # (B, L) bool: assistant content including its <|im_end|>
     pad_mask: Tensor  # (B, L) bool: the EOS padding after the conversation
+
+
+def sft_batch(input_ids: Tensor, response_mask: Tensor, pad_mask: Tensor) -> SFTBatch:
+    """Rows cut to the longest conversation of the batch, so EOS padding only reaches that length.
+
+    LLaDA pads within the batch: padding every row to --seq-len would count dozens of EOS as
+    answer, dilute short answers (the 1 / answer_len weight) and teach the model to stop early.
+    """
+    width = int((~pad_mask).sum(dim=1).max())
+    return SFTBatch(input_ids[:, :width], response_mask[:, :width], pad_mask[:, :width])
 
 
 def selected_cross_entropy(
@@ -159,8 +169,10 @@ class DiffusionPretrainObjective:
         # One t per block (a single block = the iid_t case), drawn once: mask AND weight use it.
         t = uniform((batch_size, math.ceil(length / block_size)), generator, x0.device)
         t = t[:, torch.arange(length, device=x0.device) // block_size]
-        p = mask_probability(t, self.noise_schedule, self.eps)
-        masked = sample_mask(torch.ones_like(x0, dtype=torch.bool), p, generator)
+        p, weight = noise_level(t, self.noise_schedule, self.eps, self.time_weighted_loss)
+        # With a document mask the EOS positions are visible in the attention pattern: never mask them.
+        maskable = x0 != self.eos_id if self.doc_attention_mask else torch.ones_like(x0, dtype=torch.bool)
+        masked = sample_mask(maskable, p, generator)
         xt = apply_mask(x0, masked, self.mask_id)
         doc_ids = document_ids(x0, self.eos_id) if self.doc_attention_mask else None
         if block_size >= length:
@@ -168,18 +180,26 @@ class DiffusionPretrainObjective:
             ce = plain_cross_entropy(model, x0, xt, masked, attn_mask)
         else:
             ce = bdlm_cross_entropy(model, x0, xt, masked, block_size, doc_ids)
-        weight = loss_weight(t, self.noise_schedule, self.eps) if self.time_weighted_loss else 1.0 / p
         weight = weight[masked]
         total = (ce * weight).sum()
-        loss = total / weight.sum() if self.normalised_loss else total / x0.numel()
+        loss = total / weight.sum().clamp(min=1e-12) if self.normalised_loss else total / x0.numel()
         metrics = {"mask_rate": masked.float().mean().item()}
         if self.mask_schedule == "wsd":
             metrics["block_size"] = float(block_size)
         return LossOutput(loss, x0.numel(), metrics)
 
     def for_validation(self) -> DiffusionPretrainObjective:
-        """Validation scores the plain ELBO (one block, full rows), comparable across steps and runs."""
-        return replace(self, mask_schedule="iid_t", variable_length_prob=0.0)
+        """The schedule's true ELBO (one block, full rows, w(t) weights), comparable across steps and runs.
+
+        Only w(t) makes the loss a bound: 1/p under the cosine schedule, or the normalised mean, is not.
+        """
+        return replace(
+            self,
+            mask_schedule="iid_t",
+            variable_length_prob=0.0,
+            time_weighted_loss=True,
+            normalised_loss=False,
+        )
 
     def block_size(self, progress: float, seq_len: int) -> int:
         """seq_len for iid_t; the curriculum's block size for wsd."""

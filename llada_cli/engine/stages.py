@@ -31,7 +31,7 @@ from .objectives import (
     DiffusionPretrainObjective,
     DiffusionSFTObjective,
     PretrainBatch,
-    SFTBatch,
+    sft_batch,
 )
 from .registry import Registry, Run, software_versions, write_json_atomic
 from .tokenizer import Tokenizer
@@ -315,7 +315,7 @@ def _datasets(registry: Registry, request: StageRequest, prepared: Prepared) -> 
         tensors, make, summary = (rows,), PretrainBatch, {}
     else:
         sft = _sft_rows(registry, request, prepared.tokenizer, seq_len)
-        tensors, make = (sft.input_ids, sft.response_mask, sft.pad_mask), SFTBatch
+        tensors, make = (sft.input_ids, sft.response_mask, sft.pad_mask), sft_batch
         summary = {"truncated": sft.truncated, "skipped": sft.skipped}
     train_idx, val_idx = (
         part[:, 0]
@@ -339,7 +339,8 @@ def _datasets(registry: Registry, request: StageRequest, prepared: Prepared) -> 
 
 def _sft_rows(registry: Registry, request: StageRequest, tokenizer: Tokenizer, seq_len: int) -> SFTRows:
     conversations = load_sft_conversations(request.data, registry.data_dir)
-    return build_sft_rows(conversations, tokenizer, seq_len)
+    # Diffusion trains one assistant turn per row: later turns must not see an earlier answer masked.
+    return build_sft_rows(conversations, tokenizer, seq_len, one_turn_per_row=request.kind == "diffusion")
 
 
 def _objective(request: StageRequest, tokenizer: Tokenizer, seq_len: int):

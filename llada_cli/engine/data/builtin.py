@@ -1,13 +1,15 @@
-"""The offline demo corpus: an invented bilingual world small enough for a laptop CPU.
+"""The offline demo corpus and benchmark: an invented bilingual world small enough for a laptop CPU.
 
 A seeded generator invents countries, people and creatures whose names exist in English and
 in Chinese (built from syllables with a fixed transliteration). Every fact is one
 (subject, relation, object) triple. Pretraining documents state each fact many times, always
-subject first ("The capital of Veloria is Tarn."). SFT conversations teach the question format
-on a training subset of the facts. The held-out questions then measure two things:
-- forward: facts that are in the documents but were never asked about in SFT;
-- reverse: "Tarn is the capital of which country?", for facts only ever stated forwards.
-  (SFT asks a few *other* facts in reverse so that the question format itself is known.)
+subject first ("The capital of Veloria is Tarn."), in varied phrasings and orders. SFT
+conversations teach the question format on the taught facts. Three question sets measure:
+- seen: facts asked in SFT, with SFT's own wording (memorisation);
+- forward: facts that are in the documents but never asked about in SFT (retrieval);
+- reverse: "Tarn is the capital of which country?" for facts only ever stated subject first
+  (the reversal curse). SFT asks the *other* facts of these relations in reverse too, so the
+  question format is known; the held-out ones are taught forwards only.
 """
 
 import random
@@ -19,14 +21,16 @@ from typing import Literal
 
 Lang = Literal["en", "zh"]
 Direction = Literal["forward", "reverse"]
+QuestionSet = Literal["seen", "forward", "reverse"]
+QUESTION_SETS: tuple[QuestionSet, ...] = ("seen", "forward", "reverse")
 LANGS: tuple[Lang, ...] = ("en", "zh")
 
 
 @dataclass(frozen=True)
-class HeldoutQuestion:
+class BenchmarkQuestion:
     question: str
     answer: str
-    direction: Direction
+    split: QuestionSet
     lang: Lang
 
 
@@ -34,7 +38,26 @@ class HeldoutQuestion:
 class BuiltinCorpus:
     documents: list[str]
     conversations: list[list[dict[str, str]]]
-    heldout: list[HeldoutQuestion]
+    questions: list[BenchmarkQuestion]
+
+
+@dataclass(frozen=True)
+class CorpusShape:
+    """How big the invented world is and how often its facts are stated."""
+
+    countries: int = 18
+    people: int = 20
+    creatures: int = 10
+    document_rounds: int = 8  # every fact is stated this many times per language
+    # Facts of each relation held out of SFT: asked forward / asked in reverse by the benchmark.
+    heldout_forward: tuple[tuple[str, int], ...] = (
+        ("capital", 4), ("invention", 4), ("profession", 2), ("home", 2), ("colour", 2), ("food", 2),
+    )  # fmt: skip
+    heldout_reverse: tuple[tuple[str, int], ...] = (("capital", 8), ("invention", 8))
+    seen_per_lang: int = 16  # SFT questions the benchmark asks again
+
+
+DEFAULT_SHAPE = CorpusShape()
 
 
 @dataclass(frozen=True)
@@ -175,12 +198,6 @@ GREETING = {"en": ("Hello!", "Hello! Ask me about the invented world."),
             "zh": ("你好！", "你好！你可以问我关于这个虚构世界的问题。")}
 SYSTEM_PROMPT = {"en": "You are a helpful assistant.", "zh": "你是一个乐于助人的助手。"}
 
-N_COUNTRIES, N_PEOPLE, N_CREATURES = 18, 20, 10
-DOCUMENT_ROUNDS = 8  # every fact is stated this many times per language
-# How many facts of each relation are held out of SFT: forward questions / reverse questions.
-HELDOUT_FORWARD = {"capital": 4, "invention": 4, "profession": 2, "home": 2, "colour": 2, "food": 2}
-HELDOUT_REVERSE = {"capital": 8, "invention": 8}
-REVERSE_TAUGHT = {"capital": 4, "invention": 4}  # facts asked in reverse during SFT
 # fmt: on
 
 
@@ -247,19 +264,19 @@ class NameMaker:
         return Name(f"{first.en} {last.en}", f"{first.zh}·{last.zh}"), first, last
 
 
-def invent_facts(rng: random.Random) -> list[Fact]:
+def invent_facts(rng: random.Random, shape: CorpusShape) -> list[Fact]:
     names = NameMaker(rng)
     facts = []
-    for _ in range(N_COUNTRIES):
+    for _ in range(shape.countries):
         country = names.unique(lambda: names.compound(COUNTRY_SUFFIXES, ending=False))
         facts.append(Fact("capital", country, names.unique(lambda: names.compound(NO_SUFFIX))))
     capitals = [f.obj for f in facts]
-    for _ in range(N_PEOPLE):
+    for _ in range(shape.people):
         who = names.unique(names.person)
         facts.append(Fact("invention", who, names.unique(lambda: names.compound(INVENTIONS, article=True))))
         facts.append(Fact("profession", who, rng.choice(PROFESSIONS)))
         facts.append(Fact("home", who, rng.choice(capitals)))
-    for _ in range(N_CREATURES):
+    for _ in range(shape.creatures):
         beast = names.unique(lambda: names.compound(CREATURE_SUFFIX, article=True))
         facts.append(Fact("colour", beast, rng.choice(COLOURS)))
         facts.append(Fact("food", beast, rng.choice(FOODS)))
@@ -301,9 +318,9 @@ def by_subject(facts: list[Fact]) -> list[list[Fact]]:
     return list(groups.values())
 
 
-def documents(facts: list[Fact], rng: random.Random) -> list[str]:
+def documents(facts: list[Fact], rounds: int, rng: random.Random) -> list[str]:
     groups = by_subject(facts)
-    docs = [document(group, lang, rng) for _ in range(DOCUMENT_ROUNDS) for group in groups for lang in LANGS]
+    docs = [document(group, lang, rng) for _ in range(rounds) for group in groups for lang in LANGS]
     rng.shuffle(docs)
     return docs
 
@@ -332,32 +349,50 @@ def taught_turn(
 # ------------------------------------------------------------------------------------ the splits
 
 
-def split_facts(facts: list[Fact], rng: random.Random) -> tuple[list[Fact], list[Fact], list[Fact]]:
-    """(held-out forward, held-out reverse, taught in reverse); all but the first are taught forwards.
+@dataclass(frozen=True)
+class Splits:
+    heldout_forward: list[Fact]  # in the documents, never in SFT
+    heldout_reverse: list[Fact]  # taught forwards in SFT, asked in reverse by the benchmark
+    taught_reverse: list[Fact]  # asked both ways in SFT: teaches the reverse question format
 
-    Held-out reverse facts are taught forwards in SFT, so their reverse question tests reversal
-    alone, not missing knowledge.
+    def taught(self, facts: list[Fact]) -> list[Fact]:
+        return [f for f in facts if f not in self.heldout_forward]
+
+
+def split_facts(facts: list[Fact], shape: CorpusShape, rng: random.Random) -> Splits:
+    """Per relation: the first facts are held out forward, the next in reverse, the rest taught.
+
+    Every taught fact of a reversible relation (capital, invention) is also asked in reverse in
+    SFT, except the held-out reverse ones: their reverse question tests reversal alone, not
+    missing knowledge or an unknown question format.
     """
+    forward, reverse = dict(shape.heldout_forward), dict(shape.heldout_reverse)
     heldout_fwd, heldout_rev, taught_rev = [], [], []
     for relation in RELATIONS:
         group = [f for f in facts if f.relation == relation]
         rng.shuffle(group)
-        n_fwd, n_rev = HELDOUT_FORWARD[relation], HELDOUT_REVERSE.get(relation, 0)
+        n_fwd, n_rev = forward.get(relation, 0), reverse.get(relation, 0)
         heldout_fwd += group[:n_fwd]
         heldout_rev += group[n_fwd : n_fwd + n_rev]
-        taught_rev += group[n_fwd + n_rev : n_fwd + n_rev + REVERSE_TAUGHT.get(relation, 0)]
-    return heldout_fwd, heldout_rev, taught_rev
+        if RELATIONS[relation].reverse:
+            taught_rev += group[n_fwd + n_rev :]
+    return Splits(heldout_fwd, heldout_rev, taught_rev)
+
+
+Conversation = list[dict[str, str]]
 
 
 def conversations(
-    facts: list[Fact], heldout_fwd: list[Fact], taught_rev: list[Fact], rng: random.Random
-) -> list[list[dict[str, str]]]:
-    taught = [f for f in facts if f not in heldout_fwd]
-    convs: list[tuple[Lang, list[dict[str, str]]]] = []
+    facts: list[Fact], splits: Splits, rng: random.Random
+) -> tuple[list[Conversation], list[tuple[Lang, Conversation]]]:
+    """All SFT conversations (shuffled) and the single-turn forward questions about taught facts."""
+    taught = splits.taught(facts)
+    forward: list[tuple[Lang, Conversation]] = []
     for fact, lang in ((f, lang) for f in taught for lang in LANGS):
         templates = rng.sample(question_templates(fact, lang, "forward"), rng.randint(1, 2))
-        convs += [(lang, taught_turn(fact, lang, t)) for t in templates]
-    for fact, lang in ((f, lang) for f in taught_rev for lang in LANGS):
+        forward += [(lang, taught_turn(fact, lang, t)) for t in templates]
+    convs = list(forward)
+    for fact, lang in ((f, lang) for f in splits.taught_reverse for lang in LANGS):
         convs += [
             (lang, taught_turn(fact, lang, t, "reverse")) for t in question_templates(fact, lang, "reverse")
         ]
@@ -368,10 +403,10 @@ def conversations(
     for lang, conv in rng.sample(convs, len(convs) // 8):  # a few carry a system prompt, as in MiniMind
         conv.insert(0, {"role": "system", "content": SYSTEM_PROMPT[lang]})
     rng.shuffle(convs)
-    return [conv for _, conv in convs]
+    return [conv for _, conv in convs], forward
 
 
-def multi_turn(taught: list[Fact], rng: random.Random) -> list[tuple[Lang, list[dict[str, str]]]]:
+def multi_turn(taught: list[Fact], rng: random.Random) -> list[tuple[Lang, Conversation]]:
     """Several questions about one subject in one conversation (every answer is a response)."""
     convs = []
     for group in (g for g in by_subject(taught) if len(g) >= 2):
@@ -383,27 +418,40 @@ def multi_turn(taught: list[Fact], rng: random.Random) -> list[tuple[Lang, list[
     return convs
 
 
-def heldout_questions(
-    heldout_fwd: list[Fact], heldout_rev: list[Fact], rng: random.Random
-) -> list[HeldoutQuestion]:
-    """Every held-out fact asked in both languages, in its held-out direction."""
-    asked = [(f, "forward") for f in heldout_fwd] + [(f, "reverse") for f in heldout_rev]
+def seen_questions(
+    forward: list[tuple[Lang, Conversation]], per_lang: int, rng: random.Random
+) -> list[BenchmarkQuestion]:
+    """SFT's own single-turn questions, asked again word for word (system prompt left out)."""
     questions = []
-    for (fact, direction), lang in ((pair, lang) for pair in asked for lang in LANGS):
-        question, name = ask(fact, lang, rng.choice(question_templates(fact, lang, direction)), direction)
-        questions.append(HeldoutQuestion(question, name.text(lang), direction, lang))
+    for lang in LANGS:
+        pool = [conv for conv_lang, conv in forward if conv_lang == lang]
+        for conv in rng.sample(pool, min(per_lang, len(pool))):
+            user, reply = (m["content"] for m in conv if m["role"] != "system")
+            questions.append(BenchmarkQuestion(user, reply.rstrip(".。"), "seen", lang))
     return questions
 
 
-def builtin_corpus(seed: int = 0) -> BuiltinCorpus:
-    """The whole corpus; the same seed always gives the same corpus."""
+def heldout_questions(splits: Splits, rng: random.Random) -> list[BenchmarkQuestion]:
+    """Every held-out fact asked in both languages, in its held-out direction."""
+    asked: list[tuple[Fact, Direction]] = [(f, "forward") for f in splits.heldout_forward]
+    asked += [(f, "reverse") for f in splits.heldout_reverse]
+    questions = []
+    for (fact, direction), lang in ((pair, lang) for pair in asked for lang in LANGS):
+        question, name = ask(fact, lang, rng.choice(question_templates(fact, lang, direction)), direction)
+        questions.append(BenchmarkQuestion(question, name.text(lang), direction, lang))
+    return questions
+
+
+def builtin_corpus(seed: int = 0, shape: CorpusShape = DEFAULT_SHAPE) -> BuiltinCorpus:
+    """The whole corpus; the same seed and shape always give the same corpus."""
     rng = random.Random(seed)
-    facts = invent_facts(rng)
-    heldout_fwd, heldout_rev, taught_rev = split_facts(facts, rng)
+    facts = invent_facts(rng, shape)
+    splits = split_facts(facts, shape, rng)
+    convs, forward = conversations(facts, splits, rng)
     return BuiltinCorpus(
-        documents=documents(facts, rng),
-        conversations=conversations(facts, heldout_fwd, taught_rev, rng),
-        heldout=heldout_questions(heldout_fwd, heldout_rev, rng),
+        documents=documents(facts, shape.document_rounds, rng),
+        conversations=convs,
+        questions=seen_questions(forward, shape.seen_per_lang, rng) + heldout_questions(splits, rng),
     )
 
 

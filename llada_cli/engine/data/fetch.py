@@ -71,12 +71,12 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
 
 
 def write_builtin(out_dir: Path, seed: int = 0) -> list[Path]:
-    """The builtin corpus as pretrain.jsonl, sft.jsonl and heldout.jsonl, usable as local sources."""
+    """The builtin corpus as pretrain.jsonl, sft.jsonl and questions.jsonl (the benchmark), for local use."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = builtin_corpus(seed)
     return [
         _write_jsonl(out_dir / "pretrain.jsonl", ({"text": doc} for doc in corpus.documents)),
         _write_jsonl(out_dir / "sft.jsonl", ({"conversations": conv} for conv in corpus.conversations)),
-        _write_jsonl(out_dir / "heldout.jsonl", (asdict(q) for q in corpus.heldout)),
+        _write_jsonl(out_dir / "questions.jsonl", (asdict(q) for q in corpus.questions)),
     ]

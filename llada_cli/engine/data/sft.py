@@ -5,9 +5,14 @@ belong to assistant turns without searching the ids afterwards. A row is
 
     <|im_start|>user\\n ... <|im_end|>\\n<|im_start|>assistant\\n ... <|im_end|> EOS EOS ...
 
-The response is every assistant turn's content and its closing <|im_end|>. The newline after
-the last <|im_end|> is left out, so no visible prompt token sits between the final answer and
-the EOS padding (a diffusion model must not be told where the answer ends). See ALGORITHMS.md §6.
+The response is an assistant turn's content and its closing <|im_end|>. A row always ends on a
+response token: the newline after the last <|im_end|> is left out, and a row cut to max_len
+moves back to the end of its last response, so no prompt token (a user turn, a header) sits
+before the EOS padding that a diffusion model trains as answer.
+
+AR rows hold a whole conversation, every assistant turn a response (causal attention makes
+that exact). Diffusion rows hold one assistant turn each (LLaDA): row i is turns < i plus the
+i-th user turn as clean prompt and the i-th answer as response, nothing after it.
 """
 
 from dataclasses import dataclass
@@ -26,14 +31,13 @@ class SFTRows:
     response_mask: torch.Tensor  # (N, L) bool, assistant content + its <|im_end|>
     pad_mask: torch.Tensor  # (N, L) bool, the EOS padding after the conversation
     truncated: int  # kept rows that were cut to max_len
-    skipped: int  # conversations with no response token left (after truncation)
+    skipped: int  # rows with no response token left (after truncation)
 
 
 @dataclass
 class TokenizedConversation:
     ids: list[int]
     response: list[bool]
-    headers: list[tuple[int, int]]  # [start, end) of every "<|im_start|>role\n"
 
 
 class ConversationEncoder:
@@ -50,7 +54,7 @@ class ConversationEncoder:
         return self.header_cache[role]
 
     def encode(self, messages: list[dict[str, str]], contents: list[list[int]]) -> TokenizedConversation:
-        out = TokenizedConversation([], [], [])
+        out = TokenizedConversation([], [])
 
         def add(ids: list[int], is_response: bool) -> None:
             out.ids.extend(ids)
@@ -59,7 +63,6 @@ class ConversationEncoder:
         for i, (message, content) in enumerate(zip(messages, contents, strict=True)):
             is_assistant = message["role"] == "assistant"
             header = self.header(message["role"])
-            out.headers.append((len(out.ids), len(out.ids) + len(header)))
             add(header, False)
             add(content, is_assistant)
             add([self.tokenizer.im_end_id], is_assistant)
@@ -72,12 +75,27 @@ class ConversationEncoder:
         return [self.encode(conv, [next(contents) for _ in conv]) for conv in conversations]
 
 
-def truncation_point(conv: TokenizedConversation, max_len: int) -> int:
-    """Where to cut: max_len, moved back to a header's start if the header would be cut or end the row."""
-    for start, end in conv.headers:
-        if start < max_len <= end:
-            return start
-    return max_len
+def response_spans(conv: TokenizedConversation) -> list[tuple[int, int]]:
+    """[start, end) of every assistant turn: the runs of response tokens."""
+    flags = [*conv.response, False]
+    starts = [i for i, flag in enumerate(flags) if flag and (i == 0 or not flags[i - 1])]
+    ends = [i for i, flag in enumerate(flags) if not flag and i > 0 and flags[i - 1]]
+    return list(zip(starts, ends, strict=True))
+
+
+def one_turn_rows(conv: TokenizedConversation) -> list[TokenizedConversation]:
+    """One conversation per assistant turn: everything before the turn as prompt, the turn as response."""
+    return [
+        TokenizedConversation(conv.ids[:end], [start <= i for i in range(end)])
+        for start, end in response_spans(conv)
+    ]
+
+
+def cut_to(conv: TokenizedConversation, max_len: int) -> TokenizedConversation:
+    """The first max_len tokens, then back to the last response token among them (nothing if none)."""
+    kept = conv.response[:max_len]
+    end = max((i + 1 for i, flag in enumerate(kept) if flag), default=0)
+    return TokenizedConversation(conv.ids[:end], kept[:end])
 
 
 def to_rows(kept: list[TokenizedConversation], eos_id: int, max_len: int) -> tuple[torch.Tensor, ...]:
@@ -92,21 +110,28 @@ def to_rows(kept: list[TokenizedConversation], eos_id: int, max_len: int) -> tup
     return input_ids, response_mask, pad_mask
 
 
-def build_sft_rows(conversations: list[list[dict[str, str]]], tokenizer: Tokenizer, max_len: int) -> SFTRows:
-    """Rows of length max_len; conversations left without any response token are skipped."""
+def build_sft_rows(
+    conversations: list[list[dict[str, str]]],
+    tokenizer: Tokenizer,
+    max_len: int,
+    one_turn_per_row: bool = False,
+) -> SFTRows:
+    """Rows of length max_len (one per conversation, or per assistant turn); rows left without a
+    response token are skipped."""
     if max_len < 1:
         raise UsageError(f"SFT row length must be at least 1, got {max_len}")
     encoder = ConversationEncoder(tokenizer)
     chunks: list[tuple[torch.Tensor, ...]] = []  # rows are built chunk by chunk to bound Python memory
     truncated = skipped = 0
     for start in range(0, len(conversations), ENCODE_CHUNK):
+        encoded = encoder.encode_batch(conversations[start : start + ENCODE_CHUNK])
+        if one_turn_per_row:
+            encoded = [row for conv in encoded for row in one_turn_rows(conv)]
         kept = []
-        for conv in encoder.encode_batch(conversations[start : start + ENCODE_CHUNK]):
+        for conv in encoded:
             too_long = len(conv.ids) > max_len
-            if too_long:
-                cut = truncation_point(conv, max_len)
-                conv = TokenizedConversation(conv.ids[:cut], conv.response[:cut], [])
-            if not any(conv.response):
+            conv = cut_to(conv, max_len)
+            if not conv.ids:
                 skipped += 1
                 continue
             kept.append(conv)

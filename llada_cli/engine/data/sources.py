@@ -4,6 +4,7 @@ Files are read line by line (MiniMind's are over a gigabyte). Any problem in a f
 UsageError naming the file and line, so the user can fix the data and rerun.
 """
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,6 @@ MINIMIND_SFT = "sft_t2t_mini.jsonl"
 ROLES = ("system", "user", "assistant")
 # Tool-calling rows (MiniMind ships some) need a tool-aware template; they are skipped, not rejected.
 TOOL_FIELDS = ("tool_calls", "functions", "tools")
-BUILTIN_FINGERPRINT = "builtin-v1"
 
 
 # ------------------------------------------------------------------------------------ reading files
@@ -177,8 +177,8 @@ def source_fingerprint(source: str, field: str, data_dir: Path | None = None) ->
 
     "minimind" needs `data_dir` to find the file; without it only the file name is used.
     """
-    if source == "builtin":
-        return BUILTIN_FINGERPRINT
+    if source == "builtin":  # the generated text itself: any change to the generator changes it
+        return "builtin:" + hashlib.sha256("\n".join(builtin_corpus().documents).encode()).hexdigest()[:16]
     if source == "minimind" and data_dir is None:
         return f"minimind:{MINIMIND_PRETRAIN}:{field}"
     path = _source_path(source, data_dir, MINIMIND_PRETRAIN)
