@@ -211,7 +211,7 @@ def test_nano_llada_command_lines_run_as_written(cli, tmp_path, size):
         "completed",
         "diffusion_from_ar_eq3@2",
     )
-    assert info["model"]["hidden_size"] == int(size["hidden"]) and info["model"]["rope_scaling"] == 4.0
+    assert info["model"]["hidden_size"] == int(size["hidden"]) and info["model"]["rope_scaling"] == 16.0
     assert json.loads((cli.home / "runs/minimind_sft/run.json").read_text())["kind"] == "ar"
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
+from functools import partial
 
 import pytest
 import torch
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from llada_cli.engine.checkpoint import load_run
+from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import LladaError, UsageError
 from llada_cli.engine.importing import (
     convert_state_dict,
@@ -24,6 +27,7 @@ from llada_cli.engine.importing import (
     read_state_dict,
     register_import,
 )
+from llada_cli.engine.model import Transformer
 from llada_cli.engine.registry import Registry
 from llada_cli.engine.tokenizer import Tokenizer
 
@@ -127,14 +131,25 @@ def rms(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tenso
     return x if weight is None else x * weight
 
 
-def angles(length: int, dim: int, theta: float) -> torch.Tensor:
+def angles(length: int, dim: int, theta: float, scaling: float = 1.0) -> torch.Tensor:
+    """Position times frequency, (L, dim/2). scaling > 1: MiniMind's YaRN (rope_scaling dict:
+    original length 2048, beta_fast 32, beta_slow 1, attention factor 1), on at every position
+    because MiniMind's 32768-entry table always exceeds 2048."""
     inv_freq = 1.0 / theta ** (torch.arange(0, dim, 2).float() / dim)
-    return torch.outer(torch.arange(length).float(), inv_freq)  # (L, dim/2)
+    if scaling > 1:
+
+        def index(turns: float) -> float:  # pair j turns 2048 * theta^(-2j/dim) / 2pi times over 2048
+            return dim * math.log(2048 / (turns * 2 * math.pi)) / (2 * math.log(theta))
+
+        low, high = max(math.floor(index(32)), 0), min(math.ceil(index(1)), dim // 2 - 1)
+        ramp = ((torch.arange(dim // 2).float() - low) / max(high - low, 0.001)).clamp(0, 1)
+        inv_freq = inv_freq * (1 - ramp + ramp / scaling)
+    return torch.outer(torch.arange(length).float(), inv_freq)
 
 
-def rope_half_split(x: torch.Tensor, theta: float) -> torch.Tensor:
+def rope_half_split(x: torch.Tensor, theta: float, scaling: float = 1.0) -> torch.Tensor:
     """MiniMind2 / current MiniMind / Nano-LLaDA: pairs (x[j], x[j + d/2]); x is (B, H, L, D)."""
-    a = angles(x.shape[2], x.shape[3], theta)
+    a = angles(x.shape[2], x.shape[3], theta, scaling)
     cos, sin = torch.cat((a.cos(), a.cos()), -1), torch.cat((a.sin(), a.sin()), -1)
     half = x.shape[3] // 2
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), -1) * sin
@@ -158,10 +173,12 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> t
     return scores.softmax(-1) @ v
 
 
-def minimind_logits(state: dict[str, torch.Tensor], layout: str, causal: bool = True) -> torch.Tensor:
+def minimind_logits(
+    state: dict[str, torch.Tensor], layout: str, causal: bool = True, rope_scaling: float = 1.0
+) -> torch.Tensor:
     spec = LAYOUTS[layout]
     names, eps, theta = spec["names"], spec["eps"], spec["theta"]
-    rope = rope_interleaved if spec["interleaved"] else rope_half_split
+    rope = rope_interleaved if spec["interleaved"] else partial(rope_half_split, scaling=rope_scaling)
     batch, length = IDS.shape
 
     def w(key: str, i: int = 0) -> torch.Tensor:
@@ -263,6 +280,44 @@ def test_head_count_comes_from_q_norm_without_help():
 def test_head_count_that_shapes_cannot_tell_must_be_given():
     with pytest.raises(LladaError, match="pass --num-attention-heads"):
         infer_model_config(unprefixed(minimind_state("minimind")), causal=True)
+
+
+# ---------------------------------------------------------------------------
+# RoPE scaling (--inference-rope-scaling) as MiniMind computes it
+
+
+@pytest.mark.parametrize("head_dim, theta", [(8, 1e6), (64, 1e6), (64, 1e4)])
+@pytest.mark.parametrize("factor", [4.0, 16.0])
+@pytest.mark.parametrize("seq_len", [128, 4096])  # the ramp must not depend on the training length
+def test_yarn_cos_sin_match_minimind(head_dim, theta, factor, seq_len):
+    config = ModelConfig(hidden_size=2 * head_dim, num_attention_heads=2, seq_len=seq_len)
+    model = Transformer(replace(config, rope_theta=theta, rope_scaling=factor))
+    positions = torch.arange(3000)  # within and past MiniMind's original 2048
+
+    cos, sin = model.rope(positions)
+
+    a = angles(len(positions), head_dim, theta, factor)
+    torch.testing.assert_close(cos, torch.cat((a.cos(), a.cos()), -1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(sin, torch.cat((a.sin(), a.sin()), -1), atol=1e-4, rtol=0)
+    unscaled = Transformer(replace(config, rope_theta=theta)).inv_freq
+    ratio = model.inv_freq / unscaled  # fast pairs kept, slow ones divided by the factor
+    assert ratio[0] == 1 and ratio[-1] == pytest.approx(1 / factor)
+
+
+@pytest.mark.parametrize("layout", ["minimind", "minimind-qk-norm"])
+@pytest.mark.parametrize("causal", [True, False])
+def test_minimind_import_with_rope_scaling_matches_the_original_forward(tmp_path, layout, causal):
+    state = minimind_state(layout)
+    torch.save(state, tmp_path / "full_sft_512.pth")
+    heads = None if LAYOUTS[layout]["qk_norm"] else HEADS
+    imported, _ = load_external_model(tmp_path / "full_sft_512.pth", causal=causal, num_attention_heads=heads)
+    scaled = Transformer(replace(imported.config, rope_scaling=4.0))  # as a continued run rebuilds it
+    scaled.load_state_dict(imported.state_dict())
+
+    expected = minimind_logits(state, layout, causal=causal, rope_scaling=4.0)
+
+    torch.testing.assert_close(imported_logits(scaled), expected, atol=1e-5, rtol=0)
+    assert (expected - minimind_logits(state, layout, causal=causal)).abs().max() > 1e-3  # scaling mattered
 
 
 # ---------------------------------------------------------------------------

@@ -72,7 +72,7 @@ MODEL_OPTIONS = [
         bool,
         False,
         "--inference-rope-scaling",
-        help="YaRN-style RoPE scaling (factor 4) for generating past the training length.",
+        help="MiniMind's YaRN RoPE scaling (factor 16), in training and sampling: generate past --seq-len.",
         panel=MODEL,
     ),
     option(

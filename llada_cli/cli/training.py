@@ -35,7 +35,7 @@ TRAIN_FIELDS = (
     "early_stop_patience",
     "early_stop_min_delta",
 )
-INFERENCE_ROPE_FACTOR = 4.0
+INFERENCE_ROPE_FACTOR = 16.0  # MiniMind and Nano-LLaDA
 
 
 def build_request(

@@ -19,6 +19,7 @@ class ModelConfig:
     seq_len: int = 256
     rope_theta: float = 1e6
     rope_scaling: float = 1.0  # >1: YaRN-style stretch for generating past seq_len
+    rope_original_max_position: int = 2048  # YaRN's original length: MiniMind's, whatever seq_len is
     tie_embeddings: bool = False
     qk_norm: bool = False
     norm_eps: float = 1e-5

@@ -21,21 +21,32 @@ from .config import ModelConfig
 KV = tuple[torch.Tensor, torch.Tensor]
 
 
-def rope_inverse_frequencies(config: ModelConfig) -> tuple[torch.Tensor, float]:
-    """Rotary frequencies, stretched YaRN-style when rope_scaling > 1; also the attention factor."""
-    dim = config.head_dim
-    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
-    factor = config.rope_scaling
-    if factor <= 1.0:
-        return inv_freq.float(), 1.0
-    # YaRN "NTK-by-parts": dimensions that turn fewer than beta_slow times over the training
-    # length are interpolated by `factor`, those turning more than beta_fast times are kept,
-    # and a linear ramp blends the two in between.
-    beta_fast, beta_slow = 32.0, 1.0
-    turns = config.seq_len * inv_freq / (2 * math.pi)
-    ramp = ((turns - beta_slow) / (beta_fast - beta_slow)).clamp(0.0, 1.0)
-    blended = inv_freq / factor * (1 - ramp) + inv_freq * ramp
-    return blended.float(), 0.1 * math.log(factor) + 1.0
+# MiniMind's YaRN ramp (model_minimind.py, rope_scaling): pairs whose wave turns more than
+# YARN_BETA_FAST times over the original length keep their frequency, those turning fewer than
+# YARN_BETA_SLOW times are divided by the factor, and the ones between blend linearly.
+YARN_BETA_FAST, YARN_BETA_SLOW = 32.0, 1.0
+
+
+def rope_inverse_frequencies(config: ModelConfig) -> torch.Tensor:
+    """Rotary frequencies of the head's dim/2 pairs, stretched YaRN-style when rope_scaling > 1.
+
+    As MiniMind: the ramp is placed by config.rope_original_max_position (not seq_len), the
+    attention factor is 1 (cos/sin unscaled), and scaling applies to every position whenever it is
+    on, since MiniMind's position table (32768) always exceeds its original length (2048).
+    """
+    dim, base, original = config.head_dim, config.rope_theta, config.rope_original_max_position
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    if config.rope_scaling <= 1.0:
+        return inv_freq.float()
+
+    def pair_turning(turns: float) -> float:
+        """The fractional pair index whose wave turns `turns` times over the original length."""
+        return dim * math.log(original / (turns * 2 * math.pi)) / (2 * math.log(base))
+
+    low = max(math.floor(pair_turning(YARN_BETA_FAST)), 0)
+    high = min(math.ceil(pair_turning(YARN_BETA_SLOW)), dim // 2 - 1)
+    ramp = ((torch.arange(dim // 2, dtype=torch.float64) - low) / max(high - low, 0.001)).clamp(0.0, 1.0)
+    return (inv_freq * (1 - ramp + ramp / config.rope_scaling)).float()
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -125,8 +136,7 @@ class Transformer(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
-        inv_freq, self.rope_attention_factor = rope_inverse_frequencies(config)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq", rope_inverse_frequencies(config), persistent=False)
         self.apply(self._init_weights)
         residual_std = 0.02 / math.sqrt(2 * config.num_hidden_layers)
         for block in self.layers:
@@ -146,8 +156,7 @@ class Transformer(nn.Module):
         """cos/sin for positions (L,) or (B, L), shaped to broadcast over (B, heads, L, head_dim)."""
         angles = positions.to(self.inv_freq.dtype)[..., None] * self.inv_freq
         angles = torch.cat((angles, angles), dim=-1)
-        cos = angles.cos() * self.rope_attention_factor
-        sin = angles.sin() * self.rope_attention_factor
+        cos, sin = angles.cos(), angles.sin()
         if positions.dim() == 2:  # (B, L, D) -> (B, 1, L, D)
             return cos[:, None], sin[:, None]
         return cos, sin
