@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.model import Transformer
+from llada_cli.engine.model import KV, Transformer
+from llada_cli.engine.sampling.common import self_attention_mask
 from llada_cli.engine.sampling.diffusion import (
     DiffusionSettings,
     generate_diffusion,
@@ -61,6 +63,85 @@ def model() -> Transformer:
         loss.backward()
         optimizer.step()
     return net.eval()
+
+
+class CountingOracle(nn.Module):
+    """A stand-in model whose logits follow a fixed rule with wide margins, so no float rounding matters.
+
+    At position p of a row whose first token is f, the count is n = f + p, and it proposes:
+    - EOS once n reaches END, with probability 0.9 (the count is over);
+    - n + 1 (a wrong guess) with probability 0.4 while position p - 1 is masked;
+    - n otherwise, with probability 0.95 once position p + 1 holds a token, else 0.75.
+    Every probability is lowered by 0.005 * p so no two columns tie. It reads the row only through
+    its keys/values (token, position) under the attention mask, as attention does, so left padding
+    and the prefix/dual KV cache see exactly what a real model would.
+    """
+
+    END = 56
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = ModelConfig(vocab_size=64, seq_len=64, causal=False)
+        self.anchor = nn.Parameter(torch.zeros(()))  # the samplers read the device from parameters()
+        self.lm_head = nn.Identity()  # hidden_states already returns the logits
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.hidden_states(ids, torch.arange(ids.shape[1]), None, None)[0]
+
+    def hidden_states(
+        self,
+        ids: torch.Tensor,
+        positions: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        past: list[KV] | None,
+    ) -> tuple[torch.Tensor, list[KV]]:
+        rows, width = ids.shape
+        positions = positions.expand(rows, width)
+        kv = torch.stack((ids, positions), dim=-1).double()[:, None]  # (R, 1 head, Q, 2)
+        keys = kv if past is None else torch.cat((past[0][0], kv), dim=2)
+        key_ids, key_positions = keys[:, 0, :, 0].long(), keys[:, 0, :, 1].long()
+        visible = torch.ones(rows, width, keys.shape[2], dtype=torch.bool)
+        if attn_mask is not None:  # (R, 1, Q, K) on a full pass, (R, 1, 1, K) with a cache
+            visible = attn_mask[:, 0].expand_as(visible)
+
+        def token_at(target: torch.Tensor) -> torch.Tensor:
+            """(R, Q) the visible token at each target position; -1 where there is none."""
+            hit = visible & (key_positions[:, None, :] == target[:, :, None])
+            return torch.where(hit.any(dim=-1), (hit * key_ids[:, None, :]).sum(dim=-1), -1)
+
+        count = token_at(torch.zeros_like(positions)) + positions
+        left_masked = token_at(positions - 1) == MASK
+        right = token_at(positions + 1)
+        right_known = (right >= 0) & (right != MASK)
+        over = count >= self.END
+        token = torch.where(over, EOS, torch.where(left_masked, count + 1, count))
+        sure = torch.where(right_known, 0.95, 0.75)
+        prob = torch.where(over, 0.9, torch.where(left_masked, 0.4, sure)) - 0.005 * positions
+        rest = ((1 - prob) / (self.config.vocab_size - 1)).log()
+        logits = rest[..., None].expand(rows, width, self.config.vocab_size).clone()
+        logits.scatter_(-1, token[..., None], prob.log()[..., None])
+        return logits.float(), [(kv, kv)]
+
+
+@pytest.fixture(scope="module")
+def oracle() -> CountingOracle:
+    return CountingOracle().eval()
+
+
+def test_oracle_counts_and_reads_left_padding_and_the_cache(oracle):
+    # PROMPT counts from 40: position 8 continues with 48; 9 guesses wrong while 8 is masked.
+    ids = torch.tensor([PROMPT + [MASK] * 4])
+    logits = oracle(ids)
+    assert logits[0, 7:10].argmax(dim=-1).tolist() == [47, 48, 50]
+    assert F.softmax(logits[0, 8].double(), dim=-1).max().item() == pytest.approx(0.75 - 0.04)
+    # Left-padded, through a prefix cache: the same logits at the same positions.
+    padded = torch.tensor([[MASK, MASK] + PROMPT + [MASK] * 4])
+    positions = (torch.arange(14) - 2).clamp(min=0)[None]
+    valid = torch.arange(14)[None] >= 2
+    _, kv = oracle.hidden_states(padded, positions, self_attention_mask(valid), None)
+    past = [(kv[0][0][:, :, :10], kv[0][1][:, :, :10])]
+    cached, _ = oracle.hidden_states(padded[:, 10:], positions[:, 10:], valid[:, None, None, :], past)
+    torch.testing.assert_close(cached, logits[:, 8:], rtol=0, atol=0)
 
 
 # The reference: LLaDA's generate() in its most direct form. One adaptation: random numbers are
@@ -133,7 +214,7 @@ def reference_generate(
 class CallSpy:
     """Records every model call: input ids, whether a cache was passed, query tokens processed."""
 
-    def __init__(self, model: Transformer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, model: nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[torch.Tensor, bool]] = []
         original = model.hidden_states
 
@@ -260,25 +341,26 @@ def test_matches_reference_token_for_token(
     assert got.forward_passes == steps * (2 if cfg_scale else 1)
 
 
-def test_early_stop_cuts_at_eos_and_saves_passes(model):
-    reference = reference_generate(model, PROMPT, 16, 16, 4, 0.0, 0.0, "low_confidence", None)
-    assert EOS in reference[:12], "the trained model should end this count inside the first three blocks"
-    cut = reference[: reference.index(EOS)]
+def test_early_stop_cuts_at_eos_and_saves_passes(oracle):
+    # The oracle counts 48..55 (one token per step), then proposes EOS from the third block on.
+    reference = reference_generate(oracle, PROMPT, 16, 16, 4, 0.0, 0.0, "low_confidence", None)
+    cut = list(range(48, 56))
+    assert reference == cut + [EOS] * 8
     settings = DiffusionSettings(gen_length=16, block_length=4)
-    (early,) = run(model, settings)
-    (full,) = run(model, DiffusionSettings(gen_length=16, block_length=4, early_stop=False))
+    (early,) = run(oracle, settings)
+    (full,) = run(oracle, DiffusionSettings(gen_length=16, block_length=4, early_stop=False))
     assert early.token_ids == full.token_ids == cut
     assert early.finished and full.finished
-    assert early.forward_passes < full.forward_passes == 16
+    assert early.forward_passes == 9 < full.forward_passes == 16  # ends on the EOS at step 9
     assert early.tokens_per_forward == pytest.approx(len(cut) / early.forward_passes)
 
 
-def test_early_stop_fills_the_view_with_eos(model):
+def test_early_stop_fills_the_view_with_eos(oracle):
     views = []
-    run(model, DiffusionSettings(gen_length=16, block_length=4), on_step=lambda step, x: views.append(x))
-    last = views[-1][0].tolist()
-    first = last.index(EOS)
-    assert MASK not in last and set(last[first:]) == {EOS}
+    run(oracle, DiffusionSettings(gen_length=16, block_length=4), on_step=lambda step, x: views.append(x))
+    assert len(views) == 9
+    assert views[-2][0].tolist() == list(range(48, 56)) + [MASK] * 8
+    assert views[-1][0].tolist() == list(range(48, 56)) + [EOS] * 8
 
 
 def test_suppress_eos_never_emits_eos(model):
@@ -319,13 +401,16 @@ def test_threshold_mask_hand_case():
     ]
 
 
-def test_threshold_commits_at_least_one_per_step(model):
+def test_threshold_commits_at_least_one_per_step(oracle):
+    # First block: only the column after the last known token is above 0.6, so exactly one commits
+    # per step. Second block: every column proposes EOS at about 0.8, so all commit at once.
     trace = []
-    (got,) = run(model, DiffusionSettings(gen_length=16, block_length=8, threshold=0.6), eos=(), trace=trace)
+    (got,) = run(oracle, DiffusionSettings(gen_length=16, block_length=8, threshold=0.6), eos=(), trace=trace)
     per_step = torch.bincount(torch.tensor([event.step for event in trace]))
-    assert len(got.token_ids) == 16 and MASK not in got.token_ids
-    assert got.steps == len(per_step) < 16  # adaptive: fewer steps than tokens
-    assert bool((per_step >= 1).all()) and int(per_step.sum()) == 16
+    assert got.token_ids == list(range(48, 56)) + [EOS] * 8
+    assert got.steps == len(per_step) == 9 < 16  # adaptive: fewer steps than tokens
+    assert per_step.tolist() == [1] * 8 + [8]
+    assert all(event.kind == "commit" for event in trace)
 
 
 def test_threshold_above_one_is_one_token_per_step(model):
@@ -373,22 +458,72 @@ def test_cache_runs_the_block_with_its_true_positions(model, monkeypatch, cache)
     assert positions_seen[0] == first_block
 
 
-def test_editing_records_edits_and_never_touches_the_prompt(model, monkeypatch):
-    spy = CallSpy(model, monkeypatch)
+def test_editing_records_edits_and_never_touches_the_prompt(oracle, monkeypatch):
+    spy = CallSpy(oracle, monkeypatch)
     trace = []
     settings = DiffusionSettings(gen_length=16, block_length=8, threshold=0.2, edit_threshold=0.0)
-    (got,) = run(model, settings, eos=(), trace=trace)
+    (got,) = run(oracle, settings, eos=(), trace=trace)
     edits = [event for event in trace if event.kind == "edit"]
-    assert edits, "a low threshold commits wrong tokens that later steps rewrite"
+    # A low threshold commits the whole first block at step 0, wrong guesses after its first column
+    # (their left neighbours were masked); step 1 rewrites every one of them.
+    assert [(e.step, e.position, e.token_id) for e in edits] == [(1, i, 48 + i) for i in range(1, 8)]
+    assert got.token_ids == list(range(48, 56)) + [EOS] * 8
     for edit in edits:  # an edit rewrites a position committed at an earlier step
         assert any(e.position == edit.position and e.kind == "commit" and e.step < edit.step for e in trace)
     assert all(bool((ids[:, : len(PROMPT)] == torch.tensor(PROMPT)).all()) for ids, _ in spy.calls)
     assert all(0 <= event.position < 16 for event in trace)
-    assert got.steps <= 2 * 16  # the cap: twice the block length per block
+    assert got.steps == 5 <= 2 * 16  # 3 + 2 steps; the cap: twice the block length per block
     final = {}
     for event in sorted(trace, key=lambda e: e.step):
         final[event.position] = event.token_id
     assert [final[i] for i in range(16)] == got.token_ids
+
+
+def test_editing_rewrites_earlier_blocks_but_not_the_prompt(oracle, monkeypatch):
+    # The prompt does not count (the oracle would propose 2 and 3 after the 1, surely enough to edit).
+    prompt = [1, 5, 9]
+    ids = torch.tensor([prompt + list(range(4, 8))])
+    probs = F.softmax(oracle(ids)[0, 1:3].double(), dim=-1)
+    assert probs.argmax(dim=-1).tolist() == [2, 3] and bool((probs.max(dim=-1).values > 0.8).all())
+    spy = CallSpy(oracle, monkeypatch)
+    trace = []
+    settings = DiffusionSettings(gen_length=16, block_length=8, threshold=0.2, edit_threshold=0.8)
+    (got,) = run(oracle, settings, prompts=[prompt], eos=(), trace=trace)
+    # A block's last column is only sure (0.95 > 0.8) once the next block holds a token: the wrong
+    # guess at position 7 survives the first block and is rewritten at the second block's second step.
+    edits = [(e.step, e.position, e.token_id) for e in trace if e.kind == "edit"]
+    block_two = [(4, i, 4 + i) for i in range(9, 15)]
+    assert edits == [(1, i, 4 + i) for i in range(1, 7)] + [(4, 7, 11)] + block_two
+    assert got.token_ids == list(range(4, 19)) + [20]  # the answer's last column has no right neighbour
+    assert all(ids[0, :3].tolist() == prompt for ids, _ in spy.calls)
+
+
+def test_editing_never_writes_the_mask(oracle, monkeypatch):
+    original = oracle.hidden_states
+
+    def mask_once_written(ids, positions, attn_mask, past):
+        logits, kv = original(ids, positions, attn_mask, past)
+        # The first answer column, once it holds a token, proposes the mask almost surely.
+        logits[(positions.expand(ids.shape) == 8) & (ids != MASK), MASK] = 20.0
+        return logits, kv
+
+    monkeypatch.setattr(oracle, "hidden_states", mask_once_written)
+    settings = DiffusionSettings(gen_length=16, block_length=8, threshold=0.2, edit_threshold=0.5)
+    (got,) = run(oracle, settings, eos=())
+    assert got.token_ids == list(range(48, 56)) + [EOS] * 8
+    assert got.steps == 5  # the blocks settle as without the mask proposal
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+def test_editing_with_a_cache_keeps_to_the_current_block(oracle, cache):
+    trace = []
+    settings = DiffusionSettings(
+        gen_length=16, block_length=8, threshold=0.2, edit_threshold=0.8, cache=cache
+    )
+    (got,) = run(oracle, settings, prompts=[[1, 5, 9]], eos=(), trace=trace)
+    edits = [(e.step, e.position) for e in trace if e.kind == "edit"]
+    assert edits == [(1, i) for i in range(1, 7)] + [(4, i) for i in range(9, 15)]
+    assert got.token_ids == list(range(4, 11)) + [12] + list(range(12, 19)) + [20]
 
 
 # --- batching and reporting -----------------------------------------------------------------------
@@ -412,10 +547,11 @@ def test_batch_equals_each_prompt_alone(model, settings):
     assert [g.finished for g in together] == [g.finished for g in alone]
 
 
-def test_finished_rows_leave_the_batch_at_block_boundaries(model, monkeypatch):
-    spy = CallSpy(model, monkeypatch)
-    early, late = run(model, DiffusionSettings(gen_length=16, block_length=4), prompts=[PROMPT, [1, 2, 3]])
-    assert early.finished and early.forward_passes < late.forward_passes
+def test_finished_rows_leave_the_batch_at_block_boundaries(oracle, monkeypatch):
+    spy = CallSpy(oracle, monkeypatch)
+    early, late = run(oracle, DiffusionSettings(gen_length=16, block_length=4), prompts=[PROMPT, [1, 2, 3]])
+    assert early.finished and early.token_ids == list(range(48, 56)) and early.forward_passes == 9
+    assert not late.finished and late.token_ids == list(range(4, 20)) and late.forward_passes == 16
     # The ended row stays frozen in the batch until its block ends (4 steps per block), then leaves.
     rows_per_call = [len(ids) for ids, _ in spy.calls]
     shared = -(-early.forward_passes // 4) * 4

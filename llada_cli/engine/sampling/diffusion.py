@@ -3,12 +3,18 @@
 The generated region starts fully masked and is decoded block by block, left to right.
 Each step proposes a candidate token for every position of the current block and commits
 some masked ones: a fixed number per step ranked by confidence (section 7, identical to
-the reference at temperature 0), or all those above a confidence threshold (section 8),
-optionally rewriting earlier tokens of the block (LLaDA 2.1 editing).
+the reference at temperature 0), or all those above a confidence threshold (section 8).
+
+LLaDA 2.1 editing (edit_threshold) also rewrites tokens already generated, in any block up
+to the current one, whose candidate differs and is more than edit_threshold confident; the
+prompt is never rewritten. With a KV cache (prefix or dual) only the current block is
+editable: later steps of a block do not rerun the earlier blocks, so there are no logits to
+edit them with, and rewriting them would leave their cached keys/values stale.
 
 Random draws, in this order at every step, for the R rows of the current batch and the W
-columns of the current block (the contract any reimplementation must follow to reproduce
-a seeded run): (1) with temperature > 0, U(0, 1) float64 of shape (R, W, V) for the Gumbel
+columns of the step's window (the current block; with editing and no cache, every generated
+column up to the block's end) -- the contract any reimplementation must follow to reproduce
+a seeded run: (1) with temperature > 0, U(0, 1) float64 of shape (R, W, V) for the Gumbel
 noise; (2) with random remasking, U(0, 1) float64 of shape (R, W) for the confidences.
 Rows whose answer has ended stay in the batch, frozen, until the next block boundary.
 """
@@ -141,6 +147,7 @@ class DiffusionRun:
         )
         self.done = torch.zeros(count, dtype=torch.bool, device=device)  # per row of self.rows
         self.forward = BlockForward(model, settings.cache, settings.cfg_scale, mask_id, self.prompt_width)
+        self.edits_answer = settings.edit_threshold is not None and settings.cache == "none"
         self.forward_passes = torch.zeros(count, dtype=torch.long, device=device)
         self.steps = torch.zeros(count, dtype=torch.long, device=device)
         self.seconds = [0.0] * count
@@ -182,24 +189,29 @@ class DiffusionRun:
     def step(
         self, start: int, end: int, pick: Callable[[torch.Tensor], torch.Tensor], frozen: torch.Tensor
     ) -> torch.Tensor:
-        """One denoising step of the current block; returns which of its columns changed (R, W)."""
-        logits = self.forward.logits(self.rows, start, end)
-        current = self.rows.x[:, start:end]
-        masked = current == self.mask_id
+        """One denoising step of the block [start, end); returns which columns of its window changed (R, W).
+
+        The window is the block, or every generated column up to `end` when editing without a cache.
+        """
+        first = self.prompt_width if self.edits_answer else start
+        # Without a cache the pass runs the whole sequence anyway; `first` only widens the head's window.
+        logits = self.forward.logits(self.rows, first, end)
+        current = self.rows.x[:, first:end]
+        masked = current == self.mask_id  # earlier blocks hold no masks: commits stay in the block
         candidates, confidence = propose(logits, self.settings, self.eos, self.generator)
         commit = pick(confidence.masked_fill(~masked, -torch.inf)) & masked
         changed = commit
         if self.settings.edit_threshold is not None:
-            changed = commit | (
-                ~masked & (candidates != current) & (confidence > self.settings.edit_threshold)
-            )
+            # Writing the mask would remask a settled block: an edit only swaps real tokens.
+            edit = ~masked & (candidates != current) & (candidates != self.mask_id)
+            changed = commit | (edit & (confidence > self.settings.edit_threshold))
         changed &= ~frozen[:, None]
-        self.rows.x[:, start:end] = torch.where(changed, candidates, current)
+        self.rows.x[:, first:end] = torch.where(changed, candidates, current)
         live = self.rows.index[~self.done]
         self.steps[live] += 1
         self.forward_passes[live] += self.forward.passes_per_call
         if self.trace is not None:
-            self.record(changed, commit, candidates, start)
+            self.record(changed, commit, candidates, first)
         return changed
 
     def end_step(self, may_end: torch.Tensor) -> None:
@@ -257,7 +269,11 @@ def generate_diffusion(
     on_step: StepCallback = None,
     trace: list[TraceEvent] | None = None,
 ) -> list[Generation]:
-    """Generate settings.gen_length tokens after each prompt; answers are cut before their first EOS."""
+    """Generate settings.gen_length tokens after each prompt; answers are cut before their first EOS.
+
+    With settings.edit_threshold, a step may rewrite any generated token before or in the current
+    block (only the current block's with a KV cache), never the prompt.
+    """
     settings = resolve_settings(settings)
     if not prompts:
         return []
