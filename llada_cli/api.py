@@ -186,8 +186,8 @@ class Model:
         )
 
 
-def load(run_or_path: str | Path, device: str = "auto", home: Path | None = None) -> Model:
-    registry = Registry(home or default_home())
+def load(run_or_path: str | Path, device: str = "auto", home: str | Path | None = None) -> Model:
+    registry = Registry(Path(home) if home else default_home())
     run, step = registry.resolve(str(run_or_path))
     target = resolve_device(device)
     return Model(load_run(run, step, device=str(target)), target)

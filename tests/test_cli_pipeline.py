@@ -151,3 +151,26 @@ def test_config_file_supplies_defaults_and_flags_win(cli, tmp_path):
     cli.ok("--config", str(config), "pretrain", "ar", *MICRO, "--run-name", "cfg")
     info = json.loads((cli.home / "runs/cfg/run.json").read_text())
     assert info["request"]["train"]["max_steps"] == 2 and info["request"]["train"]["batch_size"] == 4
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_training_through_the_cli_works_in_either_dtype(cli, dtype):
+    # --dtype auto picks bf16 on AVX512-BF16 CPUs and fp32 elsewhere: both paths must train
+    cli.ok("pretrain", "diffusion", *MICRO, "--max-steps", "2", "--dtype", dtype, "--run-name", "base")
+    cli.ok(
+        "sft",
+        "--base",
+        "base",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "2",
+        "--dtype",
+        dtype,
+        "--run-name",
+        "chat",
+    )
+    for run in ("base", "chat"):
+        info = json.loads((cli.home / "runs" / run / "run.json").read_text())
+        assert info["status"] == "completed" and info["request"]["train"]["dtype"] == dtype
+        assert all(math.isfinite(m["loss"]) for m in cli.metrics(run) if "loss" in m)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
-from ..engine.data.builtin import answer_matches, builtin_corpus
+from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
 from ..engine.datasets import validation_rows
 from ..engine.evaluate import ar_likelihood, benchmark_accuracy, diffusion_likelihood
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
@@ -32,14 +32,19 @@ def evaluate(
             help="The builtin benchmark: exact-match accuracy on seen, forward and reverse questions.",
         ),
     ] = True,
+    with_likelihood: Annotated[
+        bool,
+        typer.Option("--likelihood/--no-likelihood", help="Perplexity (AR) or ELBO bound on held-out text."),
+    ] = True,
     answer_length: Annotated[int, typer.Option(help="Tokens generated per answer.", min=1)] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
-    """Score a run: likelihood on held-out text, and accuracy on the builtin questions."""
+    """Score a run: likelihood on held-out text, and accuracy on the builtin benchmark's question sets."""
     g = globals_of(ctx)
     model = api.load(run, device=g.device, home=g.home)
     report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": data}
-    report["likelihood"] = likelihood(model, g, data, jsonl_field, max_rows, mc_num).to_dict()
+    if with_likelihood:
+        report["likelihood"] = likelihood(model, g, data, jsonl_field, max_rows, mc_num).to_dict()
     if questions:
         report["accuracy"] = accuracy(model, answer_length).to_dict()
     if as_json:
@@ -79,12 +84,17 @@ def accuracy(model: api.Model, answer_length: int):
 
 
 def show(report: dict[str, Any]) -> None:
-    lik = report["likelihood"]
-    what = "perplexity" if lik["exact"] else "perplexity bound (ELBO)"
-    out.print(
-        f"[bold]{report['run']}[/] ({report['kind']}) on {report['data']}: {lik['bits_per_token']:.3f} "
-        f"bits/token, {what} {lik['perplexity']:.2f} over {lik['tokens']} tokens",
-        highlight=False,
-    )
-    for group, row in report.get("accuracy", {}).items():
-        out.print(f"  {group:<11} {row['accuracy']:6.1%}  ({row['correct']}/{row['total']})", highlight=False)
+    """One line for the likelihood, one for the three question sets (en / zh in brackets)."""
+    name = f"[bold]{report['run']}[/] ({report['kind']})"
+    if "likelihood" in report:
+        lik = report["likelihood"]
+        what = "perplexity" if lik["exact"] else "perplexity bound (ELBO)"
+        out.print(
+            f"{name} on {report['data']}: {lik['bits_per_token']:.3f} bits/token, "
+            f"{what} {lik['perplexity']:.2f} over {lik['tokens']} tokens",
+            highlight=False,
+        )
+    if "accuracy" in report:
+        acc = {group: f"{row['accuracy']:.0%}" for group, row in report["accuracy"].items()}
+        sets = [f"{s} {acc[s]} (en {acc[s + '/en']}, zh {acc[s + '/zh']})" for s in QUESTION_SETS]
+        out.print(f"{name} accuracy: " + " · ".join(sets), highlight=False)

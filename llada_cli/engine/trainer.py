@@ -99,8 +99,8 @@ def fast_bf16(device: torch.device) -> bool:
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
+    if device.type != "cpu" or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False  # e.g. ATEN_CPU_CAPABILITY=avx2: the bf16 kernels in use are emulated
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
