@@ -50,10 +50,10 @@ def test_same_seed_same_corpus_other_seed_other_corpus(corpus: BuiltinCorpus) ->
 
 def test_sizes_and_languages(corpus: BuiltinCorpus) -> None:
     chars = sum(len(d) for d in corpus.documents)
-    assert 40_000 <= chars <= 80_000
+    assert 1_000_000 <= chars <= 1_500_000  # ~128 rounds of every fact: rows are seen a few times at most
     chinese = [d for d in corpus.documents if re.search(r"[\u4e00-\u9fff]", d)]
     assert 0.3 < len(chinese) / len(corpus.documents) < 0.7
-    assert 200 <= len(corpus.conversations) <= 500
+    assert 300 <= len(corpus.conversations) <= 500
     counts = Counter((q.split, q.lang) for q in corpus.questions)
     assert set(counts) == {(split, lang) for split in ("seen", "forward", "reverse") for lang in ("en", "zh")}
     assert len(set(counts.values())) == 1 and 16 <= counts["seen", "en"] <= 64  # balanced sets
@@ -164,3 +164,36 @@ def test_sft_reply_style_matches_heldout_answers(corpus: BuiltinCorpus) -> None:
         reply = q.answer[0].upper() + q.answer[1:] + "." if q.lang == "en" else q.answer + "。"
         assert answer_matches(reply, q.answer)
         assert not answer_matches("Something else.", q.answer)
+
+
+def test_heldout_facts_never_appear_in_question_form_in_pretraining(corpus: BuiltinCorpus, splits) -> None:
+    qa = [d for d in corpus.documents if "?" in d or "？" in d]  # taught questions with their answers
+    assert qa, "taught questions and answers are part of the pretraining text"
+    for fact in splits.heldout_forward:  # never asked in any form
+        assert not any(contains(d, fact.subject) and contains(d, fact.obj) for d in qa), fact
+    for fact in splits.heldout_reverse:  # asked forwards only (SFT teaches that), never object-first
+        for d in (d for d in qa if contains(d, fact.subject) and contains(d, fact.obj)):
+            assert position(d, fact.subject) < position(d, fact.obj), (fact, d)
+    heldout = {q.question for q in corpus.questions if q.split != "seen"}
+    assert not any(q in d for q in heldout for d in corpus.documents)
+
+
+def test_every_heldout_forward_subject_is_met_in_sft(corpus: BuiltinCorpus, splits) -> None:
+    # at most one held-out forward fact per subject: a held-out question tests recall of the fact,
+    # not copying a name that SFT never showed
+    subjects = [f.subject for f in splits.heldout_forward]
+    assert len(subjects) == len(set(subjects))
+    asked = [m["content"] for conv in corpus.conversations for m in conv if m["role"] == "user"]
+    for subject in subjects:
+        assert any(contains(q, subject) for q in asked), subject
+
+
+def test_reverse_questions_give_the_object_and_expect_the_fact_restated_subject_first(
+    corpus: BuiltinCorpus, splits
+) -> None:
+    reverse = [q for q in corpus.questions if q.split == "reverse"]
+    assert len(reverse) == 2 * len(splits.heldout_reverse)
+    for fact in splits.heldout_reverse:
+        for q in (q for q in reverse if contains(q.question, fact.obj)):
+            assert not contains(q.question, fact.subject)
+            assert position(q.answer, fact.subject) < position(q.answer, fact.obj)

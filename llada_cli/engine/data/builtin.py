@@ -12,6 +12,7 @@ conversations teach the question format on the taught facts. Three question sets
   question format is known; the held-out ones are taught forwards only.
 """
 
+import functools
 import random
 import re
 import unicodedata
@@ -48,13 +49,19 @@ class CorpusShape:
     countries: int = 18
     people: int = 20
     creatures: int = 10
-    document_rounds: int = 8  # every fact is stated this many times per language
+    # Every fact is stated this many times per language, in fresh phrasings and orders: so many that
+    # a training run sees each packed row only a few times and must learn facts, not rows.
+    document_rounds: int = 128
     # Facts of each relation held out of SFT: asked forward / asked in reverse by the benchmark.
     heldout_forward: tuple[tuple[str, int], ...] = (
-        ("capital", 4), ("invention", 4), ("profession", 2), ("home", 2), ("colour", 2), ("food", 2),
+        ("capital", 4), ("flag", 2), ("invention", 2), ("profession", 2), ("home", 2), ("colour", 2),
+        ("food", 2),
     )  # fmt: skip
     heldout_reverse: tuple[tuple[str, int], ...] = (("capital", 8), ("invention", 8))
     seen_per_lang: int = 16  # SFT questions the benchmark asks again
+    # Times the taught questions and answers also appear as plain pretraining text ("mixed
+    # training": facts are stored where questions can reach them).
+    qa_rounds: int = 8
 
 
 DEFAULT_SHAPE = CorpusShape()
@@ -127,6 +134,14 @@ RELATIONS = {
                    "zh": ("{s}的首都是哪座城市？", "{s}的首都叫什么？")},
         reverse={"en": ("{o} is the capital of which country?",),
                  "zh": ("{o}是哪个国家的首都？",)},
+    ),
+    "flag": Relation(
+        statements={
+            "en": ("The flag of {s} is {o}.", "{s} flies a {o} flag.", "The people of {s} raise a {o} flag."),
+            "zh": ("{s}的国旗是{o}的。", "{s}挂着{o}的国旗。", "{s}人升起{o}的国旗。"),
+        },
+        questions={"en": ("What colour is the flag of {s}?", "Which colour is the flag of {s}?"),
+                   "zh": ("{s}的国旗是什么颜色？", "{s}的国旗是哪种颜色？")},
     ),
     "invention": Relation(
         statements={
@@ -270,7 +285,8 @@ def invent_facts(rng: random.Random, shape: CorpusShape) -> list[Fact]:
     for _ in range(shape.countries):
         country = names.unique(lambda: names.compound(COUNTRY_SUFFIXES, ending=False))
         facts.append(Fact("capital", country, names.unique(lambda: names.compound(NO_SUFFIX))))
-    capitals = [f.obj for f in facts]
+        facts.append(Fact("flag", country, rng.choice(COLOURS)))
+    capitals = [f.obj for f in facts if f.relation == "capital"]
     for _ in range(shape.people):
         who = names.unique(names.person)
         facts.append(Fact("invention", who, names.unique(lambda: names.compound(INVENTIONS, article=True))))
@@ -296,8 +312,15 @@ def fill(template: str, fact: Fact, lang: Lang) -> str:
     return template.format(s=fact.subject.text(lang), o=obj, o_bare=obj.removeprefix("the "))
 
 
-def answer(name: Name, lang: Lang) -> str:
-    return sentence(lang, name.en) + "." if lang == "en" else name.zh + "。"
+def answer(fact: Fact, lang: Lang) -> str:
+    """The reply to any question about `fact`, forward or reverse: its first statement, subject first.
+
+    Restating the fact makes the answer the same sentence pretraining taught, so answering is
+    retrieval: forward, the subject is copied from the question and the object recalled after it;
+    in reverse the subject must be recalled from the object, which an AR model never saw in that
+    order (the reversal curse) and a masked diffusion model did, as a fill-in of the same sentence.
+    """
+    return sentence(lang, fill(RELATIONS[fact.relation].statements[lang][0], fact, lang))
 
 
 def document(facts: list[Fact], lang: Lang, rng: random.Random) -> str:
@@ -320,9 +343,7 @@ def by_subject(facts: list[Fact]) -> list[list[Fact]]:
 
 def documents(facts: list[Fact], rounds: int, rng: random.Random) -> list[str]:
     groups = by_subject(facts)
-    docs = [document(group, lang, rng) for _ in range(rounds) for group in groups for lang in LANGS]
-    rng.shuffle(docs)
-    return docs
+    return [document(group, lang, rng) for _ in range(rounds) for group in groups for lang in LANGS]
 
 
 def question_templates(fact: Fact, lang: Lang, direction: Direction) -> tuple[str, ...]:
@@ -330,20 +351,16 @@ def question_templates(fact: Fact, lang: Lang, direction: Direction) -> tuple[st
     return (relation.questions if direction == "forward" else relation.reverse)[lang]
 
 
-def ask(fact: Fact, lang: Lang, template: str, direction: Direction) -> tuple[str, Name]:
-    """A question about `fact` and the name answering it: the object, or the subject in reverse."""
-    return sentence(lang, fill(template, fact, lang)), fact.obj if direction == "forward" else fact.subject
+def ask(fact: Fact, lang: Lang, template: str) -> str:
+    return sentence(lang, fill(template, fact, lang))
 
 
 def turn(question: str, reply: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
 
 
-def taught_turn(
-    fact: Fact, lang: Lang, template: str, direction: Direction = "forward"
-) -> list[dict[str, str]]:
-    question, name = ask(fact, lang, template, direction)
-    return turn(question, answer(name, lang))
+def taught_turn(fact: Fact, lang: Lang, template: str) -> list[dict[str, str]]:
+    return turn(ask(fact, lang, template), answer(fact, lang))
 
 
 # ------------------------------------------------------------------------------------ the splits
@@ -371,11 +388,16 @@ def split_facts(facts: list[Fact], shape: CorpusShape, rng: random.Random) -> Sp
     for relation in RELATIONS:
         group = [f for f in facts if f.relation == relation]
         rng.shuffle(group)
-        n_fwd, n_rev = forward.get(relation, 0), reverse.get(relation, 0)
-        heldout_fwd += group[:n_fwd]
-        heldout_rev += group[n_fwd : n_fwd + n_rev]
+        # At most one held-out forward fact per subject, so every subject is still met in SFT: a
+        # held-out question then tests recall of the fact, not copying a name SFT never showed.
+        taken = {f.subject for f in heldout_fwd}
+        fresh = [f for f in group if f.subject not in taken][: forward.get(relation, 0)]
+        rest = [f for f in group if f not in fresh]
+        n_rev = reverse.get(relation, 0)
+        heldout_fwd += fresh
+        heldout_rev += rest[:n_rev]
         if RELATIONS[relation].reverse:
-            taught_rev += group[n_fwd + n_rev :]
+            taught_rev += rest[n_rev:]
     return Splits(heldout_fwd, heldout_rev, taught_rev)
 
 
@@ -385,17 +407,18 @@ Conversation = list[dict[str, str]]
 def conversations(
     facts: list[Fact], splits: Splits, rng: random.Random
 ) -> tuple[list[Conversation], list[tuple[Lang, Conversation]]]:
-    """All SFT conversations (shuffled) and the single-turn forward questions about taught facts."""
+    """All SFT conversations (shuffled) and the single-turn questions about taught facts (forward first)."""
     taught = splits.taught(facts)
     forward: list[tuple[Lang, Conversation]] = []
     for fact, lang in ((f, lang) for f in taught for lang in LANGS):
         templates = rng.sample(question_templates(fact, lang, "forward"), rng.randint(1, 2))
         forward += [(lang, taught_turn(fact, lang, t)) for t in templates]
-    convs = list(forward)
-    for fact, lang in ((f, lang) for f in splits.taught_reverse for lang in LANGS):
-        convs += [
-            (lang, taught_turn(fact, lang, t, "reverse")) for t in question_templates(fact, lang, "reverse")
-        ]
+    reverse = [
+        (lang, taught_turn(fact, lang, t))
+        for fact, lang in ((f, lang) for f in splits.taught_reverse for lang in LANGS)
+        for t in question_templates(fact, lang, "reverse")
+    ]
+    convs = forward + reverse
     convs += multi_turn(taught, rng)
     for lang in LANGS:
         questions, reply = IDENTITY[lang]
@@ -403,7 +426,7 @@ def conversations(
     for lang, conv in rng.sample(convs, len(convs) // 8):  # a few carry a system prompt, as in MiniMind
         conv.insert(0, {"role": "system", "content": SYSTEM_PROMPT[lang]})
     rng.shuffle(convs)
-    return [conv for _, conv in convs], forward
+    return [conv for _, conv in convs], forward + reverse
 
 
 def multi_turn(taught: list[Fact], rng: random.Random) -> list[tuple[Lang, Conversation]]:
@@ -418,17 +441,29 @@ def multi_turn(taught: list[Fact], rng: random.Random) -> list[tuple[Lang, Conve
     return convs
 
 
+def question_and_answer(conv: Conversation) -> tuple[str, str]:
+    """The user question and assistant reply of a single-turn conversation (system prompt left out)."""
+    user, reply = (m["content"] for m in conv if m["role"] != "system")
+    return user, reply
+
+
 def seen_questions(
-    forward: list[tuple[Lang, Conversation]], per_lang: int, rng: random.Random
+    taught: list[tuple[Lang, Conversation]], per_lang: int, rng: random.Random
 ) -> list[BenchmarkQuestion]:
-    """SFT's own single-turn questions, asked again word for word (system prompt left out)."""
+    """SFT's own single-turn questions, asked again word for word."""
     questions = []
     for lang in LANGS:
-        pool = [conv for conv_lang, conv in forward if conv_lang == lang]
+        pool = [conv for conv_lang, conv in taught if conv_lang == lang]
         for conv in rng.sample(pool, min(per_lang, len(pool))):
-            user, reply = (m["content"] for m in conv if m["role"] != "system")
+            user, reply = question_and_answer(conv)
             questions.append(BenchmarkQuestion(user, reply.rstrip(".。"), "seen", lang))
     return questions
+
+
+def qa_documents(taught: list[tuple[Lang, Conversation]], rounds: int) -> list[str]:
+    """Taught questions with their answers as plain text ("mixed training": the model meets the
+    question format while it stores the facts). Held-out facts never appear in question form."""
+    return [" ".join(question_and_answer(conv)) for _ in range(rounds) for _, conv in taught]
 
 
 def heldout_questions(splits: Splits, rng: random.Random) -> list[BenchmarkQuestion]:
@@ -437,21 +472,24 @@ def heldout_questions(splits: Splits, rng: random.Random) -> list[BenchmarkQuest
     asked += [(f, "reverse") for f in splits.heldout_reverse]
     questions = []
     for (fact, direction), lang in ((pair, lang) for pair in asked for lang in LANGS):
-        question, name = ask(fact, lang, rng.choice(question_templates(fact, lang, direction)), direction)
-        questions.append(BenchmarkQuestion(question, name.text(lang), direction, lang))
+        question = ask(fact, lang, rng.choice(question_templates(fact, lang, direction)))
+        questions.append(BenchmarkQuestion(question, answer(fact, lang).rstrip(".。"), direction, lang))
     return questions
 
 
+@functools.cache  # a command asks for it several times (text, fingerprint, conversations, questions)
 def builtin_corpus(seed: int = 0, shape: CorpusShape = DEFAULT_SHAPE) -> BuiltinCorpus:
-    """The whole corpus; the same seed and shape always give the same corpus."""
+    """The whole corpus; the same seed and shape always give the same corpus (treat it as read-only)."""
     rng = random.Random(seed)
     facts = invent_facts(rng, shape)
     splits = split_facts(facts, shape, rng)
-    convs, forward = conversations(facts, splits, rng)
+    convs, taught = conversations(facts, splits, rng)
+    docs = documents(facts, shape.document_rounds, rng) + qa_documents(taught, shape.qa_rounds)
+    rng.shuffle(docs)
     return BuiltinCorpus(
-        documents=documents(facts, shape.document_rounds, rng),
+        documents=docs,
         conversations=convs,
-        questions=seen_questions(forward, shape.seen_per_lang, rng) + heldout_questions(splits, rng),
+        questions=seen_questions(taught, shape.seen_per_lang, rng) + heldout_questions(splits, rng),
     )
 
 
