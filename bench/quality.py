@@ -120,7 +120,7 @@ def steps(count: int) -> list[str]:
 def run_arm(bench: Bench, arm: str) -> dict:
     a = bench.args
     size = a.size.split()
-    train = ["--batch-size", str(a.batch_size)]
+    train = ["--batch-size", str(a.batch_size), "--log-every", "1"]  # token counts at every checkpoint
     half = a.pretrain_steps // 2
     pretrain = [*train, "--learning-rate", str(a.learning_rate)]
     seconds = {}
