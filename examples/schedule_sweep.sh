@@ -11,4 +11,4 @@ llada pretrain diffusion "${COMMON[@]}" --mask-schedule iid_t --run-name sweep-i
 llada pretrain diffusion "${COMMON[@]}" --mask-schedule wsd --run-name sweep-wsd
 llada pretrain diffusion "${COMMON[@]}" --noise-schedule cosine --time-weighted-loss --run-name sweep-cosine
 llada plot sweep-iid sweep-wsd sweep-cosine --metric val_loss,block_size --out "$LLADA_HOME/sweep.png"
-for run in sweep-iid sweep-wsd sweep-cosine; do llada eval "$run" --no-heldout; done
+for run in sweep-iid sweep-wsd sweep-cosine; do llada eval "$run" --no-questions; done
