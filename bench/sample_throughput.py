@@ -4,7 +4,7 @@
 
 Trains (or reuses, in --home) a `tiny` AR model, a diffusion model continued from it, and an SFT of
 each on the builtin corpus, through the CLI. Then, at gen length 128 and block 32, it times:
-- the reference: ALGORITHMS.md section 7 at temperature 0 in its most direct form (a full forward
+- the reference: docs/algorithms.md section 7 at temperature 0 in its most direct form (a full forward
   every step, float64 softmax confidence over the whole sequence, top-k commit);
 - llada's diffusion sampler at the same settings, then with --threshold 0.9, with a prefix cache
   and with a dual cache (threshold 0.9 for both);
@@ -125,7 +125,7 @@ def train(home: Path, names: dict[str, str], args: argparse.Namespace) -> None:
 
 @torch.inference_mode()
 def reference_generate(model: Transformer, prompt: torch.Tensor, steps: int, mask_id: int) -> torch.Tensor:
-    """ALGORITHMS.md section 7 at temperature 0, low-confidence remasking; (B, P) equal-length prompts."""
+    """docs/algorithms.md section 7 at temperature 0, low-confidence remasking; (B, P) same-length prompts."""
     x = F.pad(prompt, (0, GEN_LENGTH), value=mask_id)
     per_block = steps // (GEN_LENGTH // BLOCK)
     for start in range(prompt.shape[1], x.shape[1], BLOCK):

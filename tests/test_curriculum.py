@@ -1,4 +1,4 @@
-"""LR schedules and the WSD block curriculum at their phase boundaries (ALGORITHMS.md section 4)."""
+"""LR schedules and the WSD block curriculum at their phase boundaries (docs/algorithms.md section 4)."""
 
 import math
 

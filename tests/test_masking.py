@@ -1,4 +1,4 @@
-"""Forward processes, loss weights and attention masks against hand-worked cases (ALGORITHMS.md 2-5)."""
+"""Forward processes, loss weights and attention masks against hand-worked cases (docs/algorithms.md 2-5)."""
 
 import math
 

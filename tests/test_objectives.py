@@ -1,4 +1,4 @@
-"""The training losses against hand computations with the same random draws (ALGORITHMS.md 2-6)."""
+"""The training losses against hand computations with the same random draws (docs/algorithms.md 2-6)."""
 
 import math
 
@@ -410,7 +410,7 @@ def test_mask_ratio_band_keeps_p_in_band():
     assert min(rates) > 0.2 - 0.03 and max(rates) < 0.4 + 0.03
 
 
-# -- unbiased estimators (ALGORITHMS.md 2, 3, 6, 10) ----------------------------------------------------
+# -- unbiased estimators (docs/algorithms.md 2, 3, 6, 10) ----------------------------------------------------
 
 
 class StubCrossEntropy(nn.Module):

@@ -1,6 +1,6 @@
 """Learning-rate schedules and the WSD block-size curriculum: pure functions of the step (or progress).
 
-ALGORITHMS.md section 4 for the block curriculum. Steps are 0-based; the last step of a run is
+docs/algorithms.md section 4 for the block curriculum. Steps are 0-based; the last step of a run is
 total_steps - 1.
 """
 

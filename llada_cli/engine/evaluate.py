@@ -1,4 +1,4 @@
-"""Likelihood and task evaluation (ALGORITHMS.md section 10).
+"""Likelihood and task evaluation (docs/algorithms.md section 10).
 
 AR: exact negative log likelihood per token and perplexity. Diffusion: the Monte Carlo ELBO,
 an upper bound on the NLL, reported as bits per token and a perplexity bound, so the two

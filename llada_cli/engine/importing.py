@@ -1,4 +1,4 @@
-"""Importing external MiniMind and Nano-LLaDA checkpoints as llada runs (ALGORITHMS.md section 11).
+"""Importing external MiniMind and Nano-LLaDA checkpoints as llada runs (docs/algorithms.md section 11).
 
 The layouts were read off their sources. Each maps exactly onto our Transformer, so an imported
 model computes the same logits as the original:

@@ -1,6 +1,6 @@
 """Forward (noising) processes, their loss weights and the attention masks of training.
 
-ALGORITHMS.md sections 2-5. Everything here is a pure function of tensors. Random numbers are
+docs/algorithms.md sections 2-5. Everything here is a pure function of tensors. Random numbers are
 drawn on the CPU from the caller's generator and then moved to the data's device, so a seed
 gives the same masks on every device.
 """
@@ -76,7 +76,7 @@ def sample_mask(maskable: Tensor, p: Tensor, generator: torch.Generator | None) 
 
     A row may end up with no mask at all; it then contributes 0 to the loss. That keeps the
     estimator unbiased (LLaDA): forcing one mask would give that token weight 1/p with
-    probability (1 - p)^n and inflate the expected loss (ALGORITHMS section 2).
+    probability (1 - p)^n and inflate the expected loss (docs/algorithms.md section 2).
     """
     if p.dim() == 1:
         p = p[:, None]

@@ -1,4 +1,4 @@
-"""The one Transformer behind both tracks (ALGORITHMS.md section 1).
+"""The one Transformer behind both tracks (docs/algorithms.md section 1).
 
 embedding -> N x (RMSNorm -> attention with RoPE -> residual, RMSNorm -> SwiGLU -> residual)
 -> RMSNorm -> linear head. `config.causal` picks the AR track (causal attention) or the
@@ -225,7 +225,7 @@ class Transformer(nn.Module):
 def grow_vocab(model: Transformer, new_vocab_size: int) -> Transformer:
     """A copy of `model` whose embedding (and head) gain rows set to the mean of the existing rows.
 
-    Used when an AR checkpoint without <|mask|> initialises a diffusion model (ALGORITHMS.md section 1).
+    Used when an AR checkpoint without <|mask|> initialises a diffusion model (docs/algorithms.md section 1).
     """
     old = model.config.vocab_size
     grown = Transformer(replace(model.config, vocab_size=new_vocab_size))

@@ -1,4 +1,4 @@
-"""The training losses: AR and diffusion, for pretraining and SFT (ALGORITHMS.md sections 2-6).
+"""The training losses: AR and diffusion, for pretraining and SFT (docs/algorithms.md sections 2-6).
 
 Each objective is a small dataclass called as `objective(model, batch, generator, progress)`;
 `progress` = step / total steps (only the WSD curriculum reads it). The head runs only on the

@@ -197,7 +197,7 @@ def _initial_model(
     parent = _load_parent(registry, request)
     _check_shape(parent.model.config, request.shape_overrides, parent.label)
     model, parent_tokenizer = parent.model, parent.tokenizer
-    if request.stage == "pretrain":  # diffusion continued from an AR run (ALGORITHMS.md section 11)
+    if request.stage == "pretrain":  # diffusion continued from an AR run (docs/algorithms.md section 11)
         if parent.kind != "ar":
             raise UsageError(f"--init-from {parent.label}: that run is {parent.kind}, not an AR run")
         parent_tokenizer = parent_tokenizer.with_mask_token()

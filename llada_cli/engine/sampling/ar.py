@@ -1,4 +1,4 @@
-"""Autoregressive sampling with a KV cache (ALGORITHMS.md section 9).
+"""Autoregressive sampling with a KV cache (docs/algorithms.md section 9).
 
 Prompts are left-padded so that every row's next token sits in the same column; padding
 keys are masked out and rotary positions start at 0 on each row's first real token, so a

@@ -6,7 +6,7 @@ runs the whole sequence. With a cache, the first step of a block runs the whole 
 - prefix: of the columns before the block; later steps run the block and everything after it;
 - dual: also of the columns after the block; later steps run the block alone.
 Attention is bidirectional, so these entries go stale while the block changes: the
-approximation Fast-dLLM accepts, bounded by refreshing them at every block (ALGORITHMS.md 8).
+approximation Fast-dLLM accepts, bounded by refreshing them at every block (docs/algorithms.md 8).
 With CFG the model sees 2R rows: R conditional ones, then R with the prompt replaced by the mask.
 """
 

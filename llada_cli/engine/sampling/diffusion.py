@@ -1,4 +1,4 @@
-"""Masked-diffusion sampling: LLaDA's reference sampler and its faster variants (ALGORITHMS.md 7, 8).
+"""Masked-diffusion sampling: LLaDA's reference sampler and its faster variants (docs/algorithms.md 7, 8).
 
 The generated region starts fully masked and is decoded block by block, left to right.
 Each step proposes a candidate token for every position of the current block and commits

@@ -26,7 +26,7 @@ class DiffusionSettings:
     )
 
 
-# LLaDA 2.1 presets (ALGORITHMS.md section 8).
+# LLaDA 2.1 presets (docs/algorithms.md section 8).
 MODES: dict[str, dict[str, float | None]] = {
     "quality": dict(threshold=0.7, edit_threshold=0.5),
     "speed": dict(threshold=0.5, edit_threshold=None),
