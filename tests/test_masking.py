@@ -12,7 +12,6 @@ from llada_cli.engine.masking import (
     document_ids,
     loss_weight,
     mask_probability,
-    noise_alpha,
     padding_attention_mask,
     sample_mask,
 )
@@ -27,12 +26,14 @@ def as_bool(rows: list[str]) -> torch.Tensor:
 # -- schedules and weights -----------------------------------------------------------------------
 
 
-def test_alpha_is_the_probability_of_staying_clean():
-    t = torch.tensor([0.0, 0.25, 0.5, 1.0])
-    assert torch.allclose(noise_alpha(t, "linear"), torch.tensor([1.0, 0.75, 0.5, 0.0]))
-    # cos^2(pi t / 2): 1, cos^2(pi/8), 1/2, 0
-    expected = torch.tensor([1.0, math.cos(math.pi / 8) ** 2, 0.5, 0.0])
-    assert torch.allclose(noise_alpha(t, "cosine"), expected, atol=1e-7)
+def alpha(t: torch.Tensor, schedule: str) -> torch.Tensor:
+    """The schedules' definition (docs/algorithms.md 3): the probability a token stays clean."""
+    return 1.0 - t if schedule == "linear" else torch.cos(math.pi * t / 2) ** 2
+
+
+def test_cosine_mask_probability_is_one_minus_alpha():
+    t = torch.tensor([0.25, 0.5, 0.8], dtype=torch.float64)
+    assert torch.allclose(mask_probability(t, "cosine", EPS), 1.0 - alpha(t, "cosine"), rtol=1e-12)
 
 
 def test_linear_mask_probability_is_section_2():
@@ -64,9 +65,9 @@ def test_cosine_weight_is_pi_cot_half_pi_t():
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_weight_is_minus_alpha_prime_over_one_minus_alpha(schedule):
     t = torch.tensor([0.2, 0.45, 0.8], dtype=torch.float64, requires_grad=True)
-    alpha = noise_alpha(t, schedule)
-    (alpha_prime,) = torch.autograd.grad(alpha.sum(), t)
-    expected = -alpha_prime / (1 - alpha)
+    clean = alpha(t, schedule)
+    (alpha_prime,) = torch.autograd.grad(clean.sum(), t)
+    expected = -alpha_prime / (1 - clean)
     got = loss_weight(t.detach(), schedule, eps=0.0)
     assert torch.allclose(got, expected.detach(), rtol=1e-9)
 

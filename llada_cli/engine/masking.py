@@ -16,15 +16,6 @@ from torch import Tensor
 NoiseSchedule = Literal["linear", "cosine"]
 
 
-def noise_alpha(t: Tensor, schedule: NoiseSchedule) -> Tensor:
-    """alpha(t): the probability that a token stays clean at noise level t."""
-    if schedule == "linear":
-        return 1.0 - t
-    if schedule == "cosine":
-        return torch.cos(math.pi * t / 2) ** 2
-    raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
-
-
 def mask_probability(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
     """1 - alpha(t), kept away from 0 so that the weights stay finite.
 
