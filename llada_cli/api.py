@@ -11,23 +11,22 @@ The CLI's `sample`, `compare` and `eval` are built on this module.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .engine.checkpoint import LoadedRun, load_run
-from .engine.errors import UsageError
+from .engine.device import resolve_device
+from .engine.errors import UsageError, named
 from .engine.evaluate import answer_log_likelihood
+from .engine.options import option_names
 from .engine.registry import Registry, default_home
-from .engine.sampling.ar import ARSettings, generate_ar
+from .engine.sampling.ar import generate_ar
 from .engine.sampling.common import Generation, TraceEvent
-from .engine.sampling.diffusion import MODES, DiffusionSettings, generate_diffusion, resolve_settings
-from .engine.trainer import resolve_device
-
-AR_OPTIONS = {f.name for f in fields(ARSettings)}
-DIFFUSION_OPTIONS = {f.name for f in fields(DiffusionSettings)} | {"mode"}
+from .engine.sampling.diffusion import generate_diffusion
+from .engine.sampling.settings import ARSettings, DiffusionSettings, resolve_settings
 
 
 @dataclass
@@ -102,18 +101,15 @@ class Model:
         if other in options:
             options.setdefault(own, options[other])
             del options[other]
-        allowed = AR_OPTIONS if self.kind == "ar" else DIFFUSION_OPTIONS
-        wrong = sorted(set(options) - allowed)
+        cls = ARSettings if self.kind == "ar" else DiffusionSettings
+        wrong = sorted(set(options) - option_names(cls))
         if wrong:
-            flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
+            names = ", ".join(named(name) for name in wrong)
             raise UsageError(
-                f"{flags}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
+                f"{names}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
             )
-        if self.kind == "ar":
-            return ARSettings(**options)
-        mode = options.pop("mode", None)
-        preset = MODES[mode] if mode else {}
-        return resolve_settings(DiffusionSettings(**{**preset, **options}))
+        settings = cls(**options)
+        return settings if self.kind == "ar" else resolve_settings(settings)
 
     @torch.inference_mode()
     def generate(

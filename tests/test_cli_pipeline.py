@@ -150,7 +150,7 @@ def test_config_file_supplies_defaults_and_flags_win(cli, tmp_path):
     config.write_text("[pretrain.ar]\nmax-steps = 2\nbatch_size = 2\n")
     cli.ok("--config", str(config), "pretrain", "ar", *MICRO, "--run-name", "cfg")
     info = json.loads((cli.home / "runs/cfg/run.json").read_text())
-    assert info["request"]["train"]["max_steps"] == 2 and info["request"]["train"]["batch_size"] == 4
+    assert info["train"]["max_steps"] == 2 and info["train"]["batch_size"] == 4
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
@@ -172,5 +172,5 @@ def test_training_through_the_cli_works_in_either_dtype(cli, dtype):
     )
     for run in ("base", "chat"):
         info = json.loads((cli.home / "runs" / run / "run.json").read_text())
-        assert info["status"] == "completed" and info["request"]["train"]["dtype"] == dtype
+        assert info["status"] == "completed" and info["train"]["dtype"] == dtype
         assert all(math.isfinite(m["loss"]) for m in cli.metrics(run) if "loss" in m)

@@ -24,7 +24,7 @@ def test_pack_rows_accepts_a_memmap(tmp_path) -> None:
 
 
 def test_pack_rows_needs_one_full_row() -> None:
-    with pytest.raises(UsageError, match="corpus has 3 tokens, fewer than one row of 4; lower --seq-len"):
+    with pytest.raises(UsageError, match="corpus has 3 tokens, fewer than one row of 4; lower `seq_len`"):
         pack_rows(np.arange(3), seq_len=4)
 
 
@@ -50,7 +50,7 @@ def test_split_rows_edge_sizes(num_rows: int, fraction: float, sizes: tuple[int,
 
 
 def test_split_rows_rejects_bad_fractions() -> None:
-    with pytest.raises(UsageError, match=r"--val-fraction must be in \[0, 1\), got 1.0"):
+    with pytest.raises(UsageError, match=r"`val_fraction` must be in \[0, 1\), got 1.0"):
         split_rows(torch.zeros(4, 2), 1.0, seed=0)
 
 

@@ -96,7 +96,7 @@ def test_line_that_is_not_an_object(tmp_path: Path) -> None:
 
 def test_missing_field_lists_the_fields(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", *rows({"text": "x"}, {"content": "y", "id": 2}))
-    with usage_error(f"{path}:2: no field 'text' (fields: content, id); use --jsonl-field"):
+    with usage_error(f"{path}:2: no field 'text' (fields: content, id); use `jsonl_field`"):
         read_jsonl_texts(path)
 
 

@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from llada_cli.engine.checkpoint import load_run
+from llada_cli.engine.checkpoint_files import read_state_dict
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import LladaError, UsageError
 from llada_cli.engine.importing import (
     convert_state_dict,
     infer_model_config,
     load_external_model,
-    read_state_dict,
     register_import,
 )
 from llada_cli.engine.model import Transformer
@@ -273,12 +273,12 @@ def test_architecture_is_read_off_names_and_shapes(layout):
 def test_head_count_comes_from_q_norm_without_help():
     config, _ = infer_model_config(unprefixed(minimind_state("minimind-qk-norm")), causal=True)
     assert (config.num_attention_heads, config.kv_heads) == (HEADS, KV_HEADS)
-    with pytest.raises(UsageError, match="--num-attention-heads 2 does not match"):
+    with pytest.raises(UsageError, match="`num_attention_heads` 2 does not match"):
         infer_model_config(unprefixed(minimind_state("minimind-qk-norm")), causal=True, num_attention_heads=2)
 
 
 def test_head_count_that_shapes_cannot_tell_must_be_given():
-    with pytest.raises(LladaError, match="pass --num-attention-heads"):
+    with pytest.raises(LladaError, match="pass `num_attention_heads`"):
         infer_model_config(unprefixed(minimind_state("minimind")), causal=True)
 
 
@@ -456,7 +456,7 @@ def test_register_import_creates_a_loadable_run(tmp_path, tokenizer_path, kind):
         kind=kind, stage="imported", status="completed", step=0, parent=None
     )
     assert info["import_report"]["matched"] == report.matched and info["source"].endswith("full_sft_32.pth")
-    assert {"model", "parameters", "request", "command", "versions", "created"} <= set(info)
+    assert {"model", "parameters", "command", "versions", "created", "format"} <= set(info)
 
 
 def test_register_import_keeps_an_existing_run_unless_told(tmp_path, tokenizer_path):

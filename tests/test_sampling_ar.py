@@ -155,13 +155,14 @@ def test_empty_prompt_is_refused(model):
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        (dict(max_new_tokens=0), "--max-new-tokens 0 must be at least 1"),
-        (dict(temperature=-0.5), "--temperature -0.5 must be 0"),
-        (dict(top_k=-1), "--top-k -1 must be 0"),
-        (dict(top_p=0.0), r"--top-p 0.0 must be in \(0, 1\]"),
-        (dict(repetition_penalty=0.0), "--repetition-penalty 0.0 must be more than 0"),
+        (dict(max_new_tokens=0), "`max_new_tokens` must be at least 1, got 0"),
+        (dict(temperature=-0.5), "`temperature` must be at least 0, got -0.5"),
+        (dict(top_k=-1), "`top_k` must be at least 0, got -1"),
+        (dict(top_p=0.0), "`top_p` must be more than 0, got 0"),
+        (dict(top_p=1.5), "`top_p` must be at most 1, got 1.5"),
+        (dict(repetition_penalty=float("nan")), "`repetition_penalty` must be a number, got nan"),
     ],
 )
-def test_settings_errors(model, settings, message):
+def test_settings_errors(settings, message):
     with pytest.raises(UsageError, match=message):
-        generate(model, PROMPTS, **settings)
+        ARSettings(**settings)

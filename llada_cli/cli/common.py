@@ -9,7 +9,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,15 +44,25 @@ def globals_of(ctx: typer.Context) -> Globals:
     return Globals(default_home(), os.environ.get("LLADA_DEVICE", "auto"), 0, 0)
 
 
+def flag(name: str) -> str:
+    """The flag of an option field: `--` and the name with dashes; one letter is a short flag."""
+    return f"-{name}" if len(name) == 1 else "--" + name.replace("_", "-")
+
+
+def with_flags(text: str) -> str:
+    """Engine text (help, errors) with every named option shown as its flag."""
+    return LladaError(text).render(flag)
+
+
 def cli_errors(func: F) -> F:
-    """Turn engine errors into one line on stderr and the exit code (2 usage, 1 runtime)."""
+    """Turn engine errors into one line on stderr (options shown as flags) and the exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except LladaError as error:
-            typer.echo(f"error: {error}", err=True)
+            typer.echo(f"error: {error.render(flag)}", err=True)
             raise typer.Exit(error.exit_code) from None
         except OSError as error:  # a read-only --home, a full disk, an unwritable --out
             where = f": {error.filename}" if error.filename else ""
@@ -85,15 +94,6 @@ def _finite(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [_finite(value) for value in data]
     return data
-
-
-def plain_value(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
-def plain_values(options: dict[str, Any]) -> dict[str, Any]:
-    """Options the user gave (not None), with enum members as their plain values."""
-    return {k: plain_value(v) for k, v in options.items() if v is not None}
 
 
 def complete_run_name(ctx: typer.Context, incomplete: str) -> list[str]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,48 +11,20 @@ from rich.text import Text
 
 from .. import api
 from ..engine.errors import UsageError
-from .common import cli_errors, complete_run_name, globals_of, out, plain_values, print_json
-from .options import option, with_options
+from ..engine.sampling.settings import ARSettings, DiffusionSettings
+from .common import cli_errors, complete_run_name, globals_of, out, print_json
+from .options import Given, Group, with_configs
 from .prompts import gather_prompts
-from .sample import SAMPLER_OPTIONS
 
-AR_NAMES = ("temperature", "top_k", "top_p", "repetition_penalty")
-DIFFUSION_NAMES = (
-    "gen_length",
-    "steps",
-    "block_length",
-    "remasking",
-    "temperature",
-    "cfg_scale",
-    "threshold",
-    "cache",
-    "edit_threshold",
-    "mode",
-)
-
-
-def _prefixed(side: str, names: tuple[str, ...]) -> list[inspect.Parameter]:
-    """`--ar-temperature`, `--diffusion-steps`, ...: each sampler option once per side."""
-    by_name = {p.name: p for p in SAMPLER_OPTIONS}
-    params = []
-    for name in names:
-        value_type, declared = by_name[name].annotation.__origin__, by_name[name].annotation.__metadata__[0]
-        flag = f"--{side}-{name.replace('_', '-')}"
-        panel = f"{side} side"
-        params.append(option(f"{side}_{name}", value_type, None, flag, help=declared.help, panel=panel))
-    return params
-
-
-SIDE_OPTIONS = _prefixed("ar", AR_NAMES) + _prefixed("diffusion", DIFFUSION_NAMES)
-
-
-def _side(opts: dict[str, Any], side: str) -> dict[str, Any]:
-    prefix = side + "_"
-    return plain_values({k[len(prefix) :]: v for k, v in opts.items() if k.startswith(prefix)})
+# Each side's sampler options, prefixed: --ar-temperature, --diffusion-steps, ...
+SIDE_GROUPS = {
+    "ar_side": Group(ARSettings, "ar side", prefix="ar_", skip=frozenset({"max_new_tokens"})),
+    "diffusion_side": Group(DiffusionSettings, "diffusion side", prefix="diffusion_"),
+}
 
 
 @cli_errors
-@with_options(SIDE_OPTIONS)
+@with_configs(**SIDE_GROUPS)
 def compare(
     ctx: typer.Context,
     ar: Annotated[str, typer.Option("--ar", help="AR run.", autocompletion=complete_run_name)],
@@ -69,7 +40,8 @@ def compare(
     system: Annotated[str | None, typer.Option(help="System message.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
     *,
-    opts: dict[str, Any],
+    ar_side: Given[ARSettings],
+    diffusion_side: Given[DiffusionSettings],
 ) -> None:
     """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row."""
     g = globals_of(ctx)
@@ -80,8 +52,8 @@ def compare(
     }
     _check_kinds(sides)
     settings = {
-        "ar": {"max_new_tokens": max_new_tokens, **_side(opts, "ar")},
-        "diffusion": {"gen_length": max_new_tokens, **_side(opts, "diffusion")},
+        "ar": {"max_new_tokens": max_new_tokens, **ar_side.values},
+        "diffusion": {"gen_length": max_new_tokens, **diffusion_side.values},
     }
     results = {
         side: model.generate(prompts, chat=chat, system=system, seed=g.seed, **settings[side])

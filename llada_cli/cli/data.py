@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from ..engine.atomic import atomic_path
 from ..engine.data import fetch as fetching
 from ..engine.data.sources import read_jsonl_conversations, read_jsonl_texts
 from ..engine.errors import UsageError
-from ..engine.registry import atomic_path
 from .common import cli_errors, err, globals_of, out
 
 app = typer.Typer(help="Get training data.", no_args_is_help=True)

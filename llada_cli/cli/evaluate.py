@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from .. import api
+from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
-from ..engine.datasets import validation_rows
-from ..engine.evaluate import ar_likelihood, benchmark_accuracy, diffusion_likelihood
+from ..engine.evaluate import benchmark_accuracy, heldout_likelihood
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 
 
@@ -44,34 +44,16 @@ def evaluate(
     model = api.load(run, device=g.device, home=g.home)
     report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": data}
     if with_likelihood:
-        report["likelihood"] = likelihood(model, g, data, jsonl_field, max_rows, mc_num).to_dict()
+        source = DataConfig(data=data, jsonl_field=jsonl_field)
+        report["likelihood"] = heldout_likelihood(
+            g.registry, model.loaded, source, max_rows, mc_num, g.seed
+        ).to_dict()
     if questions:
         report["accuracy"] = accuracy(model, answer_length).to_dict()
     if as_json:
         print_json(report)
         return
     show(report)
-
-
-def likelihood(model: api.Model, g, data: str, field: str, max_rows: int, mc_num: int):
-    stored = model.loaded.info.get("request", {})
-    rows = validation_rows(
-        g.registry,
-        data,
-        field,
-        model.tokenizer,
-        model.loaded.run.tokenizer_path,
-        stored.get("seq_len", model.network.config.seq_len),  # the rows it trained on, held out alike
-        stored.get("val_fraction", 0.05),
-        stored.get("train", {}).get("seed", 0),
-    )[:max_rows]
-    # Score with the attention the run trained with.
-    doc_eos_id = model.tokenizer.eos_id if stored.get("objective", {}).get("doc_attention_mask") else None
-    if model.kind == "ar":
-        return ar_likelihood(model.network, rows, doc_eos_id=doc_eos_id)
-    return diffusion_likelihood(
-        model.network, rows, model.tokenizer.mask_id, mc_num, seed=g.seed, doc_eos_id=doc_eos_id
-    )
 
 
 def accuracy(model: api.Model, answer_length: int):

@@ -2,173 +2,64 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from .common import cli_errors
-from .options import (
-    DOC_MASK_OPTION,
-    MODEL_OPTIONS,
-    RUN_OPTIONS,
-    TRAIN_OPTIONS,
-    option,
-    parent_option,
-    with_options,
-)
-from .training import build_request, train
+from ..engine.config import DataConfig, ModelConfig, TrainConfig
+from ..engine.objectives import ARPretrainConfig, DiffusionPretrainConfig
+from ..engine.stages import RunOptions, StartOptions
+from .common import cli_errors, complete_run_name
+from .options import Given, Group, with_configs
+from .training import RUN, RUN_GROUPS, TRAIN, build_request, data_group, run_training
 
 app = typer.Typer(
     help="Pretrain an AR model, or a diffusion model (optionally from an AR run).", no_args_is_help=True
 )
-
-DataOption = Annotated[
-    str,
-    typer.Option("--data", help="builtin, minimind, or a .jsonl/.txt file.", rich_help_panel="Run and data"),
-]
-
-
-class MaskSchedule(str, Enum):
-    iid_t = "iid_t"
-    wsd = "wsd"
-
-
-class NoiseSchedule(str, Enum):
-    linear = "linear"
-    cosine = "cosine"
-
-
-DIFFUSION = "Diffusion objective"
-DIFFUSION_OPTIONS = [
-    parent_option(
-        "init_from",
-        ("--init-from",),
-        "AR run (name, name@step or path) to continue as diffusion.",
-        required=False,
-    ),
-    option(
-        "mask_schedule",
-        MaskSchedule | None,
-        None,
-        "--mask-schedule",
-        help="iid_t (LLaDA 1.0) or wsd (LLaDA 2.0 block curriculum).",
-        panel=DIFFUSION,
-    ),
-    option(
-        "noise_schedule",
-        NoiseSchedule | None,
-        None,
-        "--noise-schedule",
-        help="linear or cosine alpha(t).",
-        panel=DIFFUSION,
-    ),
-    option(
-        "time_weighted_loss",
-        bool | None,
-        None,
-        "--time-weighted-loss",
-        help="Weight by w(t) of the noise schedule.",
-        panel=DIFFUSION,
-    ),
-    option(
-        "normalised_loss",
-        bool | None,
-        None,
-        "--normalized-loss",
-        help="sum(w*CE)/sum(w*masked) (nano-llada) instead of the ELBO's division by the token count.",
-        panel=DIFFUSION,
-    ),
-    option(
-        "eps",
-        float | None,
-        None,
-        "--iid-mask-eps",
-        help="Smallest mask rate (default 1e-3).",
-        panel=DIFFUSION,
-    ),
-    option(
-        "variable_length_prob",
-        float | None,
-        None,
-        "--variable-length-prob",
-        help="Share of batches cut to a random length (default 0.01).",
-        panel=DIFFUSION,
-    ),
-    option(
-        "block_sizes_up",
-        str | None,
-        None,
-        "--block-sizes-up",
-        help="wsd warmup block sizes, e.g. 1,4,16,64,256.",
-        panel=DIFFUSION,
-    ),
-    option(
-        "block_sizes_down",
-        str | None,
-        None,
-        "--block-sizes-down",
-        help="wsd decay block sizes.",
-        panel=DIFFUSION,
-    ),
-    option(
-        "wsd_warmup_ratio",
-        float | None,
-        None,
-        "--wsd-warmup-ratio",
-        help="wsd warmup share (0.3).",
-        panel=DIFFUSION,
-    ),
-    option(
-        "wsd_stable_ratio",
-        float | None,
-        None,
-        "--wsd-stable-ratio",
-        help="wsd stable share (0.5).",
-        panel=DIFFUSION,
+DATA = data_group("builtin, minimind, or a .jsonl/.txt file.")
+InitFrom = Annotated[
+    str | None,
+    typer.Option(
+        "--init-from",
+        help="AR run (name, name@step or path) to continue as diffusion.",
+        rich_help_panel=RUN,
+        autocompletion=complete_run_name,
     ),
 ]
 
 
 @app.command("ar")
 @cli_errors
-@with_options(RUN_OPTIONS, MODEL_OPTIONS, TRAIN_OPTIONS, [DOC_MASK_OPTION])
-def pretrain_ar(ctx: typer.Context, data: DataOption = "builtin", *, opts: dict[str, Any]) -> None:
+@with_configs(**RUN_GROUPS, data=DATA, objective=Group(ARPretrainConfig, TRAIN))
+def pretrain_ar(
+    ctx: typer.Context,
+    *,
+    run: Given[RunOptions],
+    start: Given[StartOptions],
+    shape: Given[ModelConfig],
+    train: Given[TrainConfig],
+    data: Given[DataConfig],
+    objective: Given[ARPretrainConfig],
+) -> None:
     """Pretrain an autoregressive (causal) model: next-token cross entropy."""
-    objective = {"doc_attention_mask": opts["doc_attention_mask"]}
-    train(ctx, build_request(ctx, "ar", "pretrain", opts, data, None, objective))
+    groups = dict(run=run, start=start, shape=shape, train=train, data=data, objective=objective)
+    run_training(ctx, build_request(ctx, "ar", "pretrain", None, **groups))
 
 
 @app.command("diffusion")
 @cli_errors
-@with_options(RUN_OPTIONS, DIFFUSION_OPTIONS, MODEL_OPTIONS, TRAIN_OPTIONS, [DOC_MASK_OPTION])
-def pretrain_diffusion(ctx: typer.Context, data: DataOption = "builtin", *, opts: dict[str, Any]) -> None:
+@with_configs(**RUN_GROUPS, data=DATA, objective=Group(DiffusionPretrainConfig, "Diffusion objective"))
+def pretrain_diffusion(
+    ctx: typer.Context,
+    init_from: InitFrom = None,
+    *,
+    run: Given[RunOptions],
+    start: Given[StartOptions],
+    shape: Given[ModelConfig],
+    train: Given[TrainConfig],
+    data: Given[DataConfig],
+    objective: Given[DiffusionPretrainConfig],
+) -> None:
     """Pretrain a masked diffusion model; --init-from continues an AR run (attention turns bidirectional)."""
-    objective = {
-        name: opts[name]
-        for name in (
-            "mask_schedule",
-            "noise_schedule",
-            "time_weighted_loss",
-            "normalised_loss",
-            "eps",
-            "variable_length_prob",
-            "wsd_warmup_ratio",
-            "wsd_stable_ratio",
-            "doc_attention_mask",
-        )
-    }
-    for name in ("block_sizes_up", "block_sizes_down"):
-        objective[name] = _int_list(opts[name], "--" + name.replace("_", "-"))
-    train(ctx, build_request(ctx, "diffusion", "pretrain", opts, data, opts["init_from"], objective))
-
-
-def _int_list(text: str | None, flag: str) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected comma-separated integers, got '{text}'", param_hint=flag
-        ) from None
+    groups = dict(run=run, start=start, shape=shape, train=train, data=data, objective=objective)
+    run_training(ctx, build_request(ctx, "diffusion", "pretrain", init_from, **groups))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -13,6 +12,7 @@ from rich.table import Table
 from ..engine.errors import LladaError
 from ..engine.importing import register_import
 from ..engine.registry import Run
+from ..engine.runinfo import KINDS
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 
 app = typer.Typer(help="List, inspect and remove runs.", no_args_is_help=True)
@@ -22,29 +22,24 @@ RunName = Annotated[
 ]
 
 
-class Kind(str, Enum):
-    ar = "ar"
-    diffusion = "diffusion"
-
-
+KIND = Literal.__getitem__(KINDS)
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 
 
 def summary(run: Run) -> dict[str, Any]:
     info = run.info()
-    best = info.get("best") or {}
     return {
         "name": run.name,
-        "kind": info.get("kind"),
-        "stage": info.get("stage"),
-        "parent": info.get("parent"),
-        "status": info.get("status"),
-        "step": info.get("step", 0),
-        "total_steps": info.get("total_steps"),
-        "parameters": info.get("parameters"),
-        "best_val_loss": best.get("val_loss"),
+        "kind": info.kind,
+        "stage": info.stage,
+        "parent": info.parent,
+        "status": info.status,
+        "step": info.step,
+        "total_steps": info.total_steps,
+        "parameters": info.parameters,
+        "best_val_loss": (info.best or {}).get("val_loss"),
         "checkpoints": run.checkpoint_steps(),
-        "created": info.get("created"),
+        "created": info.created,
         "path": str(run.path),
     }
 
@@ -101,7 +96,7 @@ def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     """A run's configuration, status and checkpoints."""
     run, _ = globals_of(ctx).registry.resolve(name)
-    info = run.info() | {"checkpoints": run.checkpoint_steps(), "path": str(run.path)}
+    info = run.info().to_json() | {"checkpoints": run.checkpoint_steps(), "path": str(run.path)}
     if as_json:
         print_json(info)
         return
@@ -137,7 +132,7 @@ def import_checkpoint(
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new run.")],
     tokenizer: Annotated[Path, typer.Option("--tokenizer", help="The model's tokenizer.json.")],
-    kind: Annotated[Kind, typer.Option(help="ar (causal) or diffusion (bidirectional).")] = Kind.ar,
+    kind: Annotated[KIND, typer.Option(help="ar (causal) or diffusion (bidirectional).")] = "ar",
     num_attention_heads: Annotated[
         int | None, typer.Option(help="Query heads, when the checkpoint does not say (no q-norm, no args).")
     ] = None,
@@ -149,7 +144,7 @@ def import_checkpoint(
         checkpoint,
         name,
         tokenizer,
-        kind.value,
+        kind,
         overwrite=overwrite,
         num_attention_heads=num_attention_heads,
         command=["llada", *sys.argv[1:]],

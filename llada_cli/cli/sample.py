@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,117 +10,36 @@ import typer
 from rich.text import Text
 
 from .. import api
+from ..engine.atomic import write_text_atomic
 from ..engine.errors import UsageError
-from ..engine.registry import write_text_atomic
+from ..engine.options import option_names
 from ..engine.sampling.common import TraceEvent
+from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .common import (
     cli_errors,
     complete_run_name,
     err,
     globals_of,
     out,
-    plain_values,
     print_json,
     print_json_line,
 )
 from .live import LiveDenoising
-from .options import option, with_options
+from .options import Given, Group, with_configs
 from .prompts import gather_prompts
 
-
-class Remasking(str, Enum):
-    low_confidence = "low_confidence"
-    random = "random"
-
-
-class Cache(str, Enum):
-    none = "none"
-    prefix = "prefix"
-    dual = "dual"
+SHARED = option_names(SamplingSettings)
+SAMPLER_GROUPS = {
+    "shared": Group(SamplingSettings, "Sampling"),
+    "ar": Group(ARSettings, "AR sampling", skip=frozenset(SHARED)),
+    "diffusion": Group(DiffusionSettings, "Diffusion sampling", skip=frozenset(SHARED)),
+}
 
 
-class Mode(str, Enum):
-    quality = "quality"
-    speed = "speed"
+def sampler_options(*groups: Given) -> dict[str, Any]:
+    """The sampler options the user gave, by field name (api.Model.generate's keywords)."""
+    return {name: value for given in groups for name, value in given.values.items()}
 
-
-AR, DIFF = "AR sampling", "Diffusion sampling"
-SAMPLER_OPTIONS = [
-    option(
-        "max_new_tokens",
-        int | None,
-        None,
-        "--max-new-tokens",
-        help="AR: tokens to generate (diffusion: same as --gen-length).",
-        panel=AR,
-    ),
-    option("temperature", float | None, None, "--temperature", help="0 = greedy / deterministic.", panel=AR),
-    option("top_k", int | None, None, "--top-k", help="AR: sample from the k most likely.", panel=AR),
-    option("top_p", float | None, None, "--top-p", help="AR: nucleus sampling mass.", panel=AR),
-    option(
-        "repetition_penalty",
-        float | None,
-        None,
-        "--repetition-penalty",
-        help="AR: >1 discourages repeats.",
-        panel=AR,
-    ),
-    option(
-        "gen_length",
-        int | None,
-        None,
-        "--gen-length",
-        help="Answer slots to denoise (default 128).",
-        panel=DIFF,
-    ),
-    option("steps", int | None, None, "--steps", help="Denoising steps (default: gen length).", panel=DIFF),
-    option(
-        "block_length", int | None, None, "--block-length", help="Semi-autoregressive block size.", panel=DIFF
-    ),
-    option(
-        "remasking",
-        Remasking | None,
-        None,
-        "--remasking",
-        help="Which slots to commit each step.",
-        panel=DIFF,
-    ),
-    option("cfg_scale", float | None, None, "--cfg-scale", help="Classifier-free guidance.", panel=DIFF),
-    option("suppress_eos", bool | None, None, "--suppress-eos", help="Never predict EOS.", panel=DIFF),
-    option(
-        "eos_confidence",
-        bool | None,
-        None,
-        "--eos-confidence/--no-eos-confidence",
-        help="Whether EOS may be committed by confidence.",
-        panel=DIFF,
-    ),
-    option(
-        "threshold",
-        float | None,
-        None,
-        "--threshold",
-        help="Parallel decoding: commit all above this confidence (Fast-dLLM).",
-        panel=DIFF,
-    ),
-    option("cache", Cache | None, None, "--cache", help="Block KV cache: none, prefix or dual.", panel=DIFF),
-    option(
-        "edit_threshold",
-        float | None,
-        None,
-        "--edit-threshold",
-        help="LLaDA 2.1 token editing (with --threshold).",
-        panel=DIFF,
-    ),
-    option(
-        "mode",
-        Mode | None,
-        None,
-        "--mode",
-        help="LLaDA 2.1 presets: quality (0.7/0.5) or speed (0.5).",
-        panel=DIFF,
-    ),
-]
 
 RunArg = Annotated[
     str, typer.Argument(help="Run name, name@step or run folder.", autocompletion=complete_run_name)
@@ -129,7 +47,7 @@ RunArg = Annotated[
 
 
 @cli_errors
-@with_options(SAMPLER_OPTIONS)
+@with_configs(**SAMPLER_GROUPS)
 def sample(
     ctx: typer.Context,
     run: RunArg,
@@ -149,10 +67,13 @@ def sample(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (default: global --seed).")] = None,
     *,
-    opts: dict[str, Any],
+    shared: Given[SamplingSettings],
+    ar: Given[ARSettings],
+    diffusion: Given[DiffusionSettings],
 ) -> None:
     """Generate answers; diffusion runs denoise, AR runs decode left to right."""
     g = globals_of(ctx)
+    options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
     model = api.load(run, device=g.device, home=g.home)
     if model.kind == "ar" and (trace is not None or live):
@@ -167,11 +88,11 @@ def sample(
             seed=g.seed if seed is None else seed,
             on_step=view.update if view.enabled else None,
             trace=events,
-            **plain_values(opts),
+            **options,
         )
     if trace is not None:
         write_trace(trace, events or [], model)
-    settings = model.settings(**plain_values(opts))
+    settings = model.settings(**options)
     if as_json:
         print_json(
             {

@@ -11,10 +11,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 
+from .atomic import atomic_path
 from .config import ModelConfig
 from .errors import LladaError
 from .model import Transformer
-from .registry import Run, atomic_path
+from .registry import Run
+from .runinfo import RunInfo
 from .tokenizer import Tokenizer
 
 WEIGHTS_FILE = "model.safetensors"
@@ -72,11 +74,11 @@ class LoadedRun:
     step: int
     model: Transformer
     tokenizer: Tokenizer
-    info: dict[str, Any]
+    info: RunInfo
 
     @property
     def kind(self) -> str:
-        return self.info["kind"]
+        return self.info.kind
 
 
 def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRun:

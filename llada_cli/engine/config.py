@@ -1,29 +1,55 @@
-"""Model shapes and their presets. Plain dataclasses, saved into run.json as dicts."""
+"""The model's shape and the training loop's settings: options declared once (engine/options.py).
+
+Saved into run.json as dicts (engine/runinfo.py reads them back).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, named
+from .options import check_options, option
+from .schedules import LR_SCHEDULES
+
+DTYPES = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    vocab_size: int = 6400
-    hidden_size: int = 512
-    num_hidden_layers: int = 8
-    num_attention_heads: int = 8
-    num_kv_heads: int | None = None  # None: as many as query heads (no GQA)
-    intermediate_size: int | None = None  # None: SwiGLU's 8/3 * hidden, rounded up to 64
-    seq_len: int = 256
-    rope_theta: float = 1e6
+    vocab_size: int = 6400  # from the tokenizer
+    hidden_size: int = option(512, "Hidden width.", at_least=1)
+    num_hidden_layers: int = option(8, "Transformer blocks.", at_least=1)
+    num_attention_heads: int = option(8, "Query heads.", at_least=1)
+    num_kv_heads: int | None = option(
+        None, "Key/value heads (GQA; default: as many as query heads).", at_least=1
+    )
+    intermediate_size: int | None = option(
+        None, "SwiGLU width (default: 8/3 of the hidden width, rounded up to 64).", at_least=1
+    )
+    seq_len: int = option(256, "Training row length.", aliases=("max_seq_len",), at_least=2)
+    rope_theta: float = option(1e6, "RoPE base.", above=0)
     rope_scaling: float = 1.0  # >1: YaRN-style stretch for generating past seq_len
     rope_original_max_position: int = 2048  # YaRN's original length: MiniMind's, whatever seq_len is
-    tie_embeddings: bool = False
-    qk_norm: bool = False
+    tie_embeddings: bool = option(False, "Share the embedding and the output head.", negatable=True)
+    qk_norm: bool = option(False, "RMSNorm on queries and keys.", negatable=True)
     norm_eps: float = 1e-5
     causal: bool = True  # True for the AR track, False for diffusion
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.hidden_size % self.num_attention_heads:
+            raise UsageError(
+                f"{named('hidden_size')} {self.hidden_size} must be a multiple of "
+                f"{named('num_attention_heads')} {self.num_attention_heads}"
+            )
+        if self.head_dim % 2:
+            raise UsageError(f"head size {self.head_dim} must be even for rotary embeddings")
+        if self.num_attention_heads % self.kv_heads:
+            raise UsageError(
+                f"{named('num_attention_heads')} {self.num_attention_heads} must be a multiple of "
+                f"{named('num_kv_heads')} {self.kv_heads}"
+            )
 
     @property
     def kv_heads(self) -> int:
@@ -38,23 +64,6 @@ class ModelConfig:
         if self.intermediate_size:
             return self.intermediate_size
         return 64 * ((8 * self.hidden_size // 3 + 63) // 64)
-
-    def validate(self) -> ModelConfig:
-        if self.hidden_size % self.num_attention_heads:
-            raise UsageError(
-                f"--hidden-size {self.hidden_size} must be a multiple of "
-                f"--num-attention-heads {self.num_attention_heads}"
-            )
-        if self.head_dim % 2:
-            raise UsageError(f"head size {self.head_dim} must be even for rotary embeddings")
-        if self.num_attention_heads % self.kv_heads:
-            raise UsageError(
-                f"--num-attention-heads {self.num_attention_heads} must be a multiple of "
-                f"--num-kv-heads {self.kv_heads}"
-            )
-        if self.seq_len < 2:
-            raise UsageError("--seq-len must be at least 2")
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,8 +93,59 @@ PRESETS: dict[str, ModelConfig] = {
 
 
 def model_config_from_preset(preset: str, **overrides: Any) -> ModelConfig:
-    """A preset with the size flags the user gave (None means: keep the preset's value)."""
+    """A preset with the shape options the user gave."""
     if preset not in PRESETS:
-        raise UsageError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(PRESETS[preset], **given).validate()
+        raise UsageError(f"{named('preset')} '{preset}' is unknown: use one of {', '.join(PRESETS)}")
+    return replace(PRESETS[preset], **overrides)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = option(16, "Rows per micro-batch.", at_least=1)
+    grad_accum: int = option(1, "Micro-batches per optimizer step.", at_least=1)
+    max_steps: int | None = option(
+        None, "Optimizer steps (default: one epoch).", aliases=("max_iters",), at_least=1
+    )
+    epochs: float | None = option(None, "Passes over the data (instead of `max_steps`).", above=0)
+    learning_rate: float = option(3e-4, "Peak learning rate.", aliases=("lr",), at_least=0)
+    lr_schedule: str = option("cosine", "LR after warmup.", choices=LR_SCHEDULES)
+    warmup_steps: int | None = option(None, "Linear warmup (default: 5% of the steps).", at_least=0)
+    lr_stable_ratio: float = option(0.4, "wsd: share held at the peak.", at_least=0, at_most=1)
+    min_lr_ratio: float = option(0.1, "Final LR as a share of the peak.", at_least=0, at_most=1)
+    weight_decay: float = option(0.1, "AdamW weight decay.", at_least=0)
+    grad_clip: float = option(1.0, "Max gradient norm (0: off).", at_least=0)
+    dtype: str = option(
+        "auto",
+        "bf16 autocast, fp32, or auto: bf16 where it is fast (CUDA, CPUs with AVX512-BF16/AMX).",
+        choices=DTYPES,
+    )
+    seed: int = option(0, "Seed of weights, data order and masks (default: the global seed).")
+    eval_every: int | None = option(None, "Validate every N steps (default: 10 times per run).", at_least=1)
+    eval_batches: int = option(4, "Validation batches per evaluation.", at_least=1)
+    save_every: int | None = option(
+        None, "Checkpoint every N steps (default: at every validation).", at_least=1
+    )
+    keep_checkpoints: int = option(
+        2, "Newest checkpoints kept (0: all); with early stopping, the best one too.", at_least=0
+    )
+    log_every: int = option(10, "Metrics line every N steps.", at_least=1)
+    early_stop_patience: int = option(0, "Stop after N evaluations without gain (0: off).", at_least=0)
+    early_stop_min_delta: float = option(0.0, "Smallest gain that counts.", at_least=0)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.max_steps is not None and self.epochs is not None:
+            raise UsageError(f"{named('max_steps')} and {named('epochs')} are incompatible: give one of them")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data: str = option("builtin", "builtin, minimind, or a .jsonl/.txt file.")
+    jsonl_field: str = option("text", "Text field of a .jsonl source.")
+    val_fraction: float = option(0.05, "Rows held out for validation.", at_least=0, below=1)
+
+    def __post_init__(self) -> None:
+        check_options(self)

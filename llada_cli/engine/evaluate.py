@@ -14,9 +14,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import LoadedRun
+from .config import DataConfig
+from .data.splits import validation_rows
 from .errors import UsageError
 from .masking import document_attention_mask, document_ids
 from .model import Transformer
+from .registry import Registry
 
 
 @dataclass
@@ -201,3 +205,27 @@ def benchmark_accuracy(
             total[group] = total.get(group, 0) + 1
             correct[group] = correct.get(group, 0) + int(ok)
     return AccuracyReport(correct, total)
+
+
+def heldout_likelihood(
+    registry: Registry, loaded: LoadedRun, data: DataConfig, max_rows: int, mc_num: int, seed: int
+) -> LikelihoodReport:
+    """Perplexity (AR) or ELBO bound (diffusion) on the rows the run held out of `data.data`.
+
+    Rows are cut, split and seeded as the run's training did (its row length, validation share
+    and seed), and scored with the attention it trained with.
+    """
+    info = loaded.info
+    seq_len = info.seq_len or loaded.model.config.seq_len
+    val_fraction = info.data.val_fraction if info.data else data.val_fraction
+    split_seed = info.train.seed if info.train else 0
+    source = DataConfig(data.data, data.jsonl_field, val_fraction)
+    tokenizer = loaded.tokenizer
+    rows = validation_rows(registry, source, tokenizer, loaded.run.tokenizer_path, seq_len, split_seed)
+    rows = rows[:max_rows]
+    doc_eos_id = tokenizer.eos_id if getattr(info.objective, "doc_attention_mask", False) else None
+    if loaded.kind == "ar":
+        return ar_likelihood(loaded.model, rows, doc_eos_id=doc_eos_id)
+    return diffusion_likelihood(
+        loaded.model, rows, tokenizer.mask_id, mc_num, seed=seed, doc_eos_id=doc_eos_id
+    )

@@ -25,37 +25,25 @@ Files load through safetensors or torch.load(weights_only=True), never unrestric
 
 from __future__ import annotations
 
-import pickle
 import re
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from .checkpoint import WEIGHTS_FILE, save_weights
+from .checkpoint_files import State, read_checkpoint
 from .config import ModelConfig
-from .errors import LladaError, UsageError
+from .errors import LladaError, UsageError, named
 from .model import Transformer, grow_vocab
-from .registry import Registry, Run, software_versions, write_json_atomic
+from .registry import Registry, Run
+from .runinfo import RunInfo
 from .tokenizer import Tokenizer
 
-State = dict[str, torch.Tensor]
-
-# Training checkpoints keep the weights under one of these keys (MiniMind resume files: "model";
-# Nano-LLaDA: "model_state_dict"); DDP, torch.compile and Hugging Face wrappers prefix the names.
-WRAPPER_KEYS = ("model_state_dict", "state_dict", "model")
-NAME_PREFIXES = ("module.", "_orig_mod.", "model.")
-# Nano-LLaDA saves its argparse namespace next to the weights; these entries fix what shapes cannot.
-HINT_KEYS = ("num_attention_heads", "rms_norm_eps", "rope_theta", "seq_len")
 # Without q_norm the head size is not in any shape: MiniMind2 and Nano-LLaDA both default to 64.
 DEFAULT_HEAD_DIM = 64
-# How torch's weights-only unpickler words a refused class or function (other errors: a damaged file).
-PYTHON_OBJECT_ERRORS = ("GLOBAL", "new object", "call reduce", "Can only build")
 LAYER = re.compile(r"^layers\.(\d+)\.")
 
 
@@ -144,72 +132,6 @@ def _preview(names: list[str], shown: int = 3) -> str:
 
 
 # ---------------------------------------------------------------------------
-# reading a file: safetensors or weights-only torch.load, then unwrapping
-
-
-def read_state_dict(path: Path) -> State:
-    """The tensors of a .pt/.pth/.safetensors file, out of any training wrapper, names unprefixed."""
-    return _read_checkpoint(Path(path))[0]
-
-
-def _read_checkpoint(path: Path) -> tuple[State, dict[str, Any]]:
-    """The state dict and the hints (HINT_KEYS) saved next to it."""
-    obj = _load_object(path)
-    hints: dict[str, Any] = {}
-    while isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        args = obj.get("args")
-        if isinstance(args, dict):
-            hints = {k: args[k] for k in HINT_KEYS if isinstance(args.get(k), (int, float))}
-        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj.get(k), dict)), None)
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, dict):
-        raise LladaError(f"{path} holds a {type(obj).__name__}, not a state dict of tensors")
-    state = {_strip_prefixes(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not state:
-        raise LladaError(f"{path} holds no tensors; expected a model state dict")
-    return state, hints
-
-
-EXTERNAL_SUFFIXES = (".pt", ".pth", ".safetensors")
-
-
-def _load_object(path: Path) -> Any:
-    if not path.is_file():
-        raise UsageError(f"checkpoint not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        try:
-            return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError) as err:
-            raise LladaError(f"cannot read {path}: {err}; is it a safetensors file?") from None
-    if suffix in (".pt", ".pth"):
-        return _torch_load(path)
-    raise UsageError(
-        f"{path}: unknown checkpoint type '{suffix}'; pass one of {', '.join(EXTERNAL_SUFFIXES)}"
-    )
-
-
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
-        if any(marker in str(err) for marker in PYTHON_OBJECT_ERRORS):  # refused before constructing it
-            raise LladaError(
-                f"{path} holds non-tensor Python objects and cannot be loaded safely; "
-                "re-save it as torch.save(model.state_dict(), ...) or as .safetensors"
-            ) from None
-        raise LladaError(f"cannot read {path}: not a PyTorch checkpoint ({type(err).__name__})") from None
-
-
-def _strip_prefixes(name: str) -> str:
-    while name.startswith(NAME_PREFIXES):
-        name = name.split(".", 1)[1]
-    return name
-
-
-# ---------------------------------------------------------------------------
 # the architecture, read off the names and shapes
 
 
@@ -266,7 +188,7 @@ def infer_model_config(
         norm_eps=layout.norm_eps if norm_eps is None else norm_eps,
         causal=causal,
     )
-    return config.validate(), layout.name
+    return config, layout.name
 
 
 def _embedding(state: State, layout: Layout) -> torch.Tensor:
@@ -284,16 +206,20 @@ def _head_dim(state: State, layout: Layout, query_rows: int, heads: int | None) 
         head_dim = state[q_norm].shape[0]
         if heads is not None and heads * head_dim != query_rows:
             have = query_rows // head_dim
-            raise UsageError(f"--num-attention-heads {heads} does not match the checkpoint's {have} heads")
+            raise UsageError(
+                f"{named('num_attention_heads')} {heads} does not match the checkpoint's {have} heads"
+            )
         return head_dim
     if heads is not None:
         if query_rows % heads:
-            raise UsageError(f"--num-attention-heads {heads} does not divide the {query_rows} query rows")
+            raise UsageError(
+                f"{named('num_attention_heads')} {heads} does not divide the {query_rows} query rows"
+            )
         return query_rows // heads
     if query_rows % DEFAULT_HEAD_DIM:
         raise LladaError(
             f"cannot tell the head count of this {layout.name} checkpoint ({query_rows} query rows); "
-            "pass --num-attention-heads"
+            f"pass {named('num_attention_heads')}"
         )
     return DEFAULT_HEAD_DIM
 
@@ -383,7 +309,7 @@ def load_external_model(
     path: Path, causal: bool, num_attention_heads: int | None = None
 ) -> tuple[Transformer, ImportReport]:
     """The external checkpoint as our Transformer (causal: AR track); refuses missing tensors."""
-    state, hints = _read_checkpoint(Path(path))
+    state, hints = read_checkpoint(Path(path))
     config, layout = infer_model_config(
         state,
         causal,
@@ -411,7 +337,7 @@ def register_import(
     num_attention_heads: int | None = None,
     command: list[str] | None = None,
 ) -> tuple[Run, ImportReport]:
-    """A completed run at step 0 holding the external model, ready for sampling, SFT or --init-from."""
+    """A completed run at step 0 holding the external model: ready to sample, fine-tune or continue."""
     model, report = load_external_model(path, causal=kind == "ar", num_attention_heads=num_attention_heads)
     tokenizer = Tokenizer.load(tokenizer_path)
     if kind == "diffusion":
@@ -421,32 +347,22 @@ def register_import(
     run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
     try:
         tokenizer.save(run.tokenizer_path)
-        write_json_atomic(run.info_path, _run_info(name, kind, model, path, report, command or []))
+        run.write_info(
+            RunInfo(
+                name=name,
+                kind=kind,
+                stage="imported",
+                model=model.config,
+                parameters=model.num_parameters,
+                command=command or [],
+                status="completed",
+                source=str(Path(path).resolve()),
+                import_report=report.to_dict(),
+            )
+        )
         run.commit_checkpoint(0, lambda folder: save_weights(model, folder / WEIGHTS_FILE))
     except BaseException:
         registry.restore_replaced(run, replaced)
         raise
     registry.drop_replaced(replaced)
     return run, report
-
-
-def _run_info(
-    name: str, kind: str, model: Transformer, path: Path, report: ImportReport, command: list[str]
-) -> dict[str, Any]:
-    """The keys the trainer writes, for a run that never trained."""
-    return {
-        "name": name,
-        "kind": kind,
-        "stage": "imported",
-        "parent": None,
-        "model": model.config.to_dict(),
-        "parameters": model.num_parameters,
-        "request": {},
-        "command": command,
-        "versions": software_versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "status": "completed",
-        "step": 0,
-        "source": str(Path(path).resolve()),
-        "import_report": report.to_dict(),
-    }

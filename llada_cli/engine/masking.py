@@ -8,41 +8,51 @@ gives the same masks on every device.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-NoiseSchedule = Literal["linear", "cosine"]
 
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """alpha(t) through its two uses: the mask probability 1 - alpha(t) and the ELBO weight w(t).
 
-def mask_probability(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
-    """1 - alpha(t), kept away from 0 so that the weights stay finite.
-
-    linear: p = (1 - eps) t + eps (section 2); cosine: 1 - cos^2(pi t / 2) with t clamped to >= eps,
-    the same clamp as loss_weight, so p and w(t) always describe the same noise level.
+    Both take t clamped by the same eps, so p and w(t) always describe the same noise level.
     """
-    if schedule == "linear":
-        return (1.0 - eps) * t + eps
-    if schedule == "cosine":
-        return torch.sin(math.pi * t.clamp(min=eps) / 2) ** 2  # = 1 - cos^2, without float32 cancellation
-    raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
+
+    mask_probability: Callable[[Tensor, float], Tensor]
+    weight: Callable[[Tensor, float], Tensor]  # w(t) = -alpha'(t) / (1 - alpha(t)) (section 3)
 
 
-def loss_weight(t: Tensor, schedule: NoiseSchedule, eps: float) -> Tensor:
-    """w(t) = -alpha'(t) / (1 - alpha(t)) (section 3).
-
-    linear: 1 / p(t), so the default ELBO weight 1 / p_b is exactly this; cosine: pi * cot(pi t / 2)
-    with t clamped to >= eps.
-    """
-    if schedule == "linear":
-        return 1.0 / mask_probability(t, schedule, eps)
-    if schedule == "cosine":
-        return math.pi / torch.tan(math.pi * t.clamp(min=eps) / 2)
-    raise ValueError(f"unknown noise schedule '{schedule}'; choose linear or cosine")
+def _linear_p(t: Tensor, eps: float) -> Tensor:
+    return (1.0 - eps) * t + eps  # section 2
 
 
-def noise_level(t: Tensor, schedule: NoiseSchedule, eps: float, time_weighted: bool) -> tuple[Tensor, Tensor]:
+def _cosine_p(t: Tensor, eps: float) -> Tensor:
+    return torch.sin(math.pi * t.clamp(min=eps) / 2) ** 2  # = 1 - cos^2, without float32 cancellation
+
+
+NOISE_SCHEDULES: dict[str, NoiseSchedule] = {
+    # linear: w(t) = 1 / p(t), so LLaDA's 1 / p_b weight is exactly the ELBO's
+    "linear": NoiseSchedule(_linear_p, lambda t, eps: 1.0 / _linear_p(t, eps)),
+    # cosine: alpha(t) = cos^2(pi t / 2), w(t) = pi * cot(pi t / 2)
+    "cosine": NoiseSchedule(_cosine_p, lambda t, eps: math.pi / torch.tan(math.pi * t.clamp(min=eps) / 2)),
+}
+
+
+def mask_probability(t: Tensor, schedule: str, eps: float) -> Tensor:
+    """1 - alpha(t) of the named schedule, kept away from 0 so that the weights stay finite."""
+    return NOISE_SCHEDULES[schedule].mask_probability(t, eps)
+
+
+def loss_weight(t: Tensor, schedule: str, eps: float) -> Tensor:
+    """w(t) of the named schedule."""
+    return NOISE_SCHEDULES[schedule].weight(t, eps)
+
+
+def noise_level(t: Tensor, schedule: str, eps: float, time_weighted: bool) -> tuple[Tensor, Tensor]:
     """(mask probability p, loss weight) of noise level t, both from the same t.
 
     The weight is w(t) of the schedule with `time_weighted` (the ELBO for any schedule), else 1/p

@@ -8,16 +8,16 @@ positions that carry a loss, and cross entropy is computed in float32.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .curriculum import default_block_sizes, wsd_block_size
+from .errors import UsageError, named
 from .masking import (
-    NoiseSchedule,
+    NOISE_SCHEDULES,
     apply_mask,
     bdlm_attention_mask,
     document_attention_mask,
@@ -29,13 +29,15 @@ from .masking import (
     uniform,
 )
 from .model import Transformer
+from .options import check_options, option
+from .schedules import default_block_sizes, validate_block_sizes, wsd_block_size
 
 
 @dataclass
 class LossOutput:
     loss: Tensor  # scalar to backpropagate
-    tokens: int  # real (non-pad) tokens in the batch, for tokens/s
-    metrics: dict[str, float]
+    tokens: int | Tensor  # real (non-pad) tokens in the batch, for tokens/s
+    metrics: dict[str, float | Tensor]  # read once per optimizer step (no device sync per micro-batch)
 
 
 @dataclass
@@ -53,7 +55,7 @@ class SFTBatch:
 def sft_batch(input_ids: Tensor, response_mask: Tensor, pad_mask: Tensor) -> SFTBatch:
     """Rows cut to the longest conversation of the batch, so EOS padding only reaches that length.
 
-    LLaDA pads within the batch: padding every row to --seq-len would count dozens of EOS as
+    LLaDA pads within the batch: padding every row to the row length would count dozens of EOS as
     answer, dilute short answers (the 1 / answer_len weight) and teach the model to stop early.
     """
     width = int((~pad_mask).sum(dim=1).max())
@@ -86,10 +88,22 @@ def next_token_loss(
     return ce.sum() / select.sum().clamp(min=1)
 
 
-@dataclass
-class ARPretrainObjective:
+@dataclass(frozen=True)
+class DocumentMasking:
+    doc_attention_mask: bool = option(False, "Attend only within a document of a packed row.")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class ARPretrainConfig(DocumentMasking):
+    """The options of AR pretraining."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ARPretrainObjective(ARPretrainConfig):
     eos_id: int
-    doc_attention_mask: bool = False
 
     def __call__(
         self, model: Transformer, batch: PretrainBatch, generator: torch.Generator | None, progress: float
@@ -102,8 +116,13 @@ class ARPretrainObjective:
         return LossOutput(loss, ids.numel(), {})
 
 
-@dataclass
-class ARSFTObjective:
+@dataclass(frozen=True)
+class ARSFTConfig:
+    """AR SFT has no options of its own."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ARSFTObjective(ARSFTConfig):
     """Cross entropy on assistant tokens only: prompt and padding are never targets (section 6)."""
 
     def __call__(
@@ -111,7 +130,7 @@ class ARSFTObjective:
     ) -> LossOutput:
         is_target = batch.response_mask & ~batch.pad_mask
         loss = next_token_loss(model, batch.input_ids, is_target, attn_mask=None)
-        return LossOutput(loss, int((~batch.pad_mask).sum()), {})
+        return LossOutput(loss, (~batch.pad_mask).sum(), {})
 
 
 # -- masked diffusion --------------------------------------------------------------------------
@@ -142,23 +161,66 @@ def bdlm_cross_entropy(
     return selected_cross_entropy(model, inputs, targets, select, positions, attn_mask)
 
 
-@dataclass
-class DiffusionPretrainObjective:
-    """LLaDA pretraining: iid_t masking (section 2) or the WSD block curriculum (section 4)."""
+def _one_block(config: DiffusionPretrainConfig, progress: float, seq_len: int) -> int:
+    return seq_len
 
+
+def _wsd_block(config: DiffusionPretrainConfig, progress: float, seq_len: int) -> int:
+    up, down = default_block_sizes(seq_len)
+    return wsd_block_size(
+        progress,
+        seq_len,
+        config.block_sizes_up or up,
+        config.block_sizes_down or down,
+        config.wsd_warmup_ratio,
+        config.wsd_stable_ratio,
+    )
+
+
+# Mask schedules: the block size at a training progress. iid_t is LLaDA 1.0 (one block, the
+# whole row); wsd is LLaDA 2.0's warmup-stable-decay block curriculum (section 4).
+MASK_SCHEDULES: dict[str, Callable[[DiffusionPretrainConfig, float, int], int]] = {
+    "iid_t": _one_block,
+    "wsd": _wsd_block,
+}
+
+
+@dataclass(frozen=True)
+class DiffusionPretrainConfig(DocumentMasking):
+    """The options of LLaDA pretraining: iid_t masking (section 2) or the WSD block curriculum (section 4)."""
+
+    mask_schedule: str = option(
+        "iid_t", "iid_t (LLaDA 1.0) or wsd (LLaDA 2.0 block curriculum).", choices=MASK_SCHEDULES
+    )
+    noise_schedule: str = option("linear", "alpha(t) of the forward process.", choices=NOISE_SCHEDULES)
+    time_weighted_loss: bool = option(False, "Weight by w(t) of the noise schedule instead of 1/p.")
+    normalized_loss: bool = option(
+        False, "sum(w*CE)/sum(w*masked) (nano-llada) instead of the ELBO's division by the token count."
+    )
+    iid_mask_eps: float = option(1e-3, "Smallest mask rate.", above=0, below=1)
+    variable_length_prob: float = option(
+        0.01, "Share of batches cut to a random length.", at_least=0, at_most=1
+    )
+    block_sizes_up: tuple[int, ...] = option(
+        (), "wsd warmup block sizes, e.g. 1,4,16,64,256 (default: from the row length)."
+    )
+    block_sizes_down: tuple[int, ...] = option((), "wsd decay block sizes (default: from the row length).")
+    wsd_warmup_ratio: float = option(0.3, "wsd warmup share of the steps.", at_least=0, at_most=1)
+    wsd_stable_ratio: float = option(0.5, "wsd stable share of the steps.", at_least=0, at_most=1)
+
+    def check_row_length(self, seq_len: int) -> None:
+        """Block sizes must divide the training rows."""
+        if self.mask_schedule != "wsd":
+            return
+        for name in ("block_sizes_up", "block_sizes_down"):
+            if getattr(self, name):
+                validate_block_sizes(getattr(self, name), seq_len, name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffusionPretrainObjective(DiffusionPretrainConfig):
     mask_id: int
     eos_id: int
-    mask_schedule: Literal["iid_t", "wsd"] = "iid_t"
-    noise_schedule: NoiseSchedule = "linear"
-    time_weighted_loss: bool = False  # w(t) of the noise schedule instead of 1/p (same for linear)
-    normalised_loss: bool = False  # sum(w * CE) / sum(w * masked) instead of / tokens
-    eps: float = 1e-3
-    variable_length_prob: float = 0.01
-    doc_attention_mask: bool = False
-    block_sizes_up: tuple[int, ...] = ()  # empty: default_block_sizes(L)
-    block_sizes_down: tuple[int, ...] = ()
-    wsd_warmup_ratio: float = 0.3
-    wsd_stable_ratio: float = 0.5
 
     def __call__(
         self, model: Transformer, batch: PretrainBatch, generator: torch.Generator | None, progress: float
@@ -169,7 +231,7 @@ class DiffusionPretrainObjective:
         # One t per block (a single block = the iid_t case), drawn once: mask AND weight use it.
         t = uniform((batch_size, math.ceil(length / block_size)), generator, x0.device)
         t = t[:, torch.arange(length, device=x0.device) // block_size]
-        p, weight = noise_level(t, self.noise_schedule, self.eps, self.time_weighted_loss)
+        p, weight = noise_level(t, self.noise_schedule, self.iid_mask_eps, self.time_weighted_loss)
         # With a document mask the EOS positions are visible in the attention pattern: never mask them.
         maskable = x0 != self.eos_id if self.doc_attention_mask else torch.ones_like(x0, dtype=torch.bool)
         masked = sample_mask(maskable, p, generator)
@@ -182,8 +244,8 @@ class DiffusionPretrainObjective:
             ce = bdlm_cross_entropy(model, x0, xt, masked, block_size, doc_ids)
         weight = weight[masked]
         total = (ce * weight).sum()
-        loss = total / weight.sum().clamp(min=1e-12) if self.normalised_loss else total / x0.numel()
-        metrics = {"mask_rate": masked.float().mean().item()}
+        loss = total / weight.sum().clamp(min=1e-12) if self.normalized_loss else total / x0.numel()
+        metrics = {"mask_rate": masked.float().mean().detach()}
         if self.mask_schedule == "wsd":
             metrics["block_size"] = float(block_size)
         return LossOutput(loss, x0.numel(), metrics)
@@ -198,22 +260,12 @@ class DiffusionPretrainObjective:
             mask_schedule="iid_t",
             variable_length_prob=0.0,
             time_weighted_loss=True,
-            normalised_loss=False,
+            normalized_loss=False,
         )
 
     def block_size(self, progress: float, seq_len: int) -> int:
-        """seq_len for iid_t; the curriculum's block size for wsd."""
-        if self.mask_schedule == "iid_t":
-            return seq_len
-        up, down = default_block_sizes(seq_len)
-        return wsd_block_size(
-            progress,
-            seq_len,
-            self.block_sizes_up or up,
-            self.block_sizes_down or down,
-            self.wsd_warmup_ratio,
-            self.wsd_stable_ratio,
-        )
+        """The block size the mask schedule gives at this progress (seq_len: a single block)."""
+        return MASK_SCHEDULES[self.mask_schedule](self, progress, seq_len)
 
     def maybe_shorten(self, x0: Tensor, generator: torch.Generator | None) -> Tensor:
         """With probability variable_length_prob, keep only the first U{1..L} tokens of every row."""
@@ -225,15 +277,37 @@ class DiffusionPretrainObjective:
         return x0[:, : 1 + int(fraction * x0.shape[1])]
 
 
-@dataclass
-class DiffusionSFTObjective:
+PAD_POLICIES = {
+    "eos": "EOS padding is trained as response (the model learns to stop)",
+    "ignore": "padding is neither attended nor trained",
+}
+
+
+@dataclass(frozen=True)
+class DiffusionSFTConfig:
+    """The options of LLaDA SFT (section 6)."""
+
+    pad_policy: str = option(
+        "eos",
+        "eos: EOS padding is trained as response (learn to stop); ignore: not trained.",
+        choices=PAD_POLICIES,
+    )
+    complementary_masking: bool = option(False, "Each row twice with complementary masks (LLaDA 2.0).")
+    mask_ratio_band: tuple[float, float] | None = option(None, "Restrict t to [a,b], e.g. 0.2,0.8.")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        band = self.mask_ratio_band
+        if band is not None and not (len(band) == 2 and 0.0 <= band[0] <= band[1] <= 1.0):
+            raise UsageError(f"{named('mask_ratio_band')} needs two numbers a,b with 0 <= a <= b <= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiffusionSFTObjective(DiffusionSFTConfig):
     """LLaDA SFT: the prompt is never masked; loss = mean over rows of sum CE / p_b / answer_len_b."""
 
     mask_id: int
-    eps: float = 1e-3
-    pad_policy: Literal["eos", "ignore"] = "eos"  # eos: padding is response; ignore: invisible, no loss
-    complementary_masking: bool = False  # each row twice with complementary masks (LLaDA 2.0)
-    mask_ratio_band: tuple[float, float] | None = None  # t ~ U[a, b] instead of U[0, 1]
+    eps: float = 1e-3  # smallest mask rate, as in pretraining
 
     def __call__(
         self, model: Transformer, batch: SFTBatch, generator: torch.Generator | None, progress: float
@@ -242,7 +316,7 @@ class DiffusionSFTObjective:
         answer = batch.response_mask | pad if self.pad_policy == "eos" else batch.response_mask & ~pad
         p = mask_probability(self.draw_t(x0.shape[0], generator, x0.device), "linear", self.eps)
         masked = sample_mask(answer, p, generator)
-        metrics = {"mask_rate": (masked.sum() / answer.sum().clamp(min=1)).item()}
+        metrics = {"mask_rate": (masked.sum() / answer.sum().clamp(min=1)).detach()}
         if self.complementary_masking:
             # The twin row masks exactly the response tokens the first left clean: with p' = 1 - p.
             twin = answer & ~masked
@@ -254,7 +328,7 @@ class DiffusionSFTObjective:
         ce = plain_cross_entropy(model, x0, apply_mask(x0, masked, self.mask_id), masked, attn_mask)
         row_weight = 1.0 / (p * answer_len)
         loss = (ce * row_weight[:, None].expand_as(masked)[masked]).sum() / x0.shape[0]
-        return LossOutput(loss, int((~batch.pad_mask).sum()), metrics)
+        return LossOutput(loss, (~batch.pad_mask).sum(), metrics)
 
     def draw_t(self, rows: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
         """t ~ U[0, 1), or U[a, b) with a mask-ratio band."""
@@ -263,3 +337,27 @@ class DiffusionSFTObjective:
             return t
         low, high = self.mask_ratio_band
         return low + (high - low) * t
+
+
+# The options of each (kind, stage), and the objective each config trains.
+OBJECTIVE_CONFIGS: dict[tuple[str, str], type] = {
+    ("ar", "pretrain"): ARPretrainConfig,
+    ("diffusion", "pretrain"): DiffusionPretrainConfig,
+    ("ar", "sft"): ARSFTConfig,
+    ("diffusion", "sft"): DiffusionSFTConfig,
+}
+_OBJECTIVES: dict[type, type] = {
+    ARPretrainConfig: ARPretrainObjective,
+    DiffusionPretrainConfig: DiffusionPretrainObjective,
+    ARSFTConfig: ARSFTObjective,
+    DiffusionSFTConfig: DiffusionSFTObjective,
+}
+
+
+def make_objective(config: object, mask_id: int | None, eos_id: int):
+    """The objective that trains with `config`, given the tokenizer's special ids."""
+    cls = _OBJECTIVES[type(config)]
+    ids = {"mask_id": mask_id, "eos_id": eos_id}
+    wanted = {f.name for f in fields(cls)} - {f.name for f in fields(type(config))}
+    given = {k: ids[k] for k in wanted if k in ids}
+    return cls(**{f.name: getattr(config, f.name) for f in fields(config)}, **given)

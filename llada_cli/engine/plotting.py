@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .errors import UsageError
-from .registry import atomic_path
 
 
 @dataclass
@@ -91,9 +91,13 @@ def plot_series(found: dict[str, list[Series]], out: Path, x_axis: str, log_y: b
     for axis, metrics in zip(axes[:, 0], panels, strict=True):
         for metric in metrics:
             for series in found[metric]:
-                style = "--" if metric.startswith("val") else "-"
+                style = "dashed" if metric.startswith("val") else "solid"
                 axis.plot(
-                    series.x, series.y, style, label=series.label, marker="o" if len(series.x) < 20 else None
+                    series.x,
+                    series.y,
+                    linestyle=style,
+                    label=series.label,
+                    marker="o" if len(series.x) < 20 else None,
                 )
         axis.set_ylabel(" / ".join(metrics))
         if log_y:

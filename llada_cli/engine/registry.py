@@ -9,22 +9,19 @@ runs/<name>/
 from __future__ import annotations
 
 import difflib
-import json
 import os
-import platform
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
-from .errors import LladaError, UsageError
+from .atomic import write_text_atomic
+from .errors import UsageError, named
+from .runinfo import RunInfo
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 CHECKPOINT_DIR = re.compile(r"^step-(\d+)$")
@@ -33,44 +30,6 @@ CHECKPOINT_DIR = re.compile(r"^step-(\d+)$")
 def default_home() -> Path:
     env = os.environ.get("LLADA_HOME")
     return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("llada"))
-
-
-def software_versions() -> dict[str, str]:
-    """Recorded in run.json so a result can be traced to the code that made it."""
-    import torch
-
-    try:
-        llada = version("llada-cli")
-    except PackageNotFoundError:
-        llada = "dev"
-    return {"python": platform.python_version(), "torch": torch.__version__, "llada": llada}
-
-
-# ---------------------------------------------------------------------------
-# atomic writes: a temp file in the same folder, then os.replace
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success it replaces `path` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------
@@ -101,23 +60,20 @@ class Run:
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
 
-    def info(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.info_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"{self.path} is not a llada run (no run.json)") from None
-        except json.JSONDecodeError as err:
-            raise LladaError(f"{self.info_path} is corrupt ({err.msg}); fix or remove it") from None
+    def info(self) -> RunInfo:
+        return RunInfo.load(self.info_path)
 
-    def update_info(self, **changes: Any) -> dict[str, Any]:
-        info = self.info()
-        info.update(changes)
-        write_json_atomic(self.info_path, info)
+    def write_info(self, info: RunInfo) -> None:
+        info.save(self.info_path)
+
+    def update_info(self, **changes: Any) -> RunInfo:
+        info = self.info().updated(**changes)
+        self.write_info(info)
         return info
 
     @property
     def kind(self) -> str:
-        return self.info()["kind"]
+        return self.info().kind
 
     def checkpoint_steps(self) -> list[int]:
         if not self.checkpoints_dir.is_dir():
@@ -242,7 +198,7 @@ class Registry:
             if not overwrite:
                 raise UsageError(
                     f"run '{name}' already exists in {self.runs_dir}; "
-                    "use --resume to continue it or --overwrite to start over"
+                    f"use {named('resume')} to continue it or {named('overwrite')} to start over"
                 )
             replaced = run.path.with_name(f".{name}.replaced")
             shutil.rmtree(replaced, ignore_errors=True)

@@ -5,15 +5,14 @@ loads unchanged: <|endoftext|>, <|im_start|>, <|im_end|> are specials 0, 1, 2. D
 add one more special, <|mask|>, appended at the end of the vocabulary.
 """
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import tokenizers
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
-from llada_cli.engine.errors import UsageError
+from .atomic import write_text_atomic
+from .errors import UsageError
 
 EOS = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -74,16 +73,7 @@ class Tokenizer:
 
     def save(self, path: Path) -> None:
         """Write tokenizer.json atomically: a reader never sees a half-written file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.backend.to_str(pretty=True))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(Path(path), self.backend.to_str(pretty=True))
 
     def with_mask_token(self) -> "Tokenizer":
         """A copy with <|mask|> appended (id == current vocab size); `self` if it already has one."""

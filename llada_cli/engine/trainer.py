@@ -11,13 +11,12 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
 
+from .atomic import write_text_atomic
 from .checkpoint import (
     TRAINER_FILE,
     WEIGHTS_FILE,
@@ -26,42 +25,17 @@ from .checkpoint import (
     save_trainer_state,
     save_weights,
 )
-from .curriculum import learning_rate
+from .config import TrainConfig
 from .data.packing import BatchStream
-from .errors import UsageError
+from .device import autocast_for, resolve_dtype
+from .distributed import World
 from .model import Transformer
 from .objectives import LossOutput
-from .registry import Run, write_text_atomic
+from .registry import Run
+from .schedules import learning_rate, warmup_steps
 
 Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
 Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
-
-
-@dataclass
-class TrainConfig:
-    batch_size: int = 16
-    max_steps: int | None = None
-    epochs: float | None = None
-    learning_rate: float = 3e-4
-    lr_schedule: Literal["cosine", "wsd", "constant"] = "cosine"
-    warmup_steps: int | None = None  # None: 5% of the steps
-    lr_stable_ratio: float = 0.4
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    grad_accum: int = 1
-    eval_every: int | None = None  # None: 10 evaluations per run
-    eval_batches: int = 4
-    save_every: int | None = None  # None: at every evaluation
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    dtype: Literal["auto", "fp32", "bf16"] = "auto"
-    seed: int = 0
-    early_stop_patience: int = 0  # 0: off
-    early_stop_min_delta: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -75,72 +49,8 @@ class TrainEvent:
 EventHandler = Callable[[TrainEvent], None]
 
 
-def resolve_device(name: str) -> torch.device:
-    kind = name.split(":")[0]
-    if kind not in ("auto", "cpu", "cuda", "mps") or (kind != "cuda" and ":" in name):
-        raise UsageError(f"--device {name}: use auto, cpu, cuda, cuda:N or mps")
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available; use --device cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("--device mps: MPS is not available on this machine; use --device cpu or auto")
-    return torch.device(name)
-
-
-def fast_bf16(device: torch.device) -> bool:
-    """Whether bf16 matmuls are fast here: CUDA with bf16, or a CPU with AVX512-BF16/AMX.
-
-    On other CPUs (AVX2 only) bf16 matmuls are emulated and 10-60x slower than fp32.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu" or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
-        return False  # e.g. ATEN_CPU_CAPABILITY=avx2: the bf16 kernels in use are emulated
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> str:
-    if dtype == "auto":
-        return "bf16" if fast_bf16(device) else "fp32"
-    return dtype
-
-
-def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
-    if dtype == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def check_train_config(config: TrainConfig) -> None:
-    """Option combinations that cannot work, refused before anything is written."""
-    if config.max_steps is not None and config.epochs is not None:
-        raise UsageError("--max-steps and --epochs are incompatible: give one of them")
-    for flag, value in (
-        ("--eval-every", config.eval_every),
-        ("--save-every", config.save_every),
-        ("--eval-batches", config.eval_batches),
-        ("--max-steps", config.max_steps),
-        ("--batch-size", config.batch_size),
-        ("--grad-accum", config.grad_accum),
-        ("--log-every", config.log_every),
-    ):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
-    if config.epochs is not None and config.epochs <= 0:
-        raise UsageError(f"--epochs must be positive, got {config.epochs}")
-
-
 def plan_steps(config: TrainConfig, train_rows: int) -> int:
-    """Total optimizer steps from --max-steps or --epochs (one of them; default one epoch)."""
+    """Total optimizer steps from max_steps or epochs (one of them; default one epoch)."""
     if config.max_steps is not None:
         return config.max_steps
     rows_per_step = config.batch_size * config.grad_accum
@@ -158,9 +68,10 @@ class Schedule:
 
     @classmethod
     def derive(cls, config: TrainConfig, total: int) -> Schedule:
-        warmup = config.warmup_steps if config.warmup_steps is not None else max(1, total // 20)
         eval_every = config.eval_every or max(1, total // 10)
-        return cls(total, min(warmup, total), eval_every, config.save_every or eval_every)
+        return cls(
+            total, warmup_steps(config.warmup_steps, total), eval_every, config.save_every or eval_every
+        )
 
 
 class Trainer:
@@ -176,6 +87,7 @@ class Trainer:
         device: torch.device,
         on_event: EventHandler | None = None,
         data_summary: dict[str, int] | None = None,
+        world: World | None = None,
     ) -> None:
         self.model = model.to(device)
         self.objective = objective
@@ -186,10 +98,14 @@ class Trainer:
         self.config = replace(config, dtype=resolve_dtype(config.dtype, device))
         self.run = run
         self.device = device
-        self.on_event = on_event or (lambda event: None)
+        self.world = world or World()
+        # progress output and every file belong to the main process
+        self.on_event = on_event if on_event and self.world.is_main else (lambda event: None)
         self.data_summary = data_summary or {}
         self.schedule = Schedule.derive(config, plan_steps(config, train_rows))
-        self.stream = BatchStream(train_rows, config.batch_size, seed=config.seed)
+        self.stream = BatchStream(
+            train_rows, config.batch_size, config.seed, self.world.rank, self.world.world_size
+        )
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.optimizer = self._make_optimizer()
         self.step = 0
@@ -255,7 +171,7 @@ class Trainer:
 
     def _truncate_metrics(self, after_step: int) -> None:
         path = self.run.metrics_path
-        if not path.is_file():
+        if not self.world.is_main or not path.is_file():
             return
         kept = [line for line in path.read_text().splitlines() if _step_of(line) <= after_step]
         write_text_atomic(path, "".join(line + "\n" for line in kept))
@@ -301,20 +217,26 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         progress = self.step / self.schedule.total
-        loss_sum, tokens, metrics = 0.0, 0, {}
+        loss_sum, tokens, metrics = torch.zeros((), device=self.device), 0, {}
         for _ in range(self.config.grad_accum):
             batch = _to_device(self.train_batch(self.stream.next_indices()), self.device)
             with autocast_for(self.device, self.config.dtype):
                 out = self.objective(self.model, batch, self.generator, progress)
             (out.loss / self.config.grad_accum).backward()
-            loss_sum += out.loss.item() / self.config.grad_accum
+            loss_sum += out.loss.detach() / self.config.grad_accum
             tokens += out.tokens
             metrics = out.metrics
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum, tokens, {"lr": lr, **metrics}
+        # One device-to-host copy per optimizer step: the loss, the token count and the metrics together.
+        names = list(metrics)
+        values = torch.stack(
+            [loss_sum.float(), torch.as_tensor(tokens, device=self.device).float()]
+            + [torch.as_tensor(metrics[name], device=self.device).float() for name in names]
+        ).tolist()
+        return values[0], int(values[1]), {"lr": lr, **dict(zip(names, values[2:], strict=True))}
 
     def _log_record(self, metrics: dict[str, float], consume_window: bool) -> dict[str, Any]:
         record: dict[str, Any] = {"step": self.step, "tokens": self.tokens_seen}
@@ -338,9 +260,9 @@ class Trainer:
         for batch in self.val_batches:
             with autocast_for(self.device, self.config.dtype):
                 out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
-            losses.append(out.loss.item())
+            losses.append(out.loss.float())
         self.model.train()
-        return sum(losses) / len(losses)
+        return torch.stack(losses).mean().item()
 
     def _evaluate(self, record: dict[str, Any]) -> tuple[bool, bool]:
         """Adds val_loss to the record; returns (a new best, early stopping says: stop now)."""
@@ -358,10 +280,15 @@ class Trainer:
         return False, patience > 0 and self.evals_without_gain >= patience
 
     def _write_metrics(self, record: dict[str, Any]) -> None:
+        if not self.world.is_main:
+            return
         with self.run.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
     def _save(self) -> None:
+        if not self.world.is_main:
+            return
+
         def write(folder):
             save_weights(self.model, folder / WEIGHTS_FILE)
             save_trainer_state(self.state_dict(), folder / TRAINER_FILE)
@@ -373,7 +300,8 @@ class Trainer:
         self.on_event(TrainEvent("checkpoint", self.step, self.schedule.total, {"step": self.step}))
 
     def _finish(self, status: str) -> str:
-        self.run.update_info(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if self.world.is_main:
+            self.run.update_info(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
         self.on_event(
             TrainEvent("end", self.step, self.schedule.total, {"status": status, "best": self.best})
         )

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from llada_cli.engine.data.builtin import builtin_corpus
-from llada_cli.engine.errors import LladaError
+from ..errors import LladaError
+from .builtin import builtin_corpus
 
 MINIMIND_DATASET = "gongjy/minimind_dataset"
 DEFAULT_MINIMIND_FILES = ("pretrain_t2t_mini.jsonl", "sft_t2t_mini.jsonl")

@@ -8,17 +8,18 @@ state is two integers: a resumed run sees exactly the batches an uninterrupted o
 import numpy as np
 import torch
 
-from llada_cli.engine.errors import UsageError
+from ..errors import UsageError, named
 
 
 def pack_rows(stream: np.ndarray, seq_len: int) -> torch.Tensor:
     """(N, seq_len) int64 rows of consecutive tokens; the tail shorter than a row is dropped."""
     if seq_len < 1:
-        raise UsageError(f"--seq-len must be at least 1, got {seq_len}")
+        raise UsageError(f"{named('seq_len')} must be at least 1, got {seq_len}")
     num_rows = len(stream) // seq_len
     if num_rows == 0:
         raise UsageError(
-            f"corpus has {len(stream)} tokens, fewer than one row of {seq_len}; lower --seq-len or add data"
+            f"corpus has {len(stream)} tokens, fewer than one row of {seq_len}; "
+            f"lower {named('seq_len')} or add data"
         )
     rows = np.asarray(stream[: num_rows * seq_len], dtype=np.int64)  # also copies a memmap into RAM
     return torch.from_numpy(rows).view(num_rows, seq_len)
@@ -31,7 +32,7 @@ def split_rows(rows: torch.Tensor, val_fraction: float, seed: int) -> tuple[torc
     training always keeps at least one.
     """
     if not 0.0 <= val_fraction < 1.0:
-        raise UsageError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        raise UsageError(f"{named('val_fraction')} must be in [0, 1), got {val_fraction}")
     num_rows = len(rows)
     num_val = round(num_rows * val_fraction)
     if val_fraction > 0 and num_rows >= 2:
@@ -49,9 +50,12 @@ class BatchStream:
     of epoch 1 (seed + 1), and so on. A batch is the next `batch_size` indices of that sequence,
     so a batch may end one epoch and start the next, and a batch larger than the data wraps
     around, taking each row once per epoch it covers.
+
+    With several processes (`world_size`), a global batch is batch_size * world_size indices of
+    that sequence and process `rank` takes its slice: every process keeps the same state.
     """
 
-    def __init__(self, num_rows: int, batch_size: int, seed: int) -> None:
+    def __init__(self, num_rows: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         if num_rows < 1 or batch_size < 1:
             raise UsageError(
                 f"batches need rows and a batch size >= 1 (rows: {num_rows}, batch size: {batch_size})"
@@ -59,6 +63,7 @@ class BatchStream:
         self.num_rows = num_rows
         self.batch_size = batch_size
         self.seed = seed
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.position = 0  # rows of the current epoch's permutation already handed out
         self._permutation = self._permutation_of(0)
@@ -71,7 +76,8 @@ class BatchStream:
         return self.epoch + self.position / self.num_rows
 
     def next_indices(self) -> torch.Tensor:
-        pieces, needed = [], self.batch_size
+        """This process's rows of the next global batch."""
+        pieces, needed = [], self.batch_size * self.world_size
         while needed > 0:
             take = min(needed, self.num_rows - self.position)
             pieces.append(self._permutation[self.position : self.position + take])
@@ -80,7 +86,7 @@ class BatchStream:
             if self.position == self.num_rows:
                 self.epoch, self.position = self.epoch + 1, 0
                 self._permutation = self._permutation_of(self.epoch)
-        return torch.cat(pieces)
+        return torch.cat(pieces)[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "position": self.position, "num_rows": self.num_rows, "seed": self.seed}
@@ -90,7 +96,7 @@ class BatchStream:
         if state["num_rows"] != self.num_rows:
             raise UsageError(
                 f"cannot resume: the data now has {self.num_rows} rows but had {state['num_rows']}; "
-                "resume with the same data and --seq-len"
+                f"resume with the same data and {named('seq_len')}"
             )
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
         self._permutation = self._permutation_of(self.epoch)

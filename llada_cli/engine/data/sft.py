@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from llada_cli.engine.errors import UsageError
-from llada_cli.engine.tokenizer import IM_START, Tokenizer
+from ..errors import UsageError, named
+from ..tokenizer import IM_START, Tokenizer
 
 ENCODE_CHUNK = 4096  # conversations tokenized (in parallel) at a time
 
@@ -141,7 +141,7 @@ def build_sft_rows(
     if not chunks:
         raise UsageError(
             f"no SFT conversation has an assistant answer within {max_len} tokens "
-            f"({skipped} skipped); raise --seq-len or check the conversations"
+            f"({skipped} skipped); raise {named('seq_len')} or check the conversations"
         )
     input_ids, response_mask, pad_mask = (torch.cat(parts) for parts in zip(*chunks, strict=True))
     return SFTRows(input_ids, response_mask, pad_mask, truncated, skipped)

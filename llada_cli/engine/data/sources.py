@@ -9,8 +9,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from llada_cli.engine.data.builtin import builtin_corpus
-from llada_cli.engine.errors import UsageError
+from ..errors import UsageError, named
+from .builtin import builtin_corpus
 
 MINIMIND_PRETRAIN = "pretrain_t2t_mini.jsonl"
 MINIMIND_SFT = "sft_t2t_mini.jsonl"
@@ -78,7 +78,9 @@ def read_jsonl_texts(path: Path, field: str = "text") -> list[str]:
     for lineno, row in _json_objects(path):
         if field not in row:
             fields = ", ".join(row) or "none"
-            raise UsageError(f"{path}:{lineno}: no field '{field}' (fields: {fields}); use --jsonl-field")
+            raise UsageError(
+                f"{path}:{lineno}: no field '{field}' (fields: {fields}); use {named('jsonl_field')}"
+            )
         text = row[field]
         if not isinstance(text, str):
             raise UsageError(f"{path}:{lineno}: field '{field}' is {type(text).__name__}, expected a string")

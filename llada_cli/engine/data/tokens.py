@@ -5,14 +5,13 @@ document boundaries survive. Training memory-maps the cache instead of re-tokeni
 """
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from llada_cli.engine.errors import LladaError
-from llada_cli.engine.tokenizer import Tokenizer
+from ..atomic import atomic_path
+from ..errors import LladaError
+from ..tokenizer import Tokenizer
 
 ENCODE_CHUNK = 4096  # documents per encode_batch call: parallel, yet bounded memory
 
@@ -40,15 +39,8 @@ def encode_stream(texts: list[str], tokenizer: Tokenizer) -> np.ndarray:
 
 def save_stream(stream: np.ndarray, path: Path) -> None:
     """np.save through a temporary file in the same folder, then an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, stream)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        np.save(handle, stream)
 
 
 def load_stream(path: Path) -> np.ndarray:

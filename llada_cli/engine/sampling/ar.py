@@ -27,30 +27,7 @@ from .common import (
     run_model,
     self_attention_mask,
 )
-
-
-@dataclass(frozen=True)
-class ARSettings:
-    max_new_tokens: int = 128
-    temperature: float = 0.0  # 0: greedy
-    top_k: int = 0  # 0: off
-    top_p: float = 1.0  # 1: off
-    repetition_penalty: float = 1.0  # 1: off
-
-
-def check_ar_settings(settings: ARSettings) -> None:
-    if settings.max_new_tokens < 1:
-        raise UsageError(f"--max-new-tokens {settings.max_new_tokens} must be at least 1")
-    if settings.temperature < 0:
-        raise UsageError(f"--temperature {settings.temperature} must be 0 (greedy) or more")
-    if settings.top_k < 0:
-        raise UsageError(f"--top-k {settings.top_k} must be 0 (off) or a number of tokens")
-    if not 0 < settings.top_p <= 1:
-        raise UsageError(f"--top-p {settings.top_p} must be in (0, 1]; 1 turns it off")
-    if settings.repetition_penalty <= 0:
-        raise UsageError(
-            f"--repetition-penalty {settings.repetition_penalty} must be more than 0; 1 turns it off"
-        )
+from .settings import ARSettings
 
 
 def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -144,7 +121,6 @@ def generate_ar(
     generator: torch.Generator | None = None,
 ) -> list[Generation]:
     """Decode each prompt token by token until a stop id or max_new_tokens; one forward per token."""
-    check_ar_settings(settings)
     if not prompts:
         return []
     if min(len(prompt) for prompt in prompts) == 0:

@@ -12,6 +12,7 @@ With CFG the model sees 2R rows: R conditional ones, then R with the prompt repl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -47,13 +48,45 @@ def doubled(tensor: torch.Tensor | None) -> torch.Tensor | None:
     return torch.cat((tensor, tensor))
 
 
+def _prefix(kv: list[KV], start: int, end: int) -> list[KV]:
+    """The keys/values of the columns before the block."""
+    return [(k[:, :, :start], v[:, :, :start]) for k, v in kv]
+
+
+def _prefix_and_suffix(kv: list[KV], start: int, end: int) -> list[KV]:
+    """Before and after the block: bidirectional attention ignores the order of keys, so the two
+    parts simply sit side by side."""
+    return [
+        (
+            torch.cat((k[:, :, :start], k[:, :, end:]), dim=2),
+            torch.cat((v[:, :, :start], v[:, :, end:]), dim=2),
+        )
+        for k, v in kv
+    ]
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """What the first pass of a block keeps, and how far the later steps' queries reach."""
+
+    kept: Callable[[list[KV], int, int], list[KV]] | None  # None: no cache, every step runs everything
+    runs_suffix: bool  # later steps run the columns after the block too (they are not cached)
+
+
+CACHES: dict[str, CachePolicy] = {
+    "none": CachePolicy(kept=None, runs_suffix=True),
+    "prefix": CachePolicy(kept=_prefix, runs_suffix=True),
+    "dual": CachePolicy(kept=_prefix_and_suffix, runs_suffix=False),
+}
+
+
 class BlockForward:
     """Runs the model for one step of the current block and returns its logits (R, W, V)."""
 
     def __init__(
         self, model: nn.Module, cache: str, cfg_scale: float, mask_id: int, prompt_width: int
     ) -> None:
-        self.model, self.cache, self.cfg_scale = model, cache, cfg_scale
+        self.model, self.cache, self.cfg_scale = model, CACHES[cache], cfg_scale
         self.mask_id, self.prompt_width = mask_id, prompt_width
         self.past: list[KV] | None = None
 
@@ -66,13 +99,13 @@ class BlockForward:
 
     def logits(self, rows: Rows, start: int, end: int) -> torch.Tensor:
         ids, positions, key_valid = self.inputs(rows)
-        if self.cache == "none" or self.past is None:
+        if self.cache.kept is None or self.past is None:
             mask = None if key_valid is None else self_attention_mask(key_valid)
             logits, kv = run_model(self.model, ids, positions, None, mask, slice(start, end))
-            if self.cache != "none":
-                self.past = self.kept(kv, start, end)
+            if self.cache.kept is not None:
+                self.past = self.cache.kept(kv, start, end)
         else:
-            stop = None if self.cache == "prefix" else end
+            stop = None if self.cache.runs_suffix else end
             queries = ids[:, start:stop]
             mask = None
             if key_valid is not None:  # padding only lives among the cached prefix keys
@@ -89,19 +122,6 @@ class BlockForward:
         unconditional = rows.x.clone()
         unconditional[:, : self.prompt_width] = self.mask_id
         return torch.cat((rows.x, unconditional)), doubled(rows.positions), doubled(rows.key_valid)
-
-    def kept(self, kv: list[KV], start: int, end: int) -> list[KV]:
-        """The cached part of a full pass's keys/values: before the block, and after it for dual."""
-        if self.cache == "prefix":
-            return [(k[:, :, :start], v[:, :, :start]) for k, v in kv]
-        # Bidirectional attention ignores the order of keys: prefix and suffix simply sit side by side.
-        return [
-            (
-                torch.cat((k[:, :, :start], k[:, :, end:]), dim=2),
-                torch.cat((v[:, :, :start], v[:, :, end:]), dim=2),
-            )
-            for k, v in kv
-        ]
 
     def guided(self, logits: torch.Tensor) -> torch.Tensor:
         if self.cfg_scale == 0:

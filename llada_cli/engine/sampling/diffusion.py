@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import named
 from ..masking import uniform
 from .cache import BlockForward, Rows
 from .common import (
@@ -40,6 +41,7 @@ from .common import (
     left_pad,
     model_device,
 )
+from .remasking import REMASKING
 from .settings import MODES, DiffusionSettings, resolve_settings
 
 __all__ = ["MODES", "DiffusionSettings", "generate_diffusion", "resolve_settings", "transfer_schedule"]
@@ -66,7 +68,7 @@ def propose(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate tokens (R, W) and their float64 confidences.
 
-    Without --eos-confidence, EOS candidates get their confidence minus 2: below every other
+    Without eos_confidence, EOS candidates get their confidence minus 2: below every other
     candidate (confidences lie in [0, 1]) yet still ordered among themselves. So a fixed
     per-step count commits an EOS only when nothing else is left in the block, the most
     confident EOS first, and a threshold (> 0) never accepts one except as the forced single
@@ -75,11 +77,7 @@ def propose(
     if settings.suppress_eos:
         logits[..., eos] = -torch.inf
     candidates = gumbel_argmax(logits, settings.temperature, generator)
-    if settings.remasking == "low_confidence":
-        probs = F.softmax(logits.double(), dim=-1)
-        confidence = probs.gather(-1, candidates[..., None]).squeeze(-1)
-    else:
-        confidence = uniform(tuple(candidates.shape), generator, logits.device, torch.float64)
+    confidence = REMASKING[settings.remasking](logits, candidates, generator)
     if not settings.eos_confidence:
         confidence = torch.where(torch.isin(candidates, eos), confidence - 2, confidence)
     return candidates, confidence
@@ -274,10 +272,11 @@ def generate_diffusion(
     With settings.edit_threshold, a step may rewrite any generated token before or in the current
     block (only the current block's with a KV cache), never the prompt.
     """
-    settings = resolve_settings(settings)
+    if not settings.resolved:
+        settings = resolve_settings(settings)
     if not prompts:
         return []
-    check_context(model, prompts, settings.gen_length, "shorten the prompt or lower --gen-length")
+    check_context(model, prompts, settings.gen_length, f"shorten the prompt or lower {named('gen_length')}")
     run = DiffusionRun(model, prompts, settings, mask_id, eos_ids, generator, on_step, trace)
     for start in range(run.prompt_width, run.length, settings.block_length):
         run.decode_block(start, start + settings.block_length)

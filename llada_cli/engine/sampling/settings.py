@@ -1,30 +1,16 @@
-"""Diffusion sampling settings: defaults derived from gen_length, and the couplings between options."""
+"""Sampler settings, declared once as options: defaults derived from gen_length, and the couplings.
+
+Options are named by field (`gen_length`); the CLI shows them as flags.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
 
-from ..errors import UsageError
-
-
-@dataclass(frozen=True)
-class DiffusionSettings:
-    gen_length: int = 128
-    steps: int | None = None  # None: one token per step (gen_length); adaptive with a threshold
-    block_length: int | None = None  # None: 32 when it divides gen_length, else gen_length
-    remasking: Literal["low_confidence", "random"] = "low_confidence"
-    temperature: float = 0.0  # 0: argmax candidates
-    cfg_scale: float = 0.0  # 0: no classifier-free guidance
-    suppress_eos: bool = False  # EOS logits set to -inf
-    eos_confidence: bool = True  # False: EOS candidates rank below every other candidate
-    early_stop: bool = True  # a row ends once a committed EOS closes its answer
-    threshold: float | None = None  # commit every masked position at least this confident (section 8)
-    cache: Literal["none", "prefix", "dual"] = "none"  # Fast-dLLM KV cache, refreshed at every block
-    edit_threshold: float | None = (
-        None  # LLaDA 2.1 token editing: rewrite tokens whose new candidate is surer
-    )
-
+from ..errors import UsageError, named
+from ..options import check_options, option
+from .cache import CACHES
+from .remasking import REMASKING
 
 # LLaDA 2.1 presets (docs/algorithms.md section 8).
 MODES: dict[str, dict[str, float | None]] = {
@@ -32,8 +18,53 @@ MODES: dict[str, dict[str, float | None]] = {
     "speed": dict(threshold=0.5, edit_threshold=None),
 }
 
-REMASKING = ("low_confidence", "random")
-CACHES = ("none", "prefix", "dual")
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """What both tracks share."""
+
+    temperature: float = option(0.0, "0 = greedy / argmax: deterministic.", at_least=0)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class ARSettings(SamplingSettings):
+    max_new_tokens: int = option(
+        128, "AR: tokens to generate (diffusion: the same as `gen_length`).", at_least=1
+    )
+    top_k: int = option(0, "AR: sample from the k most likely (0: off).", at_least=0)
+    top_p: float = option(1.0, "AR: nucleus sampling mass (1: off).", above=0, at_most=1)
+    repetition_penalty: float = option(1.0, "AR: >1 discourages repeats (1: off).", above=0)
+
+
+@dataclass(frozen=True)
+class DiffusionSettings(SamplingSettings):
+    gen_length: int = option(128, "Answer slots to denoise.", at_least=1)
+    steps: int | None = option(None, "Denoising steps (default: the gen length).")
+    block_length: int | None = option(
+        None, "Semi-autoregressive block size (default: 32 when it divides the gen length)."
+    )
+    remasking: str = option("low_confidence", "Which slots to commit each step.", choices=REMASKING)
+    cfg_scale: float = option(0.0, "Classifier-free guidance (0: off).", at_least=0)
+    suppress_eos: bool = option(False, "Never predict EOS.")
+    eos_confidence: bool = option(True, "Whether EOS may be committed by confidence.", negatable=True)
+    early_stop: bool = True  # a row ends once a committed EOS closes its answer
+    threshold: float | None = option(
+        None, "Parallel decoding: commit all above this confidence (Fast-dLLM).", above=0
+    )
+    cache: str = option("none", "Block KV cache (Fast-dLLM).", choices=CACHES)
+    edit_threshold: float | None = option(
+        None, "LLaDA 2.1 token editing (with `threshold`).", at_least=0, below=1
+    )
+    mode: str | None = option(
+        None, "LLaDA 2.1 presets: quality (threshold 0.7, editing 0.5) or speed (0.5).", choices=MODES
+    )
+
+    @property
+    def resolved(self) -> bool:
+        return self.block_length is not None and (self.steps is not None or self.threshold is not None)
 
 
 def default_block_length(gen_length: int) -> int:
@@ -47,38 +78,27 @@ def multiples_near(value: int, unit: int, largest: int | None = None) -> str:
     return " or ".join(str(m) for m in options)
 
 
-def check_choices(settings: DiffusionSettings) -> None:
-    if settings.remasking not in REMASKING:
-        raise UsageError(f"--remasking {settings.remasking} is unknown: use one of {', '.join(REMASKING)}")
-    if settings.cache not in CACHES:
-        raise UsageError(f"--cache {settings.cache} is unknown: use one of {', '.join(CACHES)}")
-    if settings.temperature < 0:
-        raise UsageError(f"--temperature {settings.temperature} must be 0 (argmax) or more")
-    if settings.cfg_scale < 0:
-        raise UsageError(f"--cfg-scale {settings.cfg_scale} must be 0 (off) or more")
-
-
 def check_block_length(gen_length: int, block_length: int) -> None:
-    if gen_length < 1:
-        raise UsageError(f"--gen-length {gen_length} must be at least 1")
     if not 1 <= block_length <= gen_length:
-        raise UsageError(f"--block-length {block_length} must be between 1 and --gen-length {gen_length}")
+        raise UsageError(
+            f"{named('block_length')} {block_length} must be between 1 and {named('gen_length')} {gen_length}"
+        )
     if gen_length % block_length:
         raise UsageError(
-            f"--gen-length {gen_length} must be a multiple of --block-length {block_length}: "
-            f"use {multiples_near(gen_length, block_length)}"
+            f"{named('gen_length')} {gen_length} must be a multiple of {named('block_length')} "
+            f"{block_length}: use {multiples_near(gen_length, block_length)}"
         )
 
 
 def check_steps(steps: int, gen_length: int, blocks: int) -> None:
     if steps > gen_length:
         raise UsageError(
-            f"--steps {steps} is more than --gen-length {gen_length}: every step commits at least one "
-            f"token, so use at most {gen_length}"
+            f"{named('steps')} {steps} is more than {named('gen_length')} {gen_length}: every step commits "
+            f"at least one token, so use at most {gen_length}"
         )
     if steps < 1 or steps % blocks:
         raise UsageError(
-            f"--steps {steps} must be a multiple of the number of blocks ({blocks}): "
+            f"{named('steps')} {steps} must be a multiple of the number of blocks ({blocks}): "
             f"use {multiples_near(steps, blocks, largest=gen_length)}"
         )
 
@@ -86,41 +106,38 @@ def check_steps(steps: int, gen_length: int, blocks: int) -> None:
 def check_threshold(settings: DiffusionSettings) -> None:
     if settings.edit_threshold is not None and settings.threshold is None:
         raise UsageError(
-            "--edit-threshold needs --threshold (editing runs inside confidence-threshold decoding): "
-            "add e.g. --threshold 0.7, or use --mode quality"
+            f"{named('edit_threshold')} needs {named('threshold')} (editing runs inside "
+            f"confidence-threshold decoding): add e.g. {named('threshold')} 0.7, "
+            f"or use {named('mode')} quality"
         )
     if settings.threshold is None:
         return
-    if settings.threshold <= 0:
-        raise UsageError(
-            f"--threshold {settings.threshold} must be more than 0: "
-            "try 0.9 (above 1 commits one token per step)"
-        )
     if settings.remasking != "low_confidence":
         raise UsageError(
-            "--threshold compares the model's confidence, which --remasking random does not use: "
-            "use --remasking low_confidence"
+            f"{named('threshold')} compares the model's confidence, which {named('remasking')} random "
+            f"does not use: use {named('remasking')} low_confidence"
         )
     if settings.steps is not None:
         raise UsageError(
-            "--steps has no effect with --threshold (the number of steps adapts to the confidence): "
-            "drop --steps, or drop --threshold to decode a fixed number of tokens per step"
+            f"{named('steps')} has no effect with {named('threshold')} (the number of steps adapts to the "
+            f"confidence): drop {named('steps')}, or drop {named('threshold')} to decode a fixed number "
+            "of tokens per step"
         )
-    if settings.edit_threshold is not None and not 0 <= settings.edit_threshold < 1:
-        raise UsageError(f"--edit-threshold {settings.edit_threshold} must be in [0, 1): try 0.5")
 
 
 def resolve_settings(settings: DiffusionSettings) -> DiffusionSettings:
-    """Fill block_length and steps from gen_length and check every coupling between the options.
+    """Apply the mode preset, fill block_length and steps from gen_length, check every coupling.
 
     With a threshold, steps stays None: each block takes as many steps as it needs (at most
     block_length, or 2 * block_length with editing).
     """
-    check_choices(settings)
+    if settings.mode is not None:
+        preset = {k: v for k, v in MODES[settings.mode].items() if getattr(settings, k) is None}
+        settings = replace(settings, **preset)
     gen_length = settings.gen_length
     block_length = settings.block_length
     if block_length is None:
-        block_length = default_block_length(max(gen_length, 1))
+        block_length = default_block_length(gen_length)
     check_block_length(gen_length, block_length)
     check_threshold(settings)
     if settings.threshold is not None:

@@ -7,56 +7,71 @@ total_steps - 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
 
-from .errors import UsageError
-
-LRSchedule = Literal["cosine", "wsd", "constant"]
+from .errors import UsageError, named
 
 # Progress values come from step / total; this absorbs float error at phase boundaries.
 _TOLERANCE = 1e-9
 
 
-def effective_warmup(warmup_steps: int, total_steps: int) -> int:
-    """The warmup actually used: a warmup as long as the run (or longer) shrinks to a tenth of the run."""
-    return warmup_steps if warmup_steps < total_steps else total_steps // 10
+def warmup_steps(requested: int | None, total_steps: int) -> int:
+    """The warmup a run uses: 5% of the steps by default; one as long as the run (or longer) is cut
+    to a tenth of it, so the run still reaches its peak learning rate."""
+    if requested is None:
+        return max(1, total_steps // 20)
+    return requested if requested < total_steps else total_steps // 10
+
+
+# Decays after warmup: the share of (peak - floor) left after `done` of `span` post-warmup steps.
+def _constant(done: int, span: int, stable_ratio: float) -> float:
+    return 1.0
+
+
+def _cosine(done: int, span: int, stable_ratio: float) -> float:
+    """Half a cosine: reaches the floor exactly at the last step."""
+    return 0.5 * (1.0 + math.cos(math.pi * _fraction(done + 1, span)))
+
+
+def _wsd(done: int, span: int, stable_ratio: float) -> float:
+    """Warmup-stable-decay: the peak for stable_ratio of the steps, then a LINEAR decay to the floor."""
+    stable = int(stable_ratio * span)
+    if done < stable:
+        return 1.0
+    return 1.0 - _fraction(done - stable + 1, span - stable)
+
+
+LR_SCHEDULES: dict[str, Callable[[int, int, float], float]] = {
+    "cosine": _cosine,
+    "wsd": _wsd,
+    "constant": _constant,
+}
 
 
 def learning_rate(
     step: int,
     total_steps: int,
     base_lr: float,
-    schedule: LRSchedule,
-    warmup_steps: int,
+    schedule: str,
+    warmup: int,
     stable_ratio: float = 0.4,
     min_lr_ratio: float = 0.1,
 ) -> float:
-    """The learning rate of 0-based `step`.
+    """The learning rate of 0-based `step`, `warmup` as `warmup_steps` gives it.
 
     Warmup: linear, step s uses base_lr * (s + 1) / warmup, so the last warmup step is at base_lr.
-    Then constant: base_lr; cosine: half a cosine from base_lr down to min_lr_ratio * base_lr;
-    wsd: base_lr for the first stable_ratio of the post-warmup steps, then a LINEAR decay. Both
-    decays reach min_lr_ratio * base_lr exactly at the last step and stay there after it.
+    Then the schedule (LR_SCHEDULES) from base_lr down to min_lr_ratio * base_lr, which both
+    decays reach exactly at the last step and keep after it.
     """
-    warmup = effective_warmup(warmup_steps, total_steps)
+    if schedule not in LR_SCHEDULES:
+        raise UsageError(
+            f"{named('lr_schedule')} '{schedule}' is unknown: use one of {', '.join(LR_SCHEDULES)}"
+        )
     if step < warmup:
         return base_lr * (step + 1) / warmup
     min_lr = base_lr * min_lr_ratio
-    after_warmup = total_steps - warmup
-    done = step - warmup  # post-warmup steps before this one
-    if schedule == "constant":
-        return base_lr
-    if schedule == "cosine":
-        decayed = _fraction(done + 1, after_warmup)
-        return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * decayed))
-    if schedule == "wsd":
-        stable = int(stable_ratio * after_warmup)
-        if done < stable:
-            return base_lr
-        decayed = _fraction(done - stable + 1, after_warmup - stable)
-        return base_lr + (min_lr - base_lr) * decayed
-    raise UsageError(f"unknown --lr-schedule '{schedule}'; choose cosine, wsd or constant")
+    left = LR_SCHEDULES[schedule](step - warmup, total_steps - warmup, stable_ratio)
+    return min_lr + (base_lr - min_lr) * left
 
 
 def _fraction(done: int, total: int) -> float:
@@ -114,14 +129,14 @@ def default_block_sizes(seq_len: int) -> tuple[tuple[int, ...], tuple[int, ...]]
     return up, tuple(down)
 
 
-def validate_block_sizes(sizes: Sequence[int], seq_len: int, flag: str) -> None:
+def validate_block_sizes(sizes: Sequence[int], seq_len: int, field: str) -> None:
     """Raise a one-line UsageError unless every size is a positive divisor of seq_len."""
     if not sizes:
-        raise UsageError(f"{flag}: give at least one block size, e.g. {_divisor_hint(seq_len)}")
+        raise UsageError(f"{named(field)}: give at least one block size, e.g. {_divisor_hint(seq_len)}")
     for size in sizes:
         if size < 1 or seq_len % size:
             raise UsageError(
-                f"{flag}: {size} does not divide --seq-len {seq_len}; "
+                f"{named(field)}: {size} does not divide {named('seq_len')} {seq_len}; "
                 f"use divisors such as {_divisor_hint(seq_len)}"
             )
 

@@ -4,19 +4,20 @@ import math
 
 import pytest
 
-from llada_cli.engine.curriculum import (
+from llada_cli.engine.errors import UsageError
+from llada_cli.engine.schedules import (
     default_block_sizes,
     learning_rate,
     validate_block_sizes,
+    warmup_steps,
     wsd_block_size,
 )
-from llada_cli.engine.errors import UsageError
 
 # 100 steps, 10 of warmup: 90 post-warmup steps (10..99)
 
 
 def lr(step: int, schedule: str, **kwargs) -> float:
-    return learning_rate(step, 100, 1.0, schedule, warmup_steps=10, **kwargs)
+    return learning_rate(step, 100, 1.0, schedule, warmup=10, **kwargs)
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "wsd"])
@@ -55,13 +56,15 @@ def test_wsd_honours_stable_ratio_and_min_lr_ratio():
 
 
 def test_warmup_as_long_as_the_run_is_cut_to_a_tenth():
-    assert learning_rate(0, 100, 1.0, "constant", warmup_steps=500) == pytest.approx(0.1)
-    assert learning_rate(9, 100, 1.0, "constant", warmup_steps=100) == pytest.approx(1.0)
-    assert learning_rate(0, 100, 1.0, "constant", warmup_steps=0) == 1.0
+    assert warmup_steps(500, 100) == warmup_steps(100, 100) == 10
+    assert warmup_steps(99, 100) == 99 and warmup_steps(0, 100) == 0
+    assert warmup_steps(None, 100) == 5 and warmup_steps(None, 10) == 1  # default: 5%, at least 1
+    assert learning_rate(9, 100, 1.0, "constant", warmup=10) == pytest.approx(1.0)
+    assert learning_rate(0, 100, 1.0, "constant", warmup=0) == 1.0
 
 
 def test_unknown_lr_schedule_is_a_usage_error():
-    with pytest.raises(UsageError, match="--lr-schedule"):
+    with pytest.raises(UsageError, match="`lr_schedule` 'linear' is unknown"):
         lr(20, "linear")
 
 
@@ -126,14 +129,14 @@ def test_default_block_sizes(seq_len, up, down):
 
 def test_a_non_divisor_block_size_is_a_clear_usage_error():
     with pytest.raises(UsageError) as error:
-        validate_block_sizes([1, 48, 128], 128, "--block-sizes-up")
+        validate_block_sizes([1, 48, 128], 128, "block_sizes_up")
     assert str(error.value) == (
-        "--block-sizes-up: 48 does not divide --seq-len 128; use divisors such as 1, 2, 4, ..., 128"
+        "`block_sizes_up`: 48 does not divide `seq_len` 128; use divisors such as 1, 2, 4, ..., 128"
     )
 
 
 def test_zero_and_empty_block_size_lists_are_usage_errors():
-    with pytest.raises(UsageError, match="0 does not divide --seq-len 6; use divisors such as 1, 2, 3, 6"):
-        validate_block_sizes([0], 6, "--block-sizes-down")
+    with pytest.raises(UsageError, match="0 does not divide `seq_len` 6; use divisors such as 1, 2, 3, 6"):
+        validate_block_sizes([0], 6, "block_sizes_down")
     with pytest.raises(UsageError, match="at least one"):
-        validate_block_sizes([], 6, "--block-sizes-down")
+        validate_block_sizes([], 6, "block_sizes_down")

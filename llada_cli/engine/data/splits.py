@@ -1,0 +1,97 @@
+"""A stage's training and validation rows: packed text for pretraining, templated conversations for SFT.
+
+The tokenized corpus is cached on disk per (source, tokenizer); the split is a seeded
+permutation, so evaluation finds the same held-out rows later (data/packing.py split_rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DataConfig
+from ..objectives import PretrainBatch, sft_batch
+from ..registry import Registry
+from ..tokenizer import Tokenizer
+from .packing import pack_rows, split_rows
+from .sft import SFTRows, build_sft_rows
+from .sources import load_pretrain_texts, load_sft_conversations, source_fingerprint
+from .tokens import cache_key, tokenize_documents
+
+
+def pretrain_rows(
+    registry: Registry, data: DataConfig, tokenizer: Tokenizer, tokenizer_file: Path, seq_len: int
+) -> torch.Tensor:
+    """Packed (N, seq_len) rows of a corpus; its token stream is computed once per (source, tokenizer)."""
+    tokenizer_hash = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
+    key = cache_key(source_fingerprint(data.data, data.jsonl_field, registry.data_dir), tokenizer_hash)
+    cache_path = registry.cache_dir / "tokens" / f"{key}.npy"
+    if cache_path.is_file():
+        stream = np.load(cache_path, mmap_mode="r")
+    else:
+        texts = load_pretrain_texts(data.data, registry.data_dir, data.jsonl_field)
+        stream = tokenize_documents(texts, tokenizer, cache_path)
+    return pack_rows(stream, seq_len)
+
+
+def validation_rows(
+    registry: Registry, data: DataConfig, tokenizer: Tokenizer, tokenizer_file: Path, seq_len: int, seed: int
+) -> torch.Tensor:
+    rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len)
+    return split_rows(rows, data.val_fraction, seed)[1]
+
+
+def sft_rows(
+    registry: Registry, data: DataConfig, tokenizer: Tokenizer, seq_len: int, one_turn_per_row: bool
+) -> SFTRows:
+    conversations = load_sft_conversations(data.data, registry.data_dir)
+    return build_sft_rows(conversations, tokenizer, seq_len, one_turn_per_row=one_turn_per_row)
+
+
+@dataclass
+class StageData:
+    train_batch: Callable[[torch.Tensor], Any]  # row indices -> a batch
+    train_rows: int
+    val_batches: list[Any]
+    summary: dict[str, int]  # shown to the user and kept in run.json
+
+
+def stage_data(
+    registry: Registry,
+    kind: str,
+    stage: str,
+    data: DataConfig,
+    tokenizer: Tokenizer,
+    tokenizer_file: Path,
+    seq_len: int,
+    batch_size: int,
+    eval_batches: int,
+    seed: int,
+) -> StageData:
+    """Train and validation rows of a stage, and how to batch them."""
+    if stage == "pretrain":
+        rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len)
+        tensors, make, summary = (rows,), PretrainBatch, {}
+    else:
+        # Diffusion trains one assistant turn per row: later turns must not see an earlier answer masked.
+        sft = sft_rows(registry, data, tokenizer, seq_len, one_turn_per_row=kind == "diffusion")
+        tensors, make = (sft.input_ids, sft.response_mask, sft.pad_mask), sft_batch
+        summary = {"truncated": sft.truncated, "skipped": sft.skipped}
+    train_idx, val_idx = (
+        part[:, 0] for part in split_rows(torch.arange(len(tensors[0]))[:, None], data.val_fraction, seed)
+    )
+    train = [t[train_idx] for t in tensors]
+    val = [t[val_idx] for t in tensors]
+    val_batches = [make(*(t[i : i + batch_size] for t in val)) for i in range(0, len(val[0]), batch_size)]
+    return StageData(
+        lambda idx: make(*(t[idx] for t in train)),
+        len(train[0]),
+        val_batches[:eval_batches],
+        {"rows": len(train[0]), "val_rows": len(val[0]), "seq_len": seq_len, **summary},
+    )

@@ -1,0 +1,59 @@
+"""Where training and sampling run: the device, and the dtype that is fast there."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import torch
+
+from .errors import UsageError, named
+
+
+def resolve_device(name: str) -> torch.device:
+    kind = name.split(":")[0]
+    if kind not in ("auto", "cpu", "cuda", "mps") or (kind != "cuda" and ":" in name):
+        raise UsageError(f"{named('device')} {name}: use auto, cpu, cuda, cuda:N or mps")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            f"{named('device')} cuda: no CUDA device is available; use {named('device')} cpu or auto"
+        )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(
+            f"{named('device')} mps: MPS is not available on this machine; use {named('device')} cpu or auto"
+        )
+    return torch.device(name)
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls are fast here: CUDA with bf16, or a CPU with AVX512-BF16/AMX.
+
+    On other CPUs (AVX2 only) bf16 matmuls are emulated and 10-60x slower than fp32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return False  # e.g. ATEN_CPU_CAPABILITY=avx2: the bf16 kernels in use are emulated
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    if dtype == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    return dtype
+
+
+def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
+    if dtype == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()

@@ -1,0 +1,125 @@
+"""A training run's folder through its life: created (or reopened to resume), started, and ended
+with a status in run.json (running, interrupted, failed, completed, early_stopped).
+
+Only the main process writes (distributed.py); an overwritten run is moved aside until the new
+one has started, so a new run that fails its checks gives the old one back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .distributed import World
+from .errors import UsageError
+from .model import Transformer
+from .objectives import OBJECTIVE_CONFIGS
+from .registry import Registry, Run
+from .runinfo import RunInfo
+from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .stages import StageRequest
+    from .trainer import Trainer
+
+
+@dataclass
+class Prepared:
+    """Everything a stage needs before training starts."""
+
+    run: Run
+    model: Transformer
+    tokenizer: Tokenizer
+    replaced: Path | None  # an overwritten run, moved aside until this one starts
+
+
+def create_run(
+    registry: Registry,
+    request: StageRequest,
+    model: Transformer,
+    tokenizer: Tokenizer,
+    parent: str | None,
+    seq_len: int,
+    world: World,
+) -> Prepared:
+    """A new run folder with its tokenizer and run.json (main process); the others wait and open it."""
+    replaced = None
+    if world.is_main:
+        run, replaced = registry.prepare_new(request.run.run_name, request.run.overwrite)
+        tokenizer.save(run.tokenizer_path)
+        objective = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
+        run.write_info(
+            RunInfo(
+                name=request.run.run_name,
+                kind=request.kind,
+                stage=request.stage,
+                model=model.config,
+                parameters=model.num_parameters,
+                parent=parent,
+                train=request.train,
+                data=request.data,
+                objective=objective,
+                seq_len=seq_len,
+                command=request.command,
+            )
+        )
+    world.barrier()
+    run = registry.existing(request.run.run_name)
+    return Prepared(run, model, Tokenizer.load(run.tokenizer_path), replaced)
+
+
+def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
+    """A resume request: the stored settings win over today's options."""
+    run = registry.existing(request.run.run_name)
+    info = run.info()
+    if info.is_finished:
+        raise UsageError(f"run '{run.name}' already finished ({info.status}); nothing to resume")
+    if info.train is None:
+        raise UsageError(f"run '{run.name}' was {info.stage}, not trained: there is nothing to resume")
+    return replace(
+        request,
+        kind=info.kind,
+        stage=info.stage,
+        model=info.model,
+        model_given=frozenset(),
+        seq_len=info.seq_len,
+        train=info.train,
+        data=info.data,
+        objective=info.objective,
+        parent=info.parent,
+    )
+
+
+def finish_failed_start(registry: Registry, resumed: bool, prepared: Prepared) -> None:
+    """A run that never started leaves nothing behind, and an overwritten one comes back."""
+    if not resumed:
+        registry.restore_replaced(prepared.run, prepared.replaced)
+
+
+def started(registry: Registry, prepared: Prepared, trainer: Trainer, device: torch.device) -> None:
+    registry.drop_replaced(prepared.replaced)
+    if trainer.world.is_main:
+        prepared.run.update_info(
+            status="running",
+            total_steps=trainer.schedule.total,
+            device=str(device),
+            dtype=trainer.config.dtype,
+        )
+
+
+def fit_recording_status(run: Run, fit: Callable[[], str], world: World) -> str:
+    """Train; an interruption or a failure is written into run.json before it propagates."""
+    try:
+        return fit()
+    except KeyboardInterrupt:
+        if world.is_main:
+            run.update_info(status="interrupted")
+        raise
+    except Exception:
+        if world.is_main:
+            run.update_info(status="failed")
+        raise

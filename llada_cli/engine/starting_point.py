@@ -1,0 +1,91 @@
+"""The model and tokenizer a training stage starts from: fresh, an AR run continued as diffusion,
+an SFT base, or an external MiniMind / Nano-LLaDA checkpoint (docs/algorithms.md section 11)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .checkpoint import load_run
+from .config import ModelConfig
+from .data.sources import load_pretrain_texts
+from .errors import UsageError, named
+from .checkpoint_files import EXTERNAL_SUFFIXES
+from .importing import load_external_model
+from .model import Transformer, grow_vocab
+from .registry import Registry
+from .tokenizer import Tokenizer
+
+# What a continued run inherits from its parent; a different value given by the user is an error.
+INHERITED_SHAPE = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_kv_heads",
+    "intermediate_size",
+    "rope_theta",
+    "qk_norm",
+    "tie_embeddings",
+)
+
+
+@dataclass
+class Parent:
+    label: str  # name@step of a run, or the path of an external checkpoint
+    kind: str
+    model: Transformer
+    tokenizer: Tokenizer
+
+
+def load_parent(registry: Registry, spec: str, tokenizer_path: Path | None) -> Parent:
+    """A registry run, or an external state dict given by its path (AR weights, with its tokenizer)."""
+    path = Path(spec).expanduser()
+    if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
+        if tokenizer_path is None:
+            raise UsageError(f"{path}: an external checkpoint needs {named('tokenizer')} tokenizer.json")
+        model, _ = load_external_model(path, causal=True)
+        return Parent(str(path), "ar", model, Tokenizer.load(tokenizer_path))
+    if tokenizer_path is not None:
+        raise UsageError(f"{named('tokenizer')}: run '{spec}' brings its own tokenizer; drop it")
+    loaded = load_run(*registry.resolve(spec))
+    return Parent(f"{loaded.run.name}@{loaded.step}", loaded.kind, loaded.model, loaded.tokenizer)
+
+
+def rebuilt(model: Transformer, config: ModelConfig) -> Transformer:
+    """The same weights under another config of the same shape (attention rule, RoPE scaling, context)."""
+    fresh = Transformer(config)
+    fresh.load_state_dict(model.state_dict())
+    return fresh
+
+
+def check_inherited_shape(
+    parent: ModelConfig, wanted: ModelConfig, given: frozenset[str], label: str
+) -> None:
+    for name in INHERITED_SHAPE:
+        if name in given and getattr(wanted, name) != getattr(parent, name):
+            raise UsageError(
+                f"{named(name)} {getattr(wanted, name)} does not match run '{label}' "
+                f"({name} = {getattr(parent, name)}); drop it"
+            )
+
+
+def continued_as_diffusion(parent: Parent) -> tuple[Transformer, Tokenizer]:
+    """An AR model with <|mask|> added and attention turned bidirectional."""
+    if parent.kind != "ar":
+        raise UsageError(f"{named('init_from')} {parent.label}: that run is {parent.kind}, not an AR run")
+    tokenizer = parent.tokenizer.with_mask_token()
+    model = parent.model
+    if tokenizer.vocab_size > model.config.vocab_size:
+        model = grow_vocab(model, tokenizer.vocab_size)
+    return rebuilt(model, replace(model.config, causal=False)), tokenizer
+
+
+def fresh_tokenizer(
+    registry: Registry, kind: str, tokenizer_path: Path | None, data: str, jsonl_field: str, vocab_size: int
+) -> Tokenizer:
+    """The given tokenizer.json, or a BPE tokenizer trained on the data; diffusion adds <|mask|>."""
+    if tokenizer_path is not None:
+        tokenizer = Tokenizer.load(tokenizer_path)
+    else:
+        tokenizer = Tokenizer.train(load_pretrain_texts(data, registry.data_dir, jsonl_field), vocab_size)
+    return tokenizer.with_mask_token() if kind == "diffusion" else tokenizer
