@@ -1,5 +1,5 @@
-"""`python -m llada_cli` (also `torchrun -m llada_cli ...`)."""
+"""`python -m llada_cli`: the same as the `llada` command."""
 
-from llada_cli.cli import main
+from .cli import main
 
 main()

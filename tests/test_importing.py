@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from llada_cli.engine.checkpoint import load_run
-from llada_cli.engine.checkpoint_files import read_state_dict
+from llada_cli.engine.checkpoint_files import read_checkpoint
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import LladaError, UsageError
 from llada_cli.engine.importing import (
@@ -221,7 +221,7 @@ def nano_llada_logits(state: dict[str, torch.Tensor], causal: bool = False, eps:
 
 
 def unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The names read_state_dict gives: without MiniMind's leading "model."."""
+    """The names read_checkpoint gives: without MiniMind's leading "model."."""
     return {name.removeprefix("model."): tensor for name, tensor in state.items()}
 
 
@@ -404,19 +404,19 @@ class Payload:
 def test_a_pickle_with_python_objects_is_refused_without_unpickling_it(tmp_path):
     torch.save({"model": minimind_state("minimind"), "trainer": Payload()}, tmp_path / "ckpt.pt")
     with pytest.raises(LladaError, match="non-tensor Python objects and cannot be loaded safely"):
-        read_state_dict(tmp_path / "ckpt.pt")
+        read_checkpoint(tmp_path / "ckpt.pt")
     assert UNPICKLED == []
 
 
 def test_unreadable_files_are_refused(tmp_path):
     with pytest.raises(UsageError, match="checkpoint not found"):
-        read_state_dict(tmp_path / "absent.pt")
+        read_checkpoint(tmp_path / "absent.pt")
     (tmp_path / "model.ckpt").write_bytes(b"x")
     with pytest.raises(UsageError, match="unknown checkpoint type '.ckpt'"):
-        read_state_dict(tmp_path / "model.ckpt")
+        read_checkpoint(tmp_path / "model.ckpt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(LladaError, match="not a PyTorch checkpoint"):
-        read_state_dict(tmp_path / "text.pt")
+        read_checkpoint(tmp_path / "text.pt")
     torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(LladaError, match="unknown checkpoint layout"):
         load_external_model(tmp_path / "other.pt", causal=True)

@@ -25,11 +25,6 @@ HINT_KEYS = ("num_attention_heads", "rms_norm_eps", "rope_theta", "seq_len")
 PYTHON_OBJECT_ERRORS = ("GLOBAL", "new object", "call reduce", "Can only build")
 
 
-def read_state_dict(path: Path) -> State:
-    """The tensors of a .pt/.pth/.safetensors file, out of any training wrapper, names unprefixed."""
-    return read_checkpoint(Path(path))[0]
-
-
 def read_checkpoint(path: Path) -> tuple[State, dict[str, Any]]:
     """The state dict and the hints (HINT_KEYS) saved next to it."""
     obj = _load_object(path)

@@ -171,22 +171,6 @@ class Transformer(nn.Module):
         hidden, _ = self.hidden_states(input_ids, positions, attn_mask, past=None)
         return self.lm_head(hidden)
 
-    def forward_cached(
-        self,
-        input_ids: torch.Tensor,
-        positions: torch.Tensor,
-        past: list[KV] | None,
-        attn_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, list[KV]]:
-        """Logits of the new tokens attending to cached keys/values plus themselves.
-
-        Returns the full keys/values (past + new) of every layer. Causal models see the past
-        and the new tokens causally (new tokens sit after the past); bidirectional models see
-        all of it, so the order of cached entries does not matter there.
-        """
-        hidden, kv = self.hidden_states(input_ids, positions, attn_mask, past)
-        return self.lm_head(hidden), kv
-
     def hidden_states(
         self,
         input_ids: torch.Tensor,

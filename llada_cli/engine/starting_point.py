@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoint import load_run
+from .checkpoint_files import EXTERNAL_SUFFIXES
 from .config import ModelConfig
 from .data.sources import load_pretrain_texts
 from .errors import UsageError, named
-from .checkpoint_files import EXTERNAL_SUFFIXES
 from .importing import load_external_model
 from .model import Transformer, grow_vocab
 from .registry import Registry

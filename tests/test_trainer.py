@@ -1,0 +1,135 @@
+"""The Trainer on its own: a tiny model, a fake objective, no CLI and no tokenizer.
+
+Exact resume, early stopping, gradient accumulation, checkpoint pruning, and the main-process
+rule (another rank trains its share and writes nothing).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from llada_cli.engine.config import ModelConfig, TrainConfig
+from llada_cli.engine.distributed import World
+from llada_cli.engine.model import Transformer
+from llada_cli.engine.objectives import LossOutput, PretrainBatch
+from llada_cli.engine.registry import Registry
+from llada_cli.engine.runinfo import RunInfo
+from llada_cli.engine.trainer import Trainer
+
+ROWS = torch.randint(0, 32, (24, 8), generator=torch.Generator().manual_seed(0))
+CONFIG = ModelConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, seq_len=8)
+
+
+class FakeObjective:
+    """Mean squared logits, scaled by a draw from the trainer's generator (so its RNG state matters)."""
+
+    def __init__(self, fail_at_step: int | None = None) -> None:
+        self.fail_at_step = fail_at_step
+
+    def __call__(self, model, batch, generator, progress) -> LossOutput:
+        if self.fail_at_step is not None and model.training and progress == self.fail_at_step / 6:
+            raise KeyboardInterrupt
+        scale = 1.0 + torch.rand((), generator=generator)
+        loss = model(batch.input_ids).float().pow(2).mean() * scale
+        return LossOutput(loss, batch.input_ids.numel(), {"scale": scale})
+
+
+def run_folder(tmp_path, name: str):
+    registry = Registry(tmp_path)
+    if (registry.runs_dir / name).exists():
+        return registry.existing(name)
+    run, _ = registry.prepare_new(name, overwrite=False)
+    run.write_info(RunInfo(name=name, kind="ar", stage="pretrain", model=CONFIG, parameters=0))
+    return run
+
+
+def trainer(tmp_path, name: str, objective=None, world: World | None = None, **config) -> Trainer:
+    torch.manual_seed(0)
+    settings = dict(batch_size=4, max_steps=6, dtype="fp32", log_every=1, learning_rate=1e-2, seed=3)
+    return Trainer(
+        Transformer(CONFIG),
+        objective or FakeObjective(),
+        lambda idx: PretrainBatch(ROWS[idx]),
+        len(ROWS),
+        [PretrainBatch(ROWS[:4])],
+        TrainConfig(**{**settings, **config}),
+        run_folder(tmp_path, name),
+        torch.device("cpu"),
+        world=world,
+    )
+
+
+def weights(t: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in t.model.state_dict().items()}
+
+
+def metrics(t: Trainer) -> list[dict]:
+    lines = t.run.metrics_path.read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"} for line in lines]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
+    straight = trainer(tmp_path, "straight", save_every=2)
+    assert straight.fit() == "completed"
+    killed = trainer(tmp_path, "killed", FakeObjective(fail_at_step=4), save_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()  # steps 1-4 done, checkpoint at 4, the fifth dies
+    resumed = trainer(tmp_path, "killed", save_every=2)
+    resumed.resume()
+    assert resumed.step == 4
+    assert resumed.fit() == "completed"
+    for name, tensor in weights(straight).items():
+        assert torch.equal(tensor, weights(resumed)[name]), name
+    assert metrics(resumed) == metrics(straight)
+
+
+def test_early_stopping_ends_the_run_and_keeps_the_best_checkpoint(tmp_path):
+    # no learning: the validation loss never improves after the first evaluation
+    t = trainer(
+        tmp_path,
+        "flat",
+        learning_rate=0.0,
+        max_steps=20,
+        eval_every=2,
+        early_stop_patience=2,
+        keep_checkpoints=1,
+    )
+    assert t.fit() == "early_stopped"
+    assert t.step == 6  # best at 2, no gain at 4 and 6
+    assert t.best["step"] == 2
+    assert t.run.checkpoint_steps() == [2, 6]  # the newest, and the best kept past keep_checkpoints
+    assert t.run.info().status == "early_stopped"
+
+
+def test_accumulating_two_half_batches_equals_one_whole_batch(tmp_path):
+    whole = trainer(tmp_path, "whole", max_steps=1, batch_size=4, grad_accum=1)
+    halves = trainer(tmp_path, "halves", max_steps=1, batch_size=2, grad_accum=2)
+    # the fake objective's scale differs per call: use a constant one for both
+    whole.objective = halves.objective = lambda m, b, g, p: LossOutput(m(b.input_ids).pow(2).mean(), 1, {})
+    whole.fit()
+    halves.fit()
+    for name, tensor in weights(whole).items():
+        torch.testing.assert_close(weights(halves)[name], tensor, atol=1e-6, rtol=1e-5)
+
+
+def test_checkpoints_are_pruned_to_the_newest(tmp_path):
+    t = trainer(tmp_path, "pruned", max_steps=5, save_every=1, keep_checkpoints=2)
+    t.fit()
+    assert t.run.checkpoint_steps() == [4, 5]
+    every = trainer(tmp_path, "kept", max_steps=3, save_every=1, keep_checkpoints=0)
+    every.fit()
+    assert every.run.checkpoint_steps() == [1, 2, 3]
+
+
+def test_only_the_main_process_writes_and_each_rank_reads_its_share(tmp_path):
+    main = trainer(tmp_path, "main", max_steps=2, world=World(rank=0, world_size=2))
+    other = trainer(tmp_path, "other", max_steps=2, world=World(rank=1, world_size=2))
+    assert torch.cat((main.stream.next_indices(), other.stream.next_indices())).tolist() == (
+        torch.randperm(len(ROWS), generator=torch.Generator().manual_seed(3))[:8].tolist()
+    )
+    other.fit()
+    assert not other.run.metrics_path.exists() and other.run.checkpoint_steps() == []
+    assert other.run.info().status == "created"
