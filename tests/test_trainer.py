@@ -133,3 +133,7 @@ def test_only_the_main_process_writes_and_each_rank_reads_its_share(tmp_path):
     other.fit()
     assert not other.run.metrics_path.exists() and other.run.checkpoint_steps() == []
     assert other.run.info().status == "created"
+
+
+def test_adam_beta2_reaches_the_optimizer(tmp_path):
+    assert trainer(tmp_path, "betas", adam_beta2=0.99).optimizer.param_groups[0]["betas"] == (0.9, 0.99)

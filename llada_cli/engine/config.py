@@ -113,6 +113,7 @@ class TrainConfig:
     lr_stable_ratio: float = option(0.4, "wsd: share held at the peak.", at_least=0, at_most=1)
     min_lr_ratio: float = option(0.1, "Final LR as a share of the peak.", at_least=0, at_most=1)
     weight_decay: float = option(0.1, "AdamW weight decay.", at_least=0)
+    adam_beta2: float = option(0.95, "AdamW beta2 (squared-gradient decay).", at_least=0, below=1)
     grad_clip: float = option(1.0, "Max gradient norm (0: off).", at_least=0)
     dtype: str = option(
         "auto",

@@ -123,8 +123,9 @@ class Trainer:
             {"params": decay, "weight_decay": self.config.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
+        betas = (0.9, self.config.adam_beta2)
         fused = self.device.type == "cuda"
-        return torch.optim.AdamW(groups, lr=self.config.learning_rate, betas=(0.9, 0.95), fused=fused)
+        return torch.optim.AdamW(groups, lr=self.config.learning_rate, betas=betas, fused=fused)
 
     # -- state for exact resume -------------------------------------------------
 
