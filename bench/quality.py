@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from llada_cli.engine.runinfo import RunInfo
+
 ARMS = ("ar", "diffusion-from-ar", "diffusion-scratch")
 SETS = ("seen", "forward", "reverse")
 
@@ -74,7 +76,7 @@ class Bench:
         command = [*command, "--run-name", name, "--overwrite"]
         done = self.ledger.get(name)
         run_json = self.home / "runs" / name / "run.json"
-        completed = run_json.is_file() and json.loads(run_json.read_text()).get("status") == "completed"
+        completed = run_json.is_file() and RunInfo.load(run_json).status == "completed"
         if done and done["command"] == command and completed:
             log(f"{name}: reused ({done['seconds']:.0f} s when trained)")
             return done["seconds"]

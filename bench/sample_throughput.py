@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import resource
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from llada_cli.engine.config import PRESETS
 from llada_cli.engine.data.builtin import answer_matches, builtin_corpus
 from llada_cli.engine.evaluate import benchmark_accuracy
 from llada_cli.engine.model import Transformer
+from llada_cli.engine.runinfo import RunInfo
 from llada_cli.engine.sampling.ar import ARSettings, generate_ar
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion
 
@@ -88,7 +88,7 @@ def run_names(pretrain_steps: int, sft_steps: int) -> dict[str, str]:
 
 def completed(home: Path, name: str) -> bool:
     info = home / "runs" / name / "run.json"
-    return info.is_file() and json.loads(info.read_text()).get("status") == "completed"
+    return info.is_file() and RunInfo.load(info).status == "completed"
 
 
 def llada(home: Path, *args: str) -> None:

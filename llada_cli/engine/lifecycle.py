@@ -46,30 +46,28 @@ def create_run(
     seq_len: int,
     world: World,
 ) -> Prepared:
-    """A new run folder with its tokenizer and run.json (main process); the others wait and open it."""
-    replaced = None
-    if world.is_main:
-        run, replaced = registry.prepare_new(request.run.run_name, request.run.overwrite)
-        tokenizer.save(run.tokenizer_path)
-        objective = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
-        run.write_info(
-            RunInfo(
-                name=request.run.run_name,
-                kind=request.kind,
-                stage=request.stage,
-                model=model.config,
-                parameters=model.num_parameters,
-                parent=parent,
-                train=request.train,
-                data=request.data,
-                objective=objective,
-                seq_len=seq_len,
-                command=request.command,
-            )
+    """A new run folder with its tokenizer and run.json, made by the main process; then the other
+    processes, waiting at the barrier, open it."""
+    run, replaced = registry.prepare_new(request.run.run_name, request.run.overwrite)
+    tokenizer.save(run.tokenizer_path)
+    objective = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
+    run.write_info(
+        RunInfo(
+            name=request.run.run_name,
+            kind=request.kind,
+            stage=request.stage,
+            model=model.config,
+            parameters=model.num_parameters,
+            parent=parent,
+            train=request.train,
+            data=request.data,
+            objective=objective,
+            seq_len=seq_len,
+            command=request.command,
         )
+    )
     world.barrier()
-    run = registry.existing(request.run.run_name)
-    return Prepared(run, model, Tokenizer.load(run.tokenizer_path), replaced)
+    return Prepared(run, model, tokenizer, replaced)
 
 
 def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:

@@ -129,14 +129,22 @@ def _sft_request(registry: Registry, request: StageRequest) -> StageRequest:
 
 def _prepare(registry: Registry, request: StageRequest, world: World) -> Prepared:
     if request.run.resume:
-        run = registry.existing(request.run.run_name)
-        tokenizer = Tokenizer.load(run.tokenizer_path)
-        if run.latest_step() is not None:  # the checkpoint holds the weights; the parent is not needed
-            return Prepared(run, Transformer(request.model), tokenizer, None)
-        model = rebuilt(_initial_model(registry, request, tokenizer)[0], request.model)
-        return Prepared(run, model, tokenizer, None)
+        return _reopened(registry, request)
+    if not world.is_main:
+        world.barrier()  # the main process trains the tokenizer and creates the run folder
+        return _reopened(registry, request)
     model, tokenizer, parent = _initial_model(registry, request, None)
     return create_run(registry, request, model, tokenizer, parent, _row_length(request, model), world)
+
+
+def _reopened(registry: Registry, request: StageRequest) -> Prepared:
+    """An existing run folder: its tokenizer, and its model (the checkpoint's weights load later)."""
+    run = registry.existing(request.run.run_name)
+    tokenizer = Tokenizer.load(run.tokenizer_path)
+    config = run.info().model
+    if run.latest_step() is not None:
+        return Prepared(run, Transformer(config), tokenizer, None)
+    return Prepared(run, rebuilt(_initial_model(registry, request, tokenizer)[0], config), tokenizer, None)
 
 
 def _initial_model(
