@@ -11,16 +11,18 @@ The CLI's `sample`, `compare` and `eval` are built on this module.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .engine.checkpoint import LoadedRun, load_run
+from .engine.checkpoint_files import EXTERNAL_SUFFIXES
 from .engine.device import resolve_device
 from .engine.errors import UsageError, named
 from .engine.evaluate import answer_log_likelihood
+from .engine.importing import external_run
 from .engine.options import option_names
 from .engine.registry import Registry, default_home
 from .engine.sampling.ar import generate_ar
@@ -71,7 +73,7 @@ class Model:
         self.network = loaded.model.to(device).eval()
         self.tokenizer = loaded.tokenizer
         self.kind: str = loaded.kind
-        self.name = f"{loaded.run.name}@{loaded.step}"
+        self.name = loaded.label
 
     @property
     def context_length(self) -> int:
@@ -182,8 +184,18 @@ class Model:
         )
 
 
-def load(run_or_path: str | Path, device: str = "auto", home: str | Path | None = None) -> Model:
+def load(
+    run_or_path: str | Path,
+    device: str = "auto",
+    home: str | Path | None = None,
+    tokenizer: str | Path | None = None,
+) -> Model:
+    """A run (name, name@step, run folder) or an external checkpoint file (with its tokenizer.json)."""
+    target = resolve_device(device)
+    path = Path(run_or_path).expanduser()
+    if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
+        loaded = external_run(path, Path(tokenizer) if tokenizer else None)
+        return Model(replace(loaded, model=loaded.model.to(target)), target)
     registry = Registry(Path(home) if home else default_home())
     run, step = registry.resolve(str(run_or_path))
-    target = resolve_device(device)
     return Model(load_run(run, step, device=str(target)), target)

@@ -12,6 +12,7 @@ from rich.text import Text
 from .. import api
 from ..engine.errors import UsageError
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
+from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
@@ -24,13 +25,27 @@ SIDE_GROUPS = {
 
 
 @cli_errors
-@with_configs(**SIDE_GROUPS)
+@with_configs(**SIDE_GROUPS, tokenizer=Group(TokenizerOptions, "Checkpoint files"))
 def compare(
     ctx: typer.Context,
-    ar: Annotated[str, typer.Option("--ar", help="AR run.", autocompletion=complete_run_name)],
+    ar: Annotated[
+        str | None,
+        typer.Option(
+            "--ar",
+            "--minimind-checkpoint",
+            help="AR run or checkpoint file.",
+            autocompletion=complete_run_name,
+        ),
+    ] = None,
     diffusion: Annotated[
-        str, typer.Option("--diffusion", help="Diffusion run.", autocompletion=complete_run_name)
-    ],
+        str | None,
+        typer.Option(
+            "--diffusion",
+            "--diffusion-checkpoint",
+            help="Diffusion run or checkpoint file.",
+            autocompletion=complete_run_name,
+        ),
+    ] = None,
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Prompt (repeatable).")] = None,
     prompts_file: Annotated[Path | None, typer.Option(help="Text lines or .jsonl with 'prompt'.")] = None,
     max_new_tokens: Annotated[int, typer.Option(help="Answer length on both sides.")] = 64,
@@ -42,13 +57,21 @@ def compare(
     *,
     ar_side: Given[ARSettings],
     diffusion_side: Given[DiffusionSettings],
+    tokenizer: Given[TokenizerOptions],
 ) -> None:
-    """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row."""
+    """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row.
+
+    With only --ar or only --diffusion, that side alone."""
     g = globals_of(ctx)
+    if ar is None and diffusion is None:
+        raise UsageError("give --ar RUN, --diffusion RUN or both")
     prompts = gather_prompts(prompt, prompts_file)
+    tokenizer_path = tokenizer.build().path
+    specs = {"ar": ar, "diffusion": diffusion}
     sides = {
-        "ar": api.load(ar, device=g.device, home=g.home),
-        "diffusion": api.load(diffusion, device=g.device, home=g.home),
+        side: api.load(spec, device=g.device, home=g.home, tokenizer=tokenizer_path)
+        for side, spec in specs.items()
+        if spec is not None
     }
     _check_kinds(sides)
     settings = {
@@ -94,7 +117,7 @@ def _summary(results: list[api.Result]) -> dict[str, float]:
 
 
 def _table(prompts: list[str], sides: dict[str, api.Model], results: dict[str, list[api.Result]]) -> Table:
-    table = Table(title="AR vs diffusion", show_lines=True)
+    table = Table(title=" vs ".join(sides).replace("ar", "AR"), show_lines=True)
     table.add_column("prompt", max_width=30)
     for side, model in sides.items():
         table.add_column(f"{side}: {model.name}", ratio=1)

@@ -9,6 +9,7 @@ import typer
 from ..engine.config import DataConfig, ModelConfig, TrainConfig
 from ..engine.objectives import ARPretrainConfig, DiffusionPretrainConfig
 from ..engine.stages import RunOptions, StartOptions
+from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name
 from .options import Given, Group, with_configs
 from .training import RUN, RUN_GROUPS, TRAIN, build_request, data_group, run_training
@@ -39,10 +40,13 @@ def pretrain_ar(
     shape: Given[ModelConfig],
     train: Given[TrainConfig],
     data: Given[DataConfig],
+    tokenizer: Given[TokenizerOptions],
     objective: Given[ARPretrainConfig],
 ) -> None:
     """Pretrain an autoregressive (causal) model: next-token cross entropy."""
-    groups = dict(run=run, start=start, shape=shape, train=train, data=data, objective=objective)
+    groups = dict(
+        run=run, start=start, shape=shape, train=train, data=data, tokenizer=tokenizer, objective=objective
+    )
     run_training(ctx, build_request(ctx, "ar", "pretrain", None, **groups))
 
 
@@ -58,8 +62,11 @@ def pretrain_diffusion(
     shape: Given[ModelConfig],
     train: Given[TrainConfig],
     data: Given[DataConfig],
+    tokenizer: Given[TokenizerOptions],
     objective: Given[DiffusionPretrainConfig],
 ) -> None:
     """Pretrain a masked diffusion model; --init-from continues an AR run (attention turns bidirectional)."""
-    groups = dict(run=run, start=start, shape=shape, train=train, data=data, objective=objective)
+    groups = dict(
+        run=run, start=start, shape=shape, train=train, data=data, tokenizer=tokenizer, objective=objective
+    )
     run_training(ctx, build_request(ctx, "diffusion", "pretrain", init_from, **groups))

@@ -15,6 +15,7 @@ from ..engine.errors import UsageError
 from ..engine.options import option_names
 from ..engine.sampling.common import TraceEvent
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
+from ..engine.tokenizer import TokenizerOptions
 from .common import (
     cli_errors,
     complete_run_name,
@@ -42,15 +43,27 @@ def sampler_options(*groups: Given) -> dict[str, Any]:
 
 
 RunArg = Annotated[
-    str, typer.Argument(help="Run name, name@step or run folder.", autocompletion=complete_run_name)
+    str | None,
+    typer.Argument(
+        help="Run name, name@step, run folder or checkpoint file.", autocompletion=complete_run_name
+    ),
+]
+Checkpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint",
+        help="The same as RUN (Nano-LLaDA's flag): a run or a checkpoint file.",
+        autocompletion=complete_run_name,
+    ),
 ]
 
 
 @cli_errors
-@with_configs(**SAMPLER_GROUPS)
+@with_configs(**SAMPLER_GROUPS, tokenizer=Group(TokenizerOptions, "Checkpoint files"))
 def sample(
     ctx: typer.Context,
-    run: RunArg,
+    run: RunArg = None,
+    checkpoint: Checkpoint = None,
     prompt: Annotated[
         list[str] | None, typer.Option("--prompt", "-p", help="Prompt (repeatable: a batch).")
     ] = None,
@@ -70,12 +83,15 @@ def sample(
     shared: Given[SamplingSettings],
     ar: Given[ARSettings],
     diffusion: Given[DiffusionSettings],
+    tokenizer: Given[TokenizerOptions],
 ) -> None:
     """Generate answers; diffusion runs denoise, AR runs decode left to right."""
     g = globals_of(ctx)
+    if (run is None) == (checkpoint is None):
+        raise UsageError("give the run to sample: RUN or --checkpoint (one of them)")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
-    model = api.load(run, device=g.device, home=g.home)
+    model = api.load(run or checkpoint, device=g.device, home=g.home, tokenizer=tokenizer.build().path)
     if model.kind == "ar" and (trace is not None or live):
         raise UsageError("--trace and --live show diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None

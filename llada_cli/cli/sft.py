@@ -9,6 +9,7 @@ import typer
 from ..engine.config import DataConfig, ModelConfig, TrainConfig
 from ..engine.objectives import DiffusionSFTConfig
 from ..engine.stages import RunOptions, StartOptions
+from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name
 from .options import Given, Group, with_configs
 from .training import RUN, RUN_GROUPS, build_request, data_group, run_training
@@ -40,8 +41,11 @@ def sft(
     shape: Given[ModelConfig],
     train: Given[TrainConfig],
     data: Given[DataConfig],
+    tokenizer: Given[TokenizerOptions],
     objective: Given[DiffusionSFTConfig],
 ) -> None:
     """Fine-tune on conversations (ChatML). AR: loss on answers only; diffusion: prompts never masked."""
-    groups = dict(run=run, start=start, shape=shape, train=train, data=data, objective=objective)
+    groups = dict(
+        run=run, start=start, shape=shape, train=train, data=data, tokenizer=tokenizer, objective=objective
+    )
     run_training(ctx, build_request(ctx, "sft", "sft", base, **groups))

@@ -8,6 +8,7 @@ import typer
 
 from ..engine.config import DataConfig, ModelConfig, TrainConfig, model_config_from_preset
 from ..engine.stages import RunOptions, StageRequest, StartOptions, run_stage
+from ..engine.tokenizer import TokenizerOptions
 from .common import err, globals_of
 from .options import Given, Group
 from .progress import TrainProgress
@@ -16,6 +17,7 @@ RUN, MODEL, TRAIN = "Run and data", "Model shape", "Training"
 RUN_GROUPS = {
     "run": Group(RunOptions, RUN),
     "start": Group(StartOptions, MODEL),
+    "tokenizer": Group(TokenizerOptions, MODEL),
     "shape": Group(ModelConfig, MODEL, unset_default="preset"),
     "train": Group(TrainConfig, TRAIN),
 }
@@ -36,6 +38,7 @@ def build_request(
     shape: Given[ModelConfig],
     train: Given[TrainConfig],
     data: Given[DataConfig],
+    tokenizer: Given[TokenizerOptions],
     objective: Given | None = None,
 ) -> StageRequest:
     """The engine's request from the options the user gave; the global --seed and --device fill in."""
@@ -48,6 +51,7 @@ def build_request(
         train=train.build(seed=g.seed),
         data=data.build(),
         start=start_options,
+        tokenizer=tokenizer.build(),
         model=model_config_from_preset(start_options.preset, **shape.values),
         model_given=shape.names,
         objective=objective.build() if objective is not None else None,

@@ -70,7 +70,7 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
 
 @dataclass
 class LoadedRun:
-    run: Run
+    run: Run | None  # None: an external checkpoint loaded in memory (importing.external_run)
     step: int
     model: Transformer
     tokenizer: Tokenizer
@@ -79,6 +79,11 @@ class LoadedRun:
     @property
     def kind(self) -> str:
         return self.info.kind
+
+    @property
+    def label(self) -> str:
+        """name@step of a run, or the file name of an external checkpoint."""
+        return f"{self.info.name}@{self.step}" if self.run is not None else self.info.name
 
 
 def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRun:

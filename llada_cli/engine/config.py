@@ -102,7 +102,9 @@ def model_config_from_preset(preset: str, **overrides: Any) -> ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = option(16, "Rows per micro-batch.", at_least=1)
-    grad_accum: int = option(1, "Micro-batches per optimizer step.", at_least=1)
+    grad_accum: int = option(
+        1, "Micro-batches per optimizer step.", aliases=("accumulation_steps",), at_least=1
+    )
     max_steps: int | None = option(
         None, "Optimizer steps (default: one epoch).", aliases=("max_iters",), at_least=1
     )
@@ -129,7 +131,7 @@ class TrainConfig:
     keep_checkpoints: int = option(
         2, "Newest checkpoints kept (0: all); with early stopping, the best one too.", at_least=0
     )
-    log_every: int = option(10, "Metrics line every N steps.", at_least=1)
+    log_every: int = option(10, "Metrics line every N steps.", aliases=("log_interval",), at_least=1)
     early_stop_patience: int = option(0, "Stop after N evaluations without gain (0: off).", at_least=0)
     early_stop_min_delta: float = option(0.0, "Smallest gain that counts.", at_least=0)
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import WEIGHTS_FILE, save_weights
+from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
 from .checkpoint_files import State, read_checkpoint
 from .config import ModelConfig
 from .errors import LladaError, UsageError, named
@@ -325,6 +325,35 @@ def load_external_model(
     model = Transformer(config)
     model.load_state_dict(converted)
     return model.eval(), report
+
+
+def external_run(path: Path, tokenizer_path: Path | None, kind: str | None = None) -> LoadedRun:
+    """An external checkpoint loaded in memory as a run, to sample or fine-tune without importing it.
+
+    Without `kind`, the layout tells: Nano-LLaDA checkpoints are diffusion models, MiniMind's AR.
+    """
+    if tokenizer_path is None:
+        raise UsageError(
+            f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
+        )
+    state, _ = read_checkpoint(Path(path))
+    kind = kind or ("diffusion" if detect_layout(state).name == "nano-llada" else "ar")
+    model, report = load_external_model(path, causal=kind == "ar")
+    tokenizer = Tokenizer.load(tokenizer_path)
+    if kind == "diffusion":
+        tokenizer = tokenizer.with_mask_token()
+    if tokenizer.vocab_size > model.config.vocab_size:
+        model = grow_vocab(model, tokenizer.vocab_size).eval()
+    info = RunInfo(
+        name=Path(path).name,
+        kind=kind,
+        stage="imported",
+        model=model.config,
+        parameters=model.num_parameters,
+        source=str(Path(path).resolve()),
+        import_report=report.to_dict(),
+    )
+    return LoadedRun(run=None, step=0, model=model, tokenizer=tokenizer, info=info)
 
 
 def register_import(

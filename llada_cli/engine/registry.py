@@ -173,6 +173,9 @@ class Registry:
         candidate = self.runs_dir / name
         if RUN_NAME.match(name) and (candidate / "run.json").is_file():
             return Run(candidate), step
+        named_like = nano_llada_run_name(name)
+        if named_like and (self.runs_dir / named_like / "run.json").is_file() and not by_path.exists():
+            return Run(self.runs_dir / named_like), step
         raise UsageError(self._unknown_run_message(name))
 
     def _unknown_run_message(self, name: str) -> str:
@@ -225,6 +228,16 @@ class Registry:
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.existing(name).path)
+
+
+def nano_llada_run_name(path: str) -> str | None:
+    """`weights/<run>_state_dict.pt` or `weights/<run>.pt`, where Nano-LLaDA saves run <run>: the name."""
+    file = Path(path).name
+    for suffix in (".pt", ".pth", ".safetensors"):
+        if file.endswith(suffix):
+            name = file[: -len(suffix)].removesuffix("_state_dict")
+            return name if RUN_NAME.match(name) else None
+    return None
 
 
 def split_step(spec: str) -> tuple[str, int | None]:

@@ -9,7 +9,6 @@ continues.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,7 +37,7 @@ from .starting_point import (
     load_parent,
     rebuilt,
 )
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, TokenizerOptions
 from .trainer import EventHandler, Trainer
 
 INFERENCE_ROPE_FACTOR = 16.0  # MiniMind's and Nano-LLaDA's YaRN factor
@@ -61,9 +60,8 @@ class StartOptions:
     """How a fresh model is made (a continued run takes its parent's shape and tokenizer)."""
 
     preset: str = option("small", "Size preset; the shape options override it.", choices=PRESETS)
-    vocab_size: int = option(6400, "BPE vocabulary to train (without `tokenizer`).")
-    tokenizer: Path | None = option(
-        None, "Use this tokenizer.json instead of training one.", aliases=("tokenizer_json",)
+    vocab_size: int = option(
+        6400, "BPE vocabulary to train (without `tokenizer`).", aliases=("target_vocab_size",)
     )
     inference_rope_scaling: bool = option(
         False, "MiniMind's YaRN RoPE scaling (factor 16), in training and sampling: generate past `seq_len`."
@@ -81,6 +79,7 @@ class StageRequest:
     train: TrainConfig
     data: DataConfig = DataConfig()
     start: StartOptions = StartOptions()
+    tokenizer: TokenizerOptions = TokenizerOptions()
     model: ModelConfig = PRESETS["small"]  # the preset with the shape options given
     model_given: frozenset[str] = frozenset()  # shape options the user gave (checked against a parent)
     objective: Any = None  # an OBJECTIVE_CONFIGS config; None: its defaults
@@ -155,7 +154,7 @@ def _initial_model(
         tokenizer = tokenizer or fresh_tokenizer(
             registry,
             request.kind,
-            request.start.tokenizer,
+            request.tokenizer.path,
             request.data.data,
             request.data.jsonl_field,
             request.start.vocab_size,
@@ -167,7 +166,7 @@ def _initial_model(
             rope_scaling=INFERENCE_ROPE_FACTOR if request.start.inference_rope_scaling else 1.0,
         )
         return Transformer(config), tokenizer, None
-    parent = load_parent(registry, request.parent, request.start.tokenizer)
+    parent = load_parent(registry, request.parent, request.tokenizer.path)
     check_inherited_shape(parent.model.config, request.model, request.model_given, parent.label)
     model, parent_tokenizer = parent.model, parent.tokenizer
     if request.stage == "pretrain":

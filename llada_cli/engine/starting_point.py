@@ -11,7 +11,7 @@ from .checkpoint_files import EXTERNAL_SUFFIXES
 from .config import ModelConfig
 from .data.sources import load_pretrain_texts
 from .errors import UsageError, named
-from .importing import load_external_model
+from .importing import external_run
 from .model import Transformer, grow_vocab
 from .registry import Registry
 from .tokenizer import Tokenizer
@@ -41,14 +41,15 @@ def load_parent(registry: Registry, spec: str, tokenizer_path: Path | None) -> P
     """A registry run, or an external state dict given by its path (AR weights, with its tokenizer)."""
     path = Path(spec).expanduser()
     if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
-        if tokenizer_path is None:
-            raise UsageError(f"{path}: an external checkpoint needs {named('tokenizer')} tokenizer.json")
-        model, _ = load_external_model(path, causal=True)
-        return Parent(str(path), "ar", model, Tokenizer.load(tokenizer_path))
-    if tokenizer_path is not None:
-        raise UsageError(f"{named('tokenizer')}: run '{spec}' brings its own tokenizer; drop it")
+        loaded = external_run(path, tokenizer_path)
+        return Parent(str(path), loaded.kind, loaded.model.train(), loaded.tokenizer)
     loaded = load_run(*registry.resolve(spec))
-    return Parent(f"{loaded.run.name}@{loaded.step}", loaded.kind, loaded.model, loaded.tokenizer)
+    if tokenizer_path is not None and not Tokenizer.load(tokenizer_path).same_vocabulary(loaded.tokenizer):
+        raise UsageError(
+            f"{named('tokenizer')} {tokenizer_path} is not the tokenizer of run '{spec}', "
+            "which brings its own: drop the option"
+        )
+    return Parent(loaded.label, loaded.kind, loaded.model, loaded.tokenizer)
 
 
 def rebuilt(model: Transformer, config: ModelConfig) -> Transformer:

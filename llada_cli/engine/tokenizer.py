@@ -6,13 +6,15 @@ add one more special, <|mask|>, appended at the end of the vocabulary.
 """
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import tokenizers
 from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
 from .atomic import write_text_atomic
-from .errors import UsageError
+from .errors import UsageError, named
+from .options import option
 
 EOS = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -85,6 +87,13 @@ class Tokenizer:
 
     # ----------------------------------------------------------------------------- properties
 
+    def same_vocabulary(self, other: "Tokenizer") -> bool:
+        """The same tokens with the same ids, an added <|mask|> aside."""
+        mine, theirs = (t.backend.get_vocab(with_added_tokens=True) for t in (self, other))
+        mine.pop(MASK, None)
+        theirs.pop(MASK, None)
+        return mine == theirs
+
     @property
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
@@ -107,3 +116,25 @@ class Tokenizer:
         if add_generation_prompt:
             text += f"{IM_START}assistant\n"
         return text
+
+
+@dataclass(frozen=True)
+class TokenizerOptions:
+    """Where a tokenizer.json comes from when the command is not handed one by a run."""
+
+    tokenizer: Path | None = option(
+        None, "Use this tokenizer.json (instead of training one).", aliases=("tokenizer_json",)
+    )
+    tokenizer_dir: Path | None = option(None, "Use DIR/tokenizer.json (Nano-LLaDA's flag).")
+
+    def __post_init__(self) -> None:
+        if self.tokenizer is not None and self.tokenizer_dir is not None:
+            raise UsageError(
+                f"{named('tokenizer')} and {named('tokenizer_dir')} name two tokenizers: give one"
+            )
+
+    @property
+    def path(self) -> Path | None:
+        if self.tokenizer_dir is not None:
+            return Path(self.tokenizer_dir) / "tokenizer.json"
+        return self.tokenizer
