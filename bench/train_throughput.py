@@ -154,7 +154,9 @@ def objectives() -> dict:
     return {
         "ar": ARPretrainObjective(eos_id=0),
         "diffusion": DiffusionPretrainObjective(mask_id=VOCAB - 1, eos_id=0),
-        "diffusion-wsd": DiffusionPretrainObjective(mask_id=VOCAB - 1, eos_id=0, mask_schedule="wsd"),
+        "diffusion-wsd": DiffusionPretrainObjective(
+            mask_id=VOCAB - 1, eos_id=0, use_block_curriculum=True, total_steps=10
+        ),
     }
 
 

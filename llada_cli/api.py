@@ -189,12 +189,14 @@ def load(
     device: str = "auto",
     home: str | Path | None = None,
     tokenizer: str | Path | None = None,
+    seq_len: int | None = None,
 ) -> Model:
-    """A run (name, name@step, run folder) or an external checkpoint file (with its tokenizer.json)."""
+    """A run (name, name@step, run folder) or an external checkpoint file (with its tokenizer.json and,
+    when the file does not say, its context length)."""
     target = resolve_device(device)
     path = Path(run_or_path).expanduser()
     if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
-        loaded = external_run(path, Path(tokenizer) if tokenizer else None)
+        loaded = external_run(path, Path(tokenizer) if tokenizer else None, seq_len=seq_len)
         return Model(replace(loaded, model=loaded.model.to(target)), target)
     registry = Registry(Path(home) if home else default_home())
     run, step = registry.resolve(str(run_or_path))

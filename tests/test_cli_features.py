@@ -44,8 +44,8 @@ def test_python_dash_m_runs_the_app():
     assert result.returncode == 0 and "pretrain" in result.stdout
 
 
-def test_wsd_curriculum_logs_block_size_and_validates_sizes(cli):
-    args = ["pretrain", "diffusion", *MICRO, "--mask-schedule", "wsd", "--max-steps", "10"]
+def test_block_curriculum_logs_block_size_and_validates_sizes(cli):
+    args = ["pretrain", "diffusion", *MICRO, "--use-block-curriculum", "--max-steps", "10"]
     bad = cli(*args, "--block-sizes-up", "1,48,64", "--run-name", "bad")
     assert bad.exit_code == 2 and "48 does not divide --seq-len 64" in bad.stderr
     assert not (cli.home / "runs/bad").exists()
@@ -53,9 +53,9 @@ def test_wsd_curriculum_logs_block_size_and_validates_sizes(cli):
         *args,
         "--block-sizes-up",
         "1,8,64",
-        "--block-sizes-down",
+        "--wsd-block-sizes-down",
         "32,16",
-        "--doc-attention-mask",
+        "--use-doc-attention-mask",
         "--time-weighted-loss",
         "--noise-schedule",
         "cosine",

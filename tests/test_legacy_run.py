@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from llada_cli.engine.runinfo import RunInfo
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -44,3 +46,24 @@ def test_legacy_run_resumes_to_the_uninterrupted_weights(legacy) -> None:
     assert info["status"] == "completed" and info["step"] == 4
     steps = [m["step"] for m in legacy.metrics("legacy-dlm")]
     assert steps == [1, 2, 3, 4]
+
+
+def test_a_block_curriculum_run_of_format_2_keeps_its_meaning():
+    """Before Nano-LLaDA's flags, `mask_schedule: wsd` named the block curriculum: it still does."""
+    stored = {
+        "format": 2,
+        "name": "old-wsd",
+        "kind": "diffusion",
+        "stage": "pretrain",
+        "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "seq_len": 32},
+        "parameters": 1,
+        "objective": {"mask_schedule": "wsd", "block_sizes_up": [1, 32], "wsd_warmup_ratio": 0.4},
+    }
+    objective = RunInfo.from_json(stored).objective
+    assert (objective.mask_schedule, objective.use_block_curriculum) == ("iid_t", True)
+    assert objective.wsd_block_sizes_up == (1, 32)
+    assert objective.wsd_phase_ratios == pytest.approx((0.4, 0.5, 0.1))
+    assert (objective.wsd_warmup_ratio, objective.wsd_stable_ratio) == (
+        0.2,
+        0.6,
+    )  # today's mask-ratio defaults

@@ -1,14 +1,18 @@
 """The training losses against hand computations with the same random draws (docs/algorithms.md 2-6)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from llada_cli.engine import objectives
+from llada_cli.engine import losses
 from llada_cli.engine.config import ModelConfig
+from llada_cli.engine.diffusion_pretraining import masked_blocks, repeat_unlikelihood, run_lengths
 from llada_cli.engine.evaluate import diffusion_answer_nll
+from llada_cli.engine.losses import bdlm_logits, plain_cross_entropy
 from llada_cli.engine.masking import apply_mask, mask_probability, sample_mask
 from llada_cli.engine.model import Transformer
 from llada_cli.engine.objectives import (
@@ -18,8 +22,6 @@ from llada_cli.engine.objectives import (
     DiffusionSFTObjective,
     PretrainBatch,
     SFTBatch,
-    bdlm_cross_entropy,
-    plain_cross_entropy,
 )
 
 VOCAB, MASK, EOS = 64, 63, 0
@@ -149,7 +151,13 @@ def test_time_weight_comes_from_the_t_that_drew_the_mask(schedule):
     assert checked >= 6
 
 
-def test_wsd_in_its_stable_phase_is_exactly_iid_t():
+def bdlm_cross_entropy(model, x0, xt, masked, block_size, doc_ids):
+    return F.cross_entropy(
+        bdlm_logits(model, x0, xt, masked, block_size, doc_ids), x0[masked], reduction="none"
+    )
+
+
+def test_block_curriculum_in_its_stable_phase_is_exactly_iid_t():
     model = tiny_model(causal=False)
     batch = PretrainBatch(clean_ids(2, 16))
     for doc_mask in (False, True):
@@ -157,7 +165,8 @@ def test_wsd_in_its_stable_phase_is_exactly_iid_t():
         wsd = DiffusionPretrainObjective(
             mask_id=MASK,
             eos_id=EOS,
-            mask_schedule="wsd",
+            use_block_curriculum=True,
+            total_steps=10,
             doc_attention_mask=doc_mask,
             variable_length_prob=0.5,
         )
@@ -198,14 +207,14 @@ def test_bdlm_block_sees_only_itself_and_earlier_clean_blocks():
     assert not torch.allclose(before[2:], seen[2:], atol=1e-6)  # block 1's masked 4, 5 see clean block 0
 
 
-def test_wsd_reports_the_curriculum_block_size():
+def test_the_block_curriculum_reports_its_block_size():
     objective = DiffusionPretrainObjective(
-        mask_id=MASK, eos_id=EOS, mask_schedule="wsd", variable_length_prob=0
+        mask_id=MASK, eos_id=EOS, use_block_curriculum=True, total_steps=10, variable_length_prob=0
     )
     model = ConstantModel()
-    # L = 16: defaults up (1, 4, 16), down (8,)
-    for progress, block in ((0.0, 1), (0.1, 4), (0.25, 16), (0.5, 16), (0.9, 8)):
-        out = objective(model, PretrainBatch(clean_ids(2, 16)), torch.Generator().manual_seed(0), progress)
+    # L = 16: defaults up (1, 4, 16), down (8,); 10 steps: warmup 0-2, stable 3-7, decay 8-9
+    for step, block in ((0, 1), (1, 4), (2, 16), (5, 16), (8, 8), (9, 8)):
+        out = objective(model, PretrainBatch(clean_ids(2, 16)), torch.Generator().manual_seed(0), step / 10)
         assert out.metrics["block_size"] == block
         assert model.inputs[-1].shape[1] == (16 if block == 16 else 32)  # BDLM sees [x_t ; x0]
 
@@ -453,9 +462,27 @@ def sft_rows(rows: int, length: int, prompt: int) -> SFTBatch:
         DiffusionPretrainObjective(mask_id=1, eos_id=7, variable_length_prob=0.0),
         DiffusionPretrainObjective(mask_id=1, eos_id=7, noise_schedule="cosine", time_weighted_loss=True),
         DiffusionPretrainObjective(mask_id=1, eos_id=7, variable_length_prob=1.0),  # often cut to 1 token
-        DiffusionPretrainObjective(mask_id=1, eos_id=7, mask_schedule="wsd", block_sizes_up=(4,)),
+        DiffusionPretrainObjective(
+            mask_id=1, eos_id=7, use_block_curriculum=True, wsd_block_sizes_up=(4,), total_steps=100
+        ),
+        DiffusionPretrainObjective(mask_id=1, eos_id=7, mask_schedule="wsd", total_steps=100),
+        DiffusionPretrainObjective(
+            mask_id=1,
+            eos_id=7,
+            use_block_curriculum=True,
+            block_curriculum_form="masked_blocks",
+            wsd_block_sizes_up=(4,),
+            total_steps=100,
+        ),
     ],
-    ids=["iid_t", "cosine-time-weighted", "variable-length", "wsd-blocks-of-4"],
+    ids=[
+        "iid_t",
+        "cosine-time-weighted",
+        "variable-length",
+        "bdlm-blocks-of-4",
+        "wsd-ratio",
+        "masked-blocks",
+    ],
 )
 def test_pretraining_loss_is_an_unbiased_estimate(objective):
     # the stub's cross entropy is 2 at every position: the expected loss must be exactly 2
@@ -515,7 +542,7 @@ def test_sft_rows_are_padded_to_the_longest_row_of_the_batch():
     response[0, 4:7], response[1, 3:10] = True, True
     pad[0, 7:], pad[1, 10:] = True, True
     ids[pad] = EOS
-    batch = objectives.sft_batch(ids, response, pad)
+    batch = losses.sft_batch(ids, response, pad)
     assert batch.input_ids.shape == (2, 10) and torch.equal(batch.input_ids, ids[:, :10])
     model = ConstantModel()
     out = sft(mask_ratio_band=(0.5, 0.5))(model, batch, torch.Generator().manual_seed(0), 0.0)
@@ -523,3 +550,64 @@ def test_sft_rows_are_padded_to_the_longest_row_of_the_batch():
     # answer_len of the short row = longest row (10) - its prompt (4) = 6, not 16 - 4 = 12
     expected = math.log(VOCAB) * (masked[0] / 0.5005 / 6 + masked[1] / 0.5005 / 7) / 2
     assert out.loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+# -- Nano-LLaDA's schedules and terms ---------------------------------------------------------------
+
+
+def test_run_lengths_count_identical_tokens_ending_at_each_position():
+    ids = torch.tensor([[5, 5, 5, 2, 2, 9]])
+    assert run_lengths(ids).tolist() == [[1, 2, 3, 1, 2, 1]]
+
+
+def test_repeat_unlikelihood_by_hand():
+    # x0 = 3 3 4 5: masked positions 1, 2, 3. Position 1 repeats the text (3 3): never penalised.
+    # Position 2: the text says 4, repeating 3 would make a run of 3 (>= 2): -log(1 - p(3)).
+    # Position 3: the text says 5, repeating 4 would make a run of 2: -log(1 - p(4)).
+    x0 = torch.tensor([[3, 3, 4, 5]])
+    masked = torch.tensor([[False, True, True, True]])
+    logits = torch.zeros(3, 8)
+    logits[1, 3] = math.log(3.0)  # p(3) = 3 / 10 at position 2
+    logits[2, 4] = math.log(8.0)  # p(4) = 8 / 15 at position 3
+    expected = (-math.log(1 - 3 / 10) - math.log(1 - 8 / 15)) / 2
+    assert repeat_unlikelihood(logits, x0, masked, min_run=2, eos_id=0).item() == pytest.approx(expected)
+    # min_run 3: only position 2 (a run of 3 tokens) counts
+    assert repeat_unlikelihood(logits, x0, masked, min_run=3, eos_id=0).item() == pytest.approx(
+        -math.log(1 - 3 / 10)
+    )
+
+
+def test_repeat_penalty_adds_its_ramped_weight_times_the_term():
+    model = tiny_model(causal=False)
+    batch = PretrainBatch(torch.tensor([[3, 3, 4, 5, 5, 6, 7, 7]] * 2))
+    plain = diffusion(variable_length_prob=0.0)
+    penalised = replace(
+        plain, repeat_penalty_weight=0.5, repeat_penalty_delay_steps=2, repeat_penalty_warmup_steps=4
+    )
+    penalised = replace(penalised, total_steps=10)
+    for step, weight in ((1, 0.0), (3, 0.25), (9, 0.5)):
+        a = plain(model, batch, torch.Generator().manual_seed(step), step / 10)
+        b = penalised(model, batch, torch.Generator().manual_seed(step), step / 10)
+        term = b.metrics.get("repeat_unlikelihood", torch.tensor(0.0))
+        assert b.loss.item() == pytest.approx(a.loss.item() + weight * float(term), rel=1e-5)
+
+
+def test_wsd_mask_ratio_sets_every_rows_mask_rate_and_is_logged():
+    objective = diffusion(mask_schedule="wsd", total_steps=100, variable_length_prob=0.0)
+    batch = PretrainBatch(clean_ids(64, 64))
+    for step, ratio in ((0, 0.15 + 0.85 / 20), (50, 1.0), (99, 0.15)):
+        out = objective(ConstantModel(), batch, torch.Generator().manual_seed(step), step / 100)
+        p = (1 - EPS) * ratio + EPS
+        assert float(out.metrics["mask_ratio"]) == pytest.approx(p)
+        assert float(out.metrics["mask_rate"]) == pytest.approx(p, abs=0.02)
+
+
+def test_masked_blocks_masks_whole_blocks():
+    maskable = torch.ones(3, 16, dtype=torch.bool)
+    masked, weight = masked_blocks(
+        maskable, torch.tensor([0.5, 0.01, 1.0]), 4, torch.Generator().manual_seed(0)
+    )
+    per_block = masked.view(3, 4, 4)
+    assert (per_block.all(dim=2) | ~per_block.any(dim=2)).all()  # a block is masked whole or not at all
+    assert per_block.all(dim=2).sum(dim=1).tolist() == [2, 1, 4]  # round(4 * ratio), at least one
+    assert weight[:, 0].tolist() == [2.0, 4.0, 1.0]  # blocks / chosen

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from llada_cli.engine.config import TrainConfig
+from llada_cli.engine.diffusion_pretraining import MASK_SCHEDULES, DiffusionPretrainConfig
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.objectives import MASK_SCHEDULES, DiffusionPretrainConfig
 from llada_cli.engine.options import option_fields
 from llada_cli.engine.sampling.settings import DiffusionSettings
 from llada_cli.engine.schedules import LR_SCHEDULES
@@ -81,10 +81,10 @@ def test_a_bad_choice_is_refused_by_the_parser(cli):
 
 def test_comma_lists_parse_into_tuples(cli):
     cli.ok(
-        "pretrain", "diffusion", *MICRO, "--max-steps", "1", "--mask-schedule", "wsd",
-        "--block-sizes-up", "4,16", "--run-name", "lists",
+        "pretrain", "diffusion", *MICRO, "--max-steps", "1", "--use-block-curriculum",
+        "--wsd-block-sizes-up", "4,16", "--run-name", "lists",
     )  # fmt: skip
     info = cli.ok("runs", "show", "lists", "--json").stdout
-    assert '"block_sizes_up": [\n      4,\n      16\n    ]' in info
-    result = cli("pretrain", "diffusion", *MICRO, "--block-sizes-up", "4,x", "--run-name", "bad")
+    assert '"wsd_block_sizes_up": [\n      4,\n      16\n    ]' in info
+    result = cli("pretrain", "diffusion", *MICRO, "--wsd-block-sizes-up", "4,x", "--run-name", "bad")
     assert result.exit_code == 2 and "comma-separated numbers" in result.output

@@ -8,9 +8,11 @@ from llada_cli.engine.errors import UsageError
 from llada_cli.engine.schedules import (
     default_block_sizes,
     learning_rate,
+    ramped_weight,
     validate_block_sizes,
     warmup_steps,
     wsd_block_size,
+    wsd_mask_ratio,
 )
 
 # 100 steps, 10 of warmup: 90 post-warmup steps (10..99)
@@ -86,25 +88,48 @@ def expected_block(step: int, total: int) -> int:
 
 @pytest.mark.parametrize("total", [100, 1000])
 def test_block_size_at_every_step_of_a_run(total):
-    got = [wsd_block_size(step / total, 128, UP, DOWN) for step in range(total)]
+    got = [wsd_block_size(step, total, 128, UP, DOWN) for step in range(total)]
     assert got == [expected_block(step, total) for step in range(total)]
 
 
 def test_block_size_phase_boundaries():
-    block = lambda s: wsd_block_size(s, 128, UP, DOWN)  # noqa: E731
-    assert [block(s) for s in (0.0, 0.06, 0.12, 0.18, 0.24)] == [1, 4, 16, 64, 128]
-    assert [block(s) for s in (0.0599, 0.1199, 0.2999)] == [1, 4, 128]
-    assert [block(s) for s in (0.3, 0.5, 0.7999)] == [128, 128, 128]
-    assert [block(s) for s in (0.8, 0.8999, 0.9, 0.9999, 1.0)] == [64, 64, 32, 32, 32]
+    # 100 steps, phases 0.3 / 0.5 / 0.2: warmup 0-29 (5 sizes, 6 steps each), stable 30-79, decay 80-99
+    block = lambda s: wsd_block_size(s, 100, 128, UP, DOWN)  # noqa: E731
+    assert [block(s) for s in (0, 6, 12, 18, 24)] == [1, 4, 16, 64, 128]
+    assert [block(s) for s in (5, 11, 29)] == [1, 4, 128]
+    assert [block(s) for s in (30, 50, 79)] == [128, 128, 128]
+    assert [block(s) for s in (80, 89, 90, 99, 100)] == [64, 64, 32, 32, 32]
 
 
 def test_block_size_with_other_ratios_and_empty_lists():
-    assert wsd_block_size(0.05, 64, (1, 64), (32,), warmup_ratio=0.1, stable_ratio=0.2) == 64
-    assert wsd_block_size(0.25, 64, (1, 64), (32,), warmup_ratio=0.1, stable_ratio=0.2) == 64
-    assert wsd_block_size(0.3, 64, (1, 64), (32,), warmup_ratio=0.1, stable_ratio=0.2) == 32
-    assert wsd_block_size(0.1, 64, (), ()) == 64
-    assert wsd_block_size(0.9, 64, (), ()) == 64
-    assert wsd_block_size(0.0, 64, (8,), (8,), warmup_ratio=0.0, stable_ratio=1.0) == 64
+    phases = (0.1, 0.2, 0.7)  # of 100 steps: warmup 0-9, stable 10-29, decay 30-99
+    assert wsd_block_size(5, 100, 64, (1, 64), (32,), phases) == 64
+    assert wsd_block_size(25, 100, 64, (1, 64), (32,), phases) == 64
+    assert wsd_block_size(30, 100, 64, (1, 64), (32,), phases) == 32
+    assert [wsd_block_size(s, 10, 64, (1, 2), (32,), (2, 4, 4)) for s in (0, 1, 2)] == [1, 2, 64]  # 0.2 of 10
+    assert wsd_block_size(10, 100, 64, (), ()) == 64
+    assert wsd_block_size(90, 100, 64, (), ()) == 64
+    assert wsd_block_size(0, 100, 64, (8,), (8,), (0.0, 1.0, 0.0)) == 64
+
+
+def test_wsd_mask_ratio_at_its_phase_boundaries():
+    # Nano-LLaDA's defaults over 100 steps: 0.15 -> 1.0 over steps 0-19, 1.0 for 20-79, back to 0.15 at 99
+    ratio = lambda s: wsd_mask_ratio(s, 100, 0.15, 1.0, 0.2, 0.6)  # noqa: E731
+    assert ratio(0) == pytest.approx(0.15 + 0.85 / 20)
+    assert ratio(9) == pytest.approx(0.15 + 0.85 * 10 / 20)
+    assert ratio(19) == pytest.approx(1.0)
+    assert ratio(20) == ratio(79) == 1.0
+    assert ratio(80) == pytest.approx(1.0 - 0.85 / 20)
+    assert ratio(99) == pytest.approx(0.15)
+    assert wsd_mask_ratio(5, 10, 0.3, 0.6, 0.0, 1.0) == 0.6  # no warmup, all stable
+    assert wsd_mask_ratio(9, 10, 0.3, 0.6, 0.5, 0.5) == 0.6  # no decay phase
+
+
+def test_ramped_weight_waits_then_rises():
+    assert [ramped_weight(s, 0.4, 2, 4) for s in (0, 1, 2, 3, 5, 9)] == pytest.approx(
+        [0, 0, 0.1, 0.2, 0.4, 0.4]
+    )
+    assert ramped_weight(0, 0.4, 0, 0) == 0.4 and ramped_weight(7, 0.0, 0, 0) == 0
 
 
 @pytest.mark.parametrize(

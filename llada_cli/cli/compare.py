@@ -11,6 +11,7 @@ from rich.text import Text
 
 from .. import api
 from ..engine.errors import UsageError
+from ..engine.importing import CheckpointFileOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
@@ -25,7 +26,11 @@ SIDE_GROUPS = {
 
 
 @cli_errors
-@with_configs(**SIDE_GROUPS, tokenizer=Group(TokenizerOptions, "Checkpoint files"))
+@with_configs(
+    **SIDE_GROUPS,
+    tokenizer=Group(TokenizerOptions, "Checkpoint files"),
+    file=Group(CheckpointFileOptions, "Checkpoint files"),
+)
 def compare(
     ctx: typer.Context,
     ar: Annotated[
@@ -58,6 +63,7 @@ def compare(
     ar_side: Given[ARSettings],
     diffusion_side: Given[DiffusionSettings],
     tokenizer: Given[TokenizerOptions],
+    file: Given[CheckpointFileOptions],
 ) -> None:
     """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row.
 
@@ -69,7 +75,9 @@ def compare(
     tokenizer_path = tokenizer.build().path
     specs = {"ar": ar, "diffusion": diffusion}
     sides = {
-        side: api.load(spec, device=g.device, home=g.home, tokenizer=tokenizer_path)
+        side: api.load(
+            spec, device=g.device, home=g.home, tokenizer=tokenizer_path, seq_len=file.build().seq_len
+        )
         for side, spec in specs.items()
         if spec is not None
     }

@@ -22,11 +22,18 @@ InitFrom = Annotated[
     str | None,
     typer.Option(
         "--init-from",
-        help="AR run (name, name@step or path) to continue as diffusion.",
+        "--init-from-minimind",
+        help="AR run (name, name@step or folder) or checkpoint file to continue as diffusion.",
         rich_help_panel=RUN,
         autocompletion=complete_run_name,
     ),
 ]
+
+
+def NanoSwitch(flag: str) -> object:  # noqa: N802 (a type alias factory)
+    """Nano-LLaDA's script switches, accepted and ignored: llada always trains with a tokenizer
+    (`--train`, `--use-tokenizer`) and never joins rows into one string (`--jsonl-sep`)."""
+    return Annotated[bool, typer.Option(flag, hidden=True)]
 
 
 @app.command("ar")
@@ -56,6 +63,9 @@ def pretrain_ar(
 def pretrain_diffusion(
     ctx: typer.Context,
     init_from: InitFrom = None,
+    train_switch: NanoSwitch("--train") = False,
+    use_tokenizer: NanoSwitch("--use-tokenizer") = False,
+    jsonl_sep: Annotated[str | None, typer.Option("--jsonl-sep", hidden=True)] = None,
     *,
     run: Given[RunOptions],
     start: Given[StartOptions],

@@ -12,6 +12,7 @@ from rich.text import Text
 from .. import api
 from ..engine.atomic import write_text_atomic
 from ..engine.errors import UsageError
+from ..engine.importing import CheckpointFileOptions
 from ..engine.options import option_names
 from ..engine.sampling.common import TraceEvent
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
@@ -59,7 +60,11 @@ Checkpoint = Annotated[
 
 
 @cli_errors
-@with_configs(**SAMPLER_GROUPS, tokenizer=Group(TokenizerOptions, "Checkpoint files"))
+@with_configs(
+    **SAMPLER_GROUPS,
+    tokenizer=Group(TokenizerOptions, "Checkpoint files"),
+    file=Group(CheckpointFileOptions, "Checkpoint files"),
+)
 def sample(
     ctx: typer.Context,
     run: RunArg = None,
@@ -84,6 +89,7 @@ def sample(
     ar: Given[ARSettings],
     diffusion: Given[DiffusionSettings],
     tokenizer: Given[TokenizerOptions],
+    file: Given[CheckpointFileOptions],
 ) -> None:
     """Generate answers; diffusion runs denoise, AR runs decode left to right."""
     g = globals_of(ctx)
@@ -91,7 +97,13 @@ def sample(
         raise UsageError("give the run to sample: RUN or --checkpoint (one of them)")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
-    model = api.load(run or checkpoint, device=g.device, home=g.home, tokenizer=tokenizer.build().path)
+    model = api.load(
+        run or checkpoint,
+        device=g.device,
+        home=g.home,
+        tokenizer=tokenizer.build().path,
+        seq_len=file.build().seq_len,
+    )
     if model.kind == "ar" and (trace is not None or live):
         raise UsageError("--trace and --live show diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None

@@ -5,14 +5,20 @@ Saved into run.json as dicts (engine/runinfo.py reads them back).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
 
 from .errors import UsageError, named
 from .options import check_options, option
 from .schedules import LR_SCHEDULES
 
 DTYPES = ("auto", "fp32", "bf16")
+# The MLP's gate activation (SwiGLU with silu, the default; Nano-LLaDA's --hidden-act).
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,11 @@ class ModelConfig:
     rope_original_max_position: int = 2048  # YaRN's original length: MiniMind's, whatever seq_len is
     tie_embeddings: bool = option(False, "Share the embedding and the output head.", negatable=True)
     qk_norm: bool = option(False, "RMSNorm on queries and keys.", negatable=True)
-    norm_eps: float = 1e-5
+    norm_eps: float = option(1e-5, "Epsilon of every RMSNorm.", aliases=("rms_norm_eps",), above=0)
+    hidden_act: str = option("silu", "Activation of the MLP's gate.", choices=ACTIVATIONS)
+    dropout: float = option(
+        0.0, "Dropout on attention weights and MLP outputs, in training.", at_least=0, below=1
+    )
     causal: bool = True  # True for the AR track, False for diffusion
 
     def __post_init__(self) -> None:

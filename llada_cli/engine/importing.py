@@ -38,6 +38,7 @@ from .checkpoint_files import State, read_checkpoint
 from .config import ModelConfig
 from .errors import LladaError, UsageError, named
 from .model import Transformer, grow_vocab
+from .options import option
 from .registry import Registry, Run
 from .runinfo import RunInfo
 from .tokenizer import Tokenizer
@@ -305,15 +306,24 @@ def _pairs_to_halves(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
 # a model, and a registry run
 
 
+@dataclass(frozen=True)
+class CheckpointFileOptions:
+    """What a checkpoint file may not say about itself."""
+
+    seq_len: int | None = option(
+        None, "A checkpoint file's context length (default: what the file says, else 512).", at_least=2
+    )
+
+
 def load_external_model(
-    path: Path, causal: bool, num_attention_heads: int | None = None
+    path: Path, causal: bool, num_attention_heads: int | None = None, seq_len: int | None = None
 ) -> tuple[Transformer, ImportReport]:
     """The external checkpoint as our Transformer (causal: AR track); refuses missing tensors."""
     state, hints = read_checkpoint(Path(path))
     config, layout = infer_model_config(
         state,
         causal,
-        seq_len=int(hints.get("seq_len", 512)),
+        seq_len=seq_len or int(hints.get("seq_len", 512)),
         rope_theta=hints.get("rope_theta"),
         num_attention_heads=num_attention_heads or hints.get("num_attention_heads"),
         norm_eps=hints.get("rms_norm_eps"),
@@ -327,7 +337,9 @@ def load_external_model(
     return model.eval(), report
 
 
-def external_run(path: Path, tokenizer_path: Path | None, kind: str | None = None) -> LoadedRun:
+def external_run(
+    path: Path, tokenizer_path: Path | None, kind: str | None = None, seq_len: int | None = None
+) -> LoadedRun:
     """An external checkpoint loaded in memory as a run, to sample or fine-tune without importing it.
 
     Without `kind`, the layout tells: Nano-LLaDA checkpoints are diffusion models, MiniMind's AR.
@@ -338,7 +350,7 @@ def external_run(path: Path, tokenizer_path: Path | None, kind: str | None = Non
         )
     state, _ = read_checkpoint(Path(path))
     kind = kind or ("diffusion" if detect_layout(state).name == "nano-llada" else "ar")
-    model, report = load_external_model(path, causal=kind == "ar")
+    model, report = load_external_model(path, causal=kind == "ar", seq_len=seq_len)
     tokenizer = Tokenizer.load(tokenizer_path)
     if kind == "diffusion":
         tokenizer = tokenizer.with_mask_token()

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import ACTIVATIONS, ModelConfig
 
 # Keys and values of one layer, after RoPE: (B, kv_heads, S, head_dim) each.
 KV = tuple[torch.Tensor, torch.Tensor]
@@ -70,6 +70,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(hidden, self.kv_heads * self.head_dim, bias=False)
         self.v_proj = nn.Linear(hidden, self.kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(self.heads * self.head_dim, hidden, bias=False)
+        self.dropout = config.dropout
         self.q_norm = nn.RMSNorm(self.head_dim, eps=config.norm_eps) if config.qk_norm else None
         self.k_norm = nn.RMSNorm(self.head_dim, eps=config.norm_eps) if config.qk_norm else None
 
@@ -95,7 +96,13 @@ class Attention(nn.Module):
             k = torch.cat((past[0], k), dim=2)
             v = torch.cat((past[1], v), dim=2)
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=is_causal, enable_gqa=self.kv_heads != self.heads
+            q,
+            k,
+            v,
+            attn_mask=attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            is_causal=is_causal,
+            enable_gqa=self.kv_heads != self.heads,
         )
         out = out.transpose(1, 2).reshape(batch, length, self.heads * self.head_dim)
         return self.o_proj(out), (k, v)
@@ -107,9 +114,11 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(config.hidden_size, config.mlp_size, bias=False)
         self.up_proj = nn.Linear(config.hidden_size, config.mlp_size, bias=False)
         self.down_proj = nn.Linear(config.mlp_size, config.hidden_size, bias=False)
+        self.activation, self.dropout = ACTIVATIONS[config.hidden_act], config.dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        out = self.down_proj(self.activation(self.gate_proj(x)) * self.up_proj(x))
+        return F.dropout(out, self.dropout, self.training)
 
 
 class Block(nn.Module):

@@ -19,9 +19,14 @@ from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import LladaError, UsageError
 from .objectives import OBJECTIVE_CONFIGS
 
-FORMAT = 2
+FORMAT = 3
 # objective fields renamed since format 1: old name -> new name
-RENAMED_OBJECTIVE_FIELDS = {"normalised_loss": "normalized_loss", "eps": "iid_mask_eps"}
+RENAMED_OBJECTIVE_FIELDS = {
+    "normalised_loss": "normalized_loss",
+    "eps": "iid_mask_eps",
+    "block_sizes_up": "wsd_block_sizes_up",
+    "block_sizes_down": "wsd_block_sizes_down",
+}
 FINISHED = ("completed", "early_stopped")
 KINDS = ("ar", "diffusion")
 
@@ -104,7 +109,14 @@ class RunInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
-        data = _from_format_1(data) if data.get("format", 1) == 1 else dict(data)
+        version = data.get("format", 1)
+        data = _from_format_1(data) if version == 1 else dict(data)
+        if (
+            version < 3
+            and data.get("objective")
+            and (data["kind"], data["stage"]) == ("diffusion", "pretrain")
+        ):
+            data["objective"] = _block_curriculum_of_format_2(data["objective"])
         data.pop("format", None)
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
@@ -132,6 +144,19 @@ def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
         data["train"] = request["train"]
         data["data"] = {k: request[k] for k in ("data", "jsonl_field", "val_fraction") if k in request}
         data["seq_len"] = request.get("seq_len")
-        objective = request.get("objective") or {}
-        data["objective"] = {RENAMED_OBJECTIVE_FIELDS.get(k, k): v for k, v in objective.items()}
+        data["objective"] = request.get("objective") or {}
     return data
+
+
+def _block_curriculum_of_format_2(objective: dict[str, Any]) -> dict[str, Any]:
+    """Up to format 2, `mask_schedule: wsd` was the block-size curriculum alone, with its phases in
+    wsd_warmup_ratio / wsd_stable_ratio; those names now belong to the mask-ratio schedule."""
+    old = {RENAMED_OBJECTIVE_FIELDS.get(k, k): v for k, v in objective.items()}
+    warmup, stable = old.pop("wsd_warmup_ratio", 0.3), old.pop("wsd_stable_ratio", 0.5)
+    if old.get("mask_schedule") == "wsd":
+        old.update(
+            mask_schedule="iid_t",
+            use_block_curriculum=True,
+            wsd_phase_ratios=[warmup, stable, max(0.0, 1.0 - warmup - stable)],
+        )
+    return old

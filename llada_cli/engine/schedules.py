@@ -79,28 +79,59 @@ def _fraction(done: int, total: int) -> float:
     return min(1.0, done / total) if total > 0 else 1.0
 
 
+def phase_steps(total_steps: int, warmup_ratio: float, stable_ratio: float) -> tuple[int, int, int]:
+    """(warmup, stable, decay) step counts of a warmup-stable-decay schedule (Nano-LLaDA's rounding)."""
+    warmup, stable = int(total_steps * warmup_ratio), int(total_steps * stable_ratio)
+    return warmup, stable, max(total_steps - warmup - stable, 0)
+
+
+def wsd_mask_ratio(
+    step: int, total_steps: int, low: float, high: float, warmup_ratio: float, stable_ratio: float
+):
+    """The mask ratio of 0-based `step` under `--mask-schedule wsd` (docs/algorithms.md section 4).
+
+    Warmup: linear from `low` to `high` (step s uses low + (high - low)(s + 1)/W); stable: `high`;
+    decay: linear from `high` back to `low`, reached at the last step.
+    """
+    warmup, stable, decay = phase_steps(total_steps, warmup_ratio, stable_ratio)
+    if warmup > 0 and step < warmup:
+        return low + (high - low) * (step + 1) / warmup
+    if step < warmup + stable or decay <= 0:
+        return high
+    return high - (high - low) * _fraction(step - warmup - stable + 1, decay)
+
+
 def wsd_block_size(
-    progress: float,
+    step: int,
+    total_steps: int,
     seq_len: int,
     block_sizes_up: Sequence[int],
     block_sizes_down: Sequence[int],
-    warmup_ratio: float = 0.3,
-    stable_ratio: float = 0.5,
+    phase_ratios: Sequence[float] = (0.3, 0.5, 0.2),
 ) -> int:
-    """The BDLM block size at training progress s = step / total (section 4).
+    """The block size of 0-based `step` under the block curriculum (docs/algorithms.md section 4).
 
-    Warmup (s < warmup_ratio): block_sizes_up in equal shares of the phase; stable (the next
-    stable_ratio): seq_len, i.e. plain MDLM; decay (the rest): block_sizes_down in equal shares.
-    An empty list means seq_len for its phase.
+    `phase_ratios` (warmup, stable, decay) are normalised to sum 1. Warmup: block_sizes_up in
+    equal shares of the phase (step s of W uses entry int(s / W * n), so the first size trains
+    from step 0); stable: seq_len (plain MDLM); decay: block_sizes_down in equal shares. An empty
+    list means seq_len for its phase.
     """
-    progress = min(max(progress, 0.0), 1.0)
-    if progress + _TOLERANCE < warmup_ratio:
-        return _share(block_sizes_up, progress / warmup_ratio, seq_len)
-    decay_start = warmup_ratio + stable_ratio
-    if progress + _TOLERANCE < decay_start:
+    warmup_ratio, stable_ratio = (r / sum(phase_ratios) for r in phase_ratios[:2])
+    warmup, stable, decay = phase_steps(total_steps, warmup_ratio, stable_ratio)
+    if warmup > 0 and step < warmup:
+        return _share(block_sizes_up, step / warmup, seq_len)
+    if step < warmup + stable:
         return seq_len
-    decay_span = max(1.0 - decay_start, _TOLERANCE)
-    return _share(block_sizes_down, (progress - decay_start) / decay_span, seq_len)
+    return _share(block_sizes_down, _fraction(step - warmup - stable, decay), seq_len)
+
+
+def ramped_weight(step: int, base: float, delay_steps: int, warmup_steps: int) -> float:
+    """A loss weight that is 0 for `delay_steps`, then rises linearly to `base` over `warmup_steps`."""
+    if base <= 0 or step < delay_steps:
+        return 0.0
+    if warmup_steps <= 0:
+        return base
+    return base * _fraction(step - delay_steps + 1, warmup_steps)
 
 
 def _share(sizes: Sequence[int], fraction: float, default: int) -> int:

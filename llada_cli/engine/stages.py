@@ -38,7 +38,7 @@ from .starting_point import (
     rebuilt,
 )
 from .tokenizer import Tokenizer, TokenizerOptions
-from .trainer import EventHandler, Trainer
+from .trainer import EventHandler, Trainer, plan_steps
 
 INFERENCE_ROPE_FACTOR = 16.0  # MiniMind's and Nano-LLaDA's YaRN factor
 
@@ -62,6 +62,9 @@ class StartOptions:
     preset: str = option("small", "Size preset; the shape options override it.", choices=PRESETS)
     vocab_size: int = option(
         6400, "BPE vocabulary to train (without `tokenizer`).", aliases=("target_vocab_size",)
+    )
+    max_position_embeddings: int | None = option(
+        None, "The model's context, when longer than its training rows (default: the row length).", at_least=2
     )
     inference_rope_scaling: bool = option(
         False, "MiniMind's YaRN RoPE scaling (factor 16), in training and sampling: generate past `seq_len`."
@@ -162,6 +165,7 @@ def _initial_model(
         config = replace(
             request.model,
             vocab_size=tokenizer.vocab_size,
+            seq_len=max(request.model.seq_len, request.start.max_position_embeddings or 0),
             causal=request.kind == "ar",
             rope_scaling=INFERENCE_ROPE_FACTOR if request.start.inference_rope_scaling else 1.0,
         )
@@ -173,8 +177,11 @@ def _initial_model(
         model, parent_tokenizer = continued_as_diffusion(parent)
     if request.start.inference_rope_scaling:
         model = rebuilt(model, replace(model.config, rope_scaling=INFERENCE_ROPE_FACTOR))
-    if (request.seq_len or 0) > model.config.seq_len:  # e.g. SFT at 512 after pretraining at 256
-        model = rebuilt(model, replace(model.config, seq_len=request.seq_len))
+    context = max(request.seq_len or 0, request.start.max_position_embeddings or 0)
+    if context > model.config.seq_len:  # e.g. SFT at 512 after pretraining at 256
+        model = rebuilt(model, replace(model.config, seq_len=context))
+    if "dropout" in request.model_given:  # a training choice, not part of the inherited shape
+        model = rebuilt(model, replace(model.config, dropout=request.model.dropout))
     model.train()
     return model, tokenizer or parent_tokenizer, parent.label
 
@@ -210,7 +217,8 @@ def _trainer(
     config = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
     if hasattr(config, "check_row_length"):
         config.check_row_length(seq_len)
-    objective = make_objective(config, prepared.tokenizer.mask_id, prepared.tokenizer.eos_id)
+    total_steps = plan_steps(request.train, data.train_rows)
+    objective = make_objective(config, prepared.tokenizer.mask_id, prepared.tokenizer.eos_id, total_steps)
     trainer = Trainer(
         prepared.model,
         objective,

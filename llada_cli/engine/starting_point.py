@@ -26,6 +26,8 @@ INHERITED_SHAPE = (
     "rope_theta",
     "qk_norm",
     "tie_embeddings",
+    "norm_eps",
+    "hidden_act",
 )
 
 

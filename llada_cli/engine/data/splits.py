@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..objectives import PretrainBatch, sft_batch
+from ..losses import PretrainBatch, sft_batch
 from ..registry import Registry
 from ..tokenizer import Tokenizer
 from .packing import pack_rows, split_rows

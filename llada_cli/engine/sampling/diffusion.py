@@ -76,7 +76,11 @@ def propose(
     """
     if settings.suppress_eos:
         logits[..., eos] = -torch.inf
-    candidates = gumbel_argmax(logits, settings.temperature, generator)
+    drawn_from = logits
+    if settings.top_k > 0 and settings.top_k < logits.shape[-1]:
+        kth = logits.topk(settings.top_k, dim=-1).values[..., -1:]
+        drawn_from = logits.masked_fill(logits < kth, -torch.inf)
+    candidates = gumbel_argmax(drawn_from, settings.temperature, generator)
     confidence = REMASKING[settings.remasking](logits, candidates, generator)
     if not settings.eos_confidence:
         confidence = torch.where(torch.isin(candidates, eos), confidence - 2, confidence)
@@ -92,11 +96,49 @@ def top_k_mask(confidence: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return ranks < counts[:, None]
 
 
-def threshold_mask(confidence: torch.Tensor, tau: float) -> torch.Tensor:
-    """Columns at least tau confident, plus each row's most confident one so every step makes progress."""
+def threshold_mask(confidence: torch.Tensor, tau: float, budget: torch.Tensor | None = None) -> torch.Tensor:
+    """Columns at least tau confident, plus each row's most confident one so every step makes progress;
+    with a budget (R,), only the budget[r] most confident of those."""
     best = F.one_hot(confidence.argmax(dim=-1), confidence.shape[-1]).bool()
     has_candidates = confidence.isfinite().any(dim=-1, keepdim=True)
-    return (confidence >= tau) | (best & has_candidates)
+    chosen = (confidence >= tau) | (best & has_candidates)
+    if budget is None:
+        return chosen
+    return chosen & top_k_mask(confidence.masked_fill(~chosen, -torch.inf), budget)
+
+
+def cap_budget(
+    remaining: torch.Tensor, initial: torch.Tensor, settings: DiffusionSettings
+) -> torch.Tensor | None:
+    """Commits allowed this step (R,), Nano-LLaDA's CAP: a share of the block's remaining masks that
+    rises linearly from cap_start_ratio to cap_end_ratio as the block fills, at least 1, at most
+    max_decode_per_step (when set). None: no limit."""
+    start, end = settings.cap_start_ratio, settings.cap_end_ratio
+    if start is None and end is None and not settings.max_decode_per_step:
+        return None
+    budget = remaining.clone()
+    if start is not None or end is not None:
+        start, end = start or end, end or start
+        done = 1 - remaining / initial.clamp(min=1)
+        share = (start + (end - start) * done).clamp(min=min(start, end), max=1.0)
+        budget = (remaining * share).round().clamp(min=1).long()
+    if settings.max_decode_per_step:
+        budget = budget.clamp(max=settings.max_decode_per_step)
+    return budget
+
+
+def penalize_recent(
+    logits: torch.Tensor, x: torch.Tensor, mask_id: int, penalty: float, window: int
+) -> torch.Tensor:
+    """Logits (R, W, V) lowered by penalty times each token's count among the last `window` decided
+    tokens of each row (prompt and answer, in position order; 0: all of them)."""
+    decided = x != mask_id
+    if window > 0:
+        from_end = decided.flip(-1).cumsum(-1).flip(-1)  # decided tokens at or after each position
+        decided &= from_end <= window
+    counts = torch.zeros(x.shape[0], logits.shape[-1], device=x.device, dtype=logits.dtype)
+    counts.scatter_add_(1, x.masked_fill(~decided, 0), decided.to(logits.dtype))
+    return logits - penalty * counts[:, None, :]
 
 
 def ended_by_eos(region: torch.Tensor, mask_id: int, eos: torch.Tensor) -> torch.Tensor:
@@ -173,12 +215,13 @@ class DiffusionRun:
             return
         editing = settings.edit_threshold is not None
         settled = torch.zeros_like(self.done)
+        initial = self.block_masked(start, end).sum(dim=-1)
         for _ in range((2 if editing else 1) * (end - start)):
             if bool((self.done | settled).all()):
                 return
-            changed = self.step(
-                start, end, partial(threshold_mask, tau=settings.threshold), self.done | settled
-            )
+            budget = cap_budget(self.block_masked(start, end).sum(dim=-1), initial, settings)
+            pick = partial(threshold_mask, tau=settings.threshold, budget=budget)
+            changed = self.step(start, end, pick, self.done | settled)
             settled |= ~self.block_masked(start, end).any(dim=-1)
             if editing:  # a block settles once it has no masks and a step changed nothing
                 settled &= ~changed.any(dim=-1)
@@ -194,6 +237,10 @@ class DiffusionRun:
         first = self.prompt_width if self.edits_answer else start
         # Without a cache the pass runs the whole sequence anyway; `first` only widens the head's window.
         logits = self.forward.logits(self.rows, first, end)
+        if self.settings.repeat_penalty > 0:
+            logits = penalize_recent(
+                logits, self.rows.x, self.mask_id, self.settings.repeat_penalty, self.settings.repeat_window
+            )
         current = self.rows.x[:, first:end]
         masked = current == self.mask_id  # earlier blocks hold no masks: commits stay in the block
         candidates, confidence = propose(logits, self.settings, self.eos, self.generator)

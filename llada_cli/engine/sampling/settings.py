@@ -23,7 +23,10 @@ MODES: dict[str, dict[str, float | None]] = {
 class SamplingSettings:
     """What both tracks share."""
 
-    temperature: float = option(0.0, "0 = greedy / argmax: deterministic.", at_least=0)
+    temperature: float = option(0.0, "0 = greedy / argmax: deterministic.", aliases=("gen_temp",), at_least=0)
+    top_k: int = option(
+        0, "Sample from the k most likely tokens (0: off).", aliases=("gen_top_k",), at_least=0
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -34,7 +37,6 @@ class ARSettings(SamplingSettings):
     max_new_tokens: int = option(
         128, "AR: tokens to generate (diffusion: the same as `gen_length`).", at_least=1
     )
-    top_k: int = option(0, "AR: sample from the k most likely (0: off).", at_least=0)
     top_p: float = option(1.0, "AR: nucleus sampling mass (1: off).", above=0, at_most=1)
     repetition_penalty: float = option(1.0, "AR: >1 discourages repeats (1: off).", above=0)
 
@@ -42,7 +44,7 @@ class ARSettings(SamplingSettings):
 @dataclass(frozen=True)
 class DiffusionSettings(SamplingSettings):
     gen_length: int = option(128, "Answer slots to denoise.", at_least=1)
-    steps: int | None = option(None, "Denoising steps (default: the gen length).")
+    steps: int | None = option(None, "Denoising steps (default: the gen length).", aliases=("gen_steps",))
     block_length: int | None = option(
         None, "Semi-autoregressive block size (default: 32 when it divides the gen length)."
     )
@@ -52,7 +54,39 @@ class DiffusionSettings(SamplingSettings):
     eos_confidence: bool = option(True, "Whether EOS may be committed by confidence.", negatable=True)
     early_stop: bool = True  # a row ends once a committed EOS closes its answer
     threshold: float | None = option(
-        None, "Parallel decoding: commit all above this confidence (Fast-dLLM).", above=0
+        None,
+        "Parallel decoding: commit all above this confidence (Fast-dLLM).",
+        aliases=("gen_confidence_threshold",),
+        above=0,
+    )
+    cap_start_ratio: float | None = option(
+        None,
+        "With `threshold`: commit at most this share of a block's masks per step at its start...",
+        aliases=("gen_cap_start_ratio",),
+        above=0,
+        at_most=1,
+    )
+    cap_end_ratio: float | None = option(
+        None,
+        "...rising linearly to this share as the block fills.",
+        aliases=("gen_cap_end_ratio",),
+        above=0,
+        at_most=1,
+    )
+    max_decode_per_step: int = option(
+        0,
+        "With `threshold`: commit at most this many per step (0: no limit).",
+        aliases=("gen_max_decode_per_step",),
+        at_least=0,
+    )
+    repeat_penalty: float = option(
+        0.0,
+        "Lower each token's logit by this times its count in the last `repeat_window` decided tokens.",
+        aliases=("gen_repeat_penalty",),
+        at_least=0,
+    )
+    repeat_window: int = option(
+        128, "Tokens `repeat_penalty` counts (0: all).", aliases=("gen_repeat_window",), at_least=0
     )
     cache: str = option("none", "Block KV cache (Fast-dLLM).", choices=CACHES)
     edit_threshold: float | None = option(
@@ -104,6 +138,12 @@ def check_steps(steps: int, gen_length: int, blocks: int) -> None:
 
 
 def check_threshold(settings: DiffusionSettings) -> None:
+    capped = settings.cap_start_ratio is not None or settings.cap_end_ratio is not None
+    if (capped or settings.max_decode_per_step) and settings.threshold is None:
+        raise UsageError(
+            f"{named('cap_start_ratio')}, {named('cap_end_ratio')} and {named('max_decode_per_step')} "
+            f"limit threshold decoding: add {named('threshold')}, e.g. 0.9"
+        )
     if settings.edit_threshold is not None and settings.threshold is None:
         raise UsageError(
             f"{named('edit_threshold')} needs {named('threshold')} (editing runs inside "
