@@ -22,11 +22,11 @@ from .engine.checkpoint_files import EXTERNAL_SUFFIXES
 from .engine.device import resolve_device
 from .engine.errors import UsageError, named
 from .engine.evaluate import answer_log_likelihood
-from .engine.importing import external_run
+from .engine.imported_runs import external_run
 from .engine.options import option_names
 from .engine.registry import Registry, default_home
 from .engine.sampling.ar import generate_ar
-from .engine.sampling.common import Generation, TraceEvent
+from .engine.sampling.common import Generation, TraceEvent, model_context
 from .engine.sampling.diffusion import generate_diffusion
 from .engine.sampling.settings import ARSettings, DiffusionSettings, resolve_settings
 
@@ -77,8 +77,7 @@ class Model:
 
     @property
     def context_length(self) -> int:
-        config = self.network.config
-        return int(config.seq_len * max(1.0, config.rope_scaling))
+        return model_context(self.network)
 
     def encode_prompt(self, prompt: str, chat: bool = False, system: str | None = None) -> list[int]:
         if chat:

@@ -21,12 +21,8 @@ from llada_cli.engine.checkpoint import load_run
 from llada_cli.engine.checkpoint_files import read_checkpoint
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import LladaError, UsageError
-from llada_cli.engine.importing import (
-    convert_state_dict,
-    infer_model_config,
-    load_external_model,
-    register_import,
-)
+from llada_cli.engine.imported_runs import register_import
+from llada_cli.engine.importing import convert_state_dict, infer_model_config, load_external_model
 from llada_cli.engine.model import Transformer
 from llada_cli.engine.registry import Registry
 from llada_cli.engine.tokenizer import Tokenizer

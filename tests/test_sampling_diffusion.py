@@ -13,7 +13,9 @@ from llada_cli.engine.model import KV, Transformer
 from llada_cli.engine.sampling.common import self_attention_mask
 from llada_cli.engine.sampling.diffusion import (
     DiffusionSettings,
+    cap_budget,
     generate_diffusion,
+    penalize_recent,
     propose,
     resolve_settings,
     threshold_mask,
@@ -585,3 +587,57 @@ def test_seeded_sampling_is_reproducible(model):
 
 def test_no_prompts_no_work(model):
     assert generate_diffusion(model, [], DiffusionSettings(gen_length=16), MASK, {EOS}) == []
+
+
+# --- Nano-LLaDA's sampler options: CAP budget, repeat penalty, top-k --------------------------------
+
+
+def test_threshold_with_a_budget_keeps_the_most_confident():
+    confidence = torch.tensor([[0.95, 0.92, 0.5, 0.97]], dtype=torch.float64)
+    assert threshold_mask(confidence, 0.9, torch.tensor([2])).tolist() == [[True, False, False, True]]
+    assert threshold_mask(confidence, 0.99, torch.tensor([2])).tolist() == [[False, False, False, True]]
+
+
+def test_cap_budget_by_hand():
+    settings = DiffusionSettings(threshold=0.9, cap_start_ratio=0.1, cap_end_ratio=0.5)
+    remaining, initial = torch.tensor([10, 4, 20]), torch.tensor([10, 10, 40])
+    # shares 0.1 (nothing done), 0.1 + 0.4 * 0.6 = 0.34, 0.1 + 0.4 * 0.5 = 0.3:
+    # round(1.0), round(1.36), round(6.0)
+    assert cap_budget(remaining, initial, settings).tolist() == [1, 1, 6]
+    capped = DiffusionSettings(threshold=0.9, cap_start_ratio=0.1, cap_end_ratio=0.5, max_decode_per_step=4)
+    assert cap_budget(remaining, initial, capped).tolist() == [1, 1, 4]
+    assert cap_budget(remaining, initial, DiffusionSettings(threshold=0.9)) is None
+
+
+def test_the_cap_limits_how_many_commit_per_step(oracle):
+    # The second block proposes EOS everywhere at about 0.8: without a cap all 8 commit in one step.
+    settings = DiffusionSettings(gen_length=16, block_length=8, threshold=0.6, max_decode_per_step=3)
+    trace = []
+    run(oracle, settings, eos=(), trace=trace)
+    per_step = torch.bincount(torch.tensor([event.step for event in trace]))
+    assert per_step.tolist() == [1] * 8 + [3, 3, 2]
+
+
+def test_penalize_recent_counts_the_last_decided_tokens():
+    x = torch.tensor([[5, MASK, 5, 7, MASK]])
+    logits = torch.zeros(1, 2, 10)
+    lowered = penalize_recent(logits, x, MASK, penalty=0.5, window=2)  # the last two decided: 5 and 7
+    assert lowered[0, 0, 5].item() == lowered[0, 0, 7].item() == -0.5
+    everything = penalize_recent(logits, x, MASK, penalty=0.5, window=0)
+    assert everything[0, 1, 5].item() == -1.0 and everything[0, 1, 7].item() == -0.5
+
+
+def test_top_k_keeps_sampled_candidates_among_the_k_most_likely():
+    logits = torch.log_softmax(torch.randn(2, 6, 30, generator=torch.Generator().manual_seed(0)), dim=-1)
+    allowed = logits.topk(3, dim=-1).indices
+    settings = DiffusionSettings(temperature=1.0, top_k=3)
+    for seed in range(20):
+        candidates, _ = propose(
+            logits.clone(), settings, torch.tensor([EOS]), torch.Generator().manual_seed(seed)
+        )
+        assert (candidates[..., None] == allowed).any(dim=-1).all()
+
+
+def test_cap_options_need_a_threshold():
+    with pytest.raises(UsageError, match="limit threshold decoding"):
+        resolve_settings(DiffusionSettings(max_decode_per_step=4))

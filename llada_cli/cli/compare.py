@@ -11,7 +11,7 @@ from rich.text import Text
 
 from .. import api
 from ..engine.errors import UsageError
-from ..engine.importing import CheckpointFileOptions
+from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json

@@ -7,7 +7,7 @@ from types import TracebackType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..engine.trainer import TrainEvent
-from .common import err
+from .common import err, flag
 
 
 def _describe(record: dict) -> str:
@@ -22,6 +22,12 @@ def _describe(record: dict) -> str:
         if key in record:
             parts.append(fmt.format(record[key]))
     return "  ".join(parts)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "default"
+    return str(value)
 
 
 def data_line(record: dict) -> str:
@@ -72,6 +78,9 @@ class TrainProgress:
     def _start(self, event: TrainEvent) -> None:
         if self.verbosity >= 0 and "rows" in event.record:
             err.print(f"{self.run_name}: {data_line(event.record)}", highlight=False)
+        if self.verbosity > 0 and event.record.get("objective"):
+            resolved = " ".join(f"{flag(k)} {_shown(v)}" for k, v in event.record["objective"].items())
+            err.print(f"{self.run_name}: objective {resolved}", highlight=False)
         if self.progress is not None:
             self.task = self.progress.add_task(
                 self.run_name, total=event.total_steps, completed=event.step, info=""

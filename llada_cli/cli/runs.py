@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..engine.errors import LladaError
-from ..engine.importing import register_import
+from ..engine.imported_runs import register_import
 from ..engine.registry import Run
 from ..engine.runinfo import KINDS
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json

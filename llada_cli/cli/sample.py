@@ -12,7 +12,7 @@ from rich.text import Text
 from .. import api
 from ..engine.atomic import write_text_atomic
 from ..engine.errors import UsageError
-from ..engine.importing import CheckpointFileOptions
+from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.options import option_names
 from ..engine.sampling.common import TraceEvent
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings

@@ -66,6 +66,11 @@ def option_fields(cls: type) -> list[tuple[dataclasses.Field, Spec]]:
     return [(f, f.metadata["option"]) for f in dataclasses.fields(cls) if "option" in f.metadata]
 
 
+def option_values(config: Any) -> dict[str, Any]:
+    """The option fields of a config and their values."""
+    return {f.name: getattr(config, f.name) for f, _ in option_fields(type(config))}
+
+
 def option_names(cls: type) -> set[str]:
     return {f.name for f, _ in option_fields(cls)}
 

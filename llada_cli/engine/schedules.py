@@ -88,7 +88,7 @@ def phase_steps(total_steps: int, warmup_ratio: float, stable_ratio: float) -> t
 def wsd_mask_ratio(
     step: int, total_steps: int, low: float, high: float, warmup_ratio: float, stable_ratio: float
 ):
-    """The mask ratio of 0-based `step` under `--mask-schedule wsd` (docs/algorithms.md section 4).
+    """The mask ratio of 0-based `step` when mask_schedule is "wsd" (docs/algorithms.md section 4).
 
     Warmup: linear from `low` to `high` (step s uses low + (high - low)(s + 1)/W); stable: `high`;
     decay: linear from `high` back to `low`, reached at the last step.

@@ -28,7 +28,7 @@ from .lifecycle import (
 )
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS, make_objective
-from .options import REQUIRED, check_options, option
+from .options import REQUIRED, check_options, option, option_values
 from .registry import Registry, Run
 from .starting_point import (
     check_inherited_shape,
@@ -229,7 +229,7 @@ def _trainer(
         prepared.run,
         device,
         on_event,
-        data_summary=data.summary,
+        data_summary={**data.summary, "objective": option_values(config)},  # shown at the start
         world=world,
     )
     if request.run.resume:

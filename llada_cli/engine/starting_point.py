@@ -11,7 +11,7 @@ from .checkpoint_files import EXTERNAL_SUFFIXES
 from .config import ModelConfig
 from .data.sources import load_pretrain_texts
 from .errors import UsageError, named
-from .importing import external_run
+from .imported_runs import external_run
 from .model import Transformer, grow_vocab
 from .registry import Registry
 from .tokenizer import Tokenizer

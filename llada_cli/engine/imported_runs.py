@@ -1,0 +1,99 @@
+"""External checkpoints as runs: imported into the registry (`llada runs import`), or loaded in
+memory to sample or fine-tune in place (a checkpoint file given where a run is expected)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from pathlib import Path
+
+from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
+from .checkpoint_files import read_checkpoint
+from .errors import UsageError, named
+from .importing import ImportReport, detect_layout, load_external_model
+from .model import grow_vocab
+from .options import option
+from .registry import Registry, Run
+from .runinfo import RunInfo
+from .tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class CheckpointFileOptions:
+    """What a checkpoint file may not say about itself."""
+
+    seq_len: int | None = option(
+        None, "A checkpoint file's context length (default: what the file says, else 512).", at_least=2
+    )
+
+
+def external_run(
+    path: Path, tokenizer_path: Path | None, kind: str | None = None, seq_len: int | None = None
+) -> LoadedRun:
+    """An external checkpoint loaded in memory as a run, to sample or fine-tune without importing it.
+
+    Without `kind`, the layout tells: Nano-LLaDA checkpoints are diffusion models, MiniMind's AR.
+    """
+    if tokenizer_path is None:
+        raise UsageError(
+            f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
+        )
+    state, _ = read_checkpoint(Path(path))
+    kind = kind or ("diffusion" if detect_layout(state).name == "nano-llada" else "ar")
+    model, report = load_external_model(path, causal=kind == "ar", seq_len=seq_len)
+    tokenizer = Tokenizer.load(tokenizer_path)
+    if kind == "diffusion":
+        tokenizer = tokenizer.with_mask_token()
+    if tokenizer.vocab_size > model.config.vocab_size:
+        model = grow_vocab(model, tokenizer.vocab_size).eval()
+    info = RunInfo(
+        name=Path(path).name,
+        kind=kind,
+        stage="imported",
+        model=model.config,
+        parameters=model.num_parameters,
+        source=str(Path(path).resolve()),
+        import_report=report.to_dict(),
+    )
+    return LoadedRun(run=None, step=0, model=model, tokenizer=tokenizer, info=info)
+
+
+def register_import(
+    registry: Registry,
+    path: Path,
+    name: str,
+    tokenizer_path: Path,
+    kind: Literal[ar, diffusion],
+    overwrite: bool = False,
+    num_attention_heads: int | None = None,
+    command: list[str] | None = None,
+) -> tuple[Run, ImportReport]:
+    """A completed run at step 0 holding the external model: ready to sample, fine-tune or continue."""
+    model, report = load_external_model(path, causal=kind == "ar", num_attention_heads=num_attention_heads)
+    tokenizer = Tokenizer.load(tokenizer_path)
+    if kind == "diffusion":
+        tokenizer = tokenizer.with_mask_token()
+    if tokenizer.vocab_size > model.config.vocab_size:
+        model = grow_vocab(model, tokenizer.vocab_size).eval()
+    run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
+    try:
+        tokenizer.save(run.tokenizer_path)
+        run.write_info(
+            RunInfo(
+                name=name,
+                kind=kind,
+                stage="imported",
+                model=model.config,
+                parameters=model.num_parameters,
+                command=command or [],
+                status="completed",
+                source=str(Path(path).resolve()),
+                import_report=report.to_dict(),
+            )
+        )
+        run.commit_checkpoint(0, lambda folder: save_weights(model, folder / WEIGHTS_FILE))
+    except BaseException:
+        registry.restore_replaced(run, replaced)
+        raise
+    registry.drop_replaced(replaced)
+    return run, report
