@@ -4,8 +4,8 @@ memory to sample or fine-tune in place (a checkpoint file given where a run is e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
 from .checkpoint_files import read_checkpoint
