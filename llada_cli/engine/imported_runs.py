@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
 from .checkpoint_files import read_checkpoint
@@ -63,7 +62,7 @@ def register_import(
     path: Path,
     name: str,
     tokenizer_path: Path,
-    kind: Literal[ar, diffusion],
+    kind: str,
     overwrite: bool = False,
     num_attention_heads: int | None = None,
     command: list[str] | None = None,
