@@ -132,17 +132,17 @@ def main() -> None:
             batch = torch.randint(0, VOCAB - 1, (args.batch_size, config.seq_len), device=device)
             generator = torch.Generator().manual_seed(0)
             ours = Transformer(config).to(device)
-            # progress 0.9: wsd is in its decay phase, where blocks are smallest ([x_t ; x0] at 2L)
+            # progress 0.9 (step 9 of 10): the curriculum decays, blocks are smallest ([x_t ; x0] at 2L)
             step = lambda b, m=ours, o=objective, g=generator: o(m, PretrainBatch(b), g, 0.9).loss  # noqa: E731
             ours_rate = tokens_per_second(step, ours, batch, args.steps, dtype)
             plain = PlainModel(config).to(device)
             if track == "ar":
                 loss = lambda b, m=plain: plain_ar_loss(m, b)  # noqa: E731
-            else:  # wsd has no plain twin: it is compared with plain iid_t, the work it replaces
+            else:  # the curriculum has no plain twin: it is compared with plain iid_t, the work it replaces
                 loss = lambda b, m=plain: plain_diffusion_loss(m, b, VOCAB - 1)  # noqa: E731
             plain_rate = tokens_per_second(loss, plain, batch, args.steps, dtype)
             label = track + (
-                f" b={objective.block_size(0.9, config.seq_len)}" if track == "diffusion-wsd" else ""
+                f" b={objective.block_size(9, config.seq_len)}" if track == "diffusion-wsd" else ""
             )
             print(
                 f"{label:<14} {dtype:<5} {ours_rate:>12,.0f} {plain_rate:>12,.0f}"

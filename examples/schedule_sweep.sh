@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compare diffusion training schedules from the same AR start: iid_t (LLaDA 1.0), the WSD block
-# curriculum (LLaDA 2.0), and the cosine noise schedule with the time-weighted loss.
+# curriculum (LLaDA 2.0), Nano-LLaDA's mask-ratio schedule, and the cosine noise schedule with the
+# time-weighted loss.
 # Run examples/quickstart.sh first (it makes ar-base); then plot the validation curves together.
 set -euo pipefail
 export LLADA_HOME="${LLADA_HOME:-$PWD/llada-home}"
@@ -8,7 +9,9 @@ STEPS="${STEPS:-200}"
 COMMON=(--init-from ar-base --batch-size 16 --learning-rate 2e-3 --max-steps "$STEPS" --overwrite)
 
 llada pretrain diffusion "${COMMON[@]}" --mask-schedule iid_t --run-name sweep-iid
-llada pretrain diffusion "${COMMON[@]}" --mask-schedule wsd --run-name sweep-wsd
+llada pretrain diffusion "${COMMON[@]}" --use-block-curriculum --run-name sweep-blocks
+llada pretrain diffusion "${COMMON[@]}" --mask-schedule wsd --run-name sweep-ratio
 llada pretrain diffusion "${COMMON[@]}" --noise-schedule cosine --time-weighted-loss --run-name sweep-cosine
-llada plot sweep-iid sweep-wsd sweep-cosine --metric val_loss,block_size --out "$LLADA_HOME/sweep.png"
-for run in sweep-iid sweep-wsd sweep-cosine; do llada eval "$run" --no-questions; done
+RUNS=(sweep-iid sweep-blocks sweep-ratio sweep-cosine)
+llada plot "${RUNS[@]}" --metric val_loss,block_size,mask_ratio --out "$LLADA_HOME/sweep.png"
+for run in "${RUNS[@]}"; do llada eval "$run" --no-questions; done
