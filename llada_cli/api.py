@@ -18,11 +18,10 @@ from typing import Any
 import torch
 
 from .engine.checkpoint import LoadedRun, load_run
-from .engine.checkpoint_files import EXTERNAL_SUFFIXES
 from .engine.device import resolve_device
 from .engine.errors import UsageError, named
 from .engine.evaluate import answer_log_likelihood
-from .engine.imported_runs import external_run
+from .engine.imported_runs import external_run, is_checkpoint_file
 from .engine.options import option_names
 from .engine.registry import Registry, default_home
 from .engine.sampling.ar import generate_ar
@@ -193,9 +192,10 @@ def load(
     """A run (name, name@step, run folder) or an external checkpoint file (with its tokenizer.json and,
     when the file does not say, its context length)."""
     target = resolve_device(device)
-    path = Path(run_or_path).expanduser()
-    if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
-        loaded = external_run(path, Path(tokenizer) if tokenizer else None, seq_len=seq_len)
+    if is_checkpoint_file(str(run_or_path)):
+        loaded = external_run(
+            Path(run_or_path).expanduser(), Path(tokenizer) if tokenizer else None, seq_len=seq_len
+        )
         return Model(replace(loaded, model=loaded.model.to(target)), target)
     registry = Registry(Path(home) if home else default_home())
     run, step = registry.resolve(str(run_or_path))

@@ -58,3 +58,35 @@ def test_init_from_a_file_needs_a_tokenizer(cli, tmp_path):
         "pretrain", "diffusion", "--init-from", str(checkpoint), "--max-steps", "1", "--run-name", "x"
     )
     assert result.exit_code == 2 and "needs --tokenizer" in result.stderr
+
+
+def test_checkpoint_files_sample_and_fine_tune_in_place(cli, tmp_path):
+    """Nano-LLaDA's eval and SFT scripts take a weights file: so do sample, compare and sft."""
+    checkpoint, tokenizer = _files(tmp_path)
+    files = ["--tokenizer-dir", str(tokenizer.parent)]
+    out = json.loads(
+        cli.ok(
+            "sample", "--checkpoint", str(checkpoint), *files, "-p", "the", "--max-new-tokens", "3", "--json"
+        ).stdout
+    )
+    assert out["kind"] == "ar" and out["run"] == checkpoint.name and out["results"][0]["new_tokens"] <= 3
+    table = cli.ok(
+        "compare", "--minimind-checkpoint", str(checkpoint), *files, "-p", "the", "--max-new-tokens", "3"
+    )
+    assert "diffusion" not in table.stdout
+    cli.ok(
+        "sft",
+        "--load-from",
+        str(checkpoint),
+        *files,
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "1",
+        "--run-name",
+        "ft",
+    )
+    info = json.loads((cli.home / "runs/ft/run.json").read_text())
+    assert (info["kind"], info["parent"]) == ("ar", str(checkpoint))
+    assert cli.ok("runs", "show", "ft", "--json").stdout  # the run stands on its own
+    assert not (cli.home / "runs" / checkpoint.name).exists()  # the file was not imported

@@ -21,7 +21,8 @@ from .prompts import gather_prompts
 # Each side's sampler options, prefixed: --ar-temperature, --diffusion-steps, ...
 SIDE_GROUPS = {
     "ar_side": Group(ARSettings, "ar side", prefix="ar_", skip=frozenset({"max_new_tokens"})),
-    "diffusion_side": Group(DiffusionSettings, "diffusion side", prefix="diffusion_"),
+    # Nano-LLaDA's --gen-* flags name the diffusion side's options, unprefixed
+    "diffusion_side": Group(DiffusionSettings, "diffusion side", prefix="diffusion_", prefixed_aliases=False),
 }
 
 

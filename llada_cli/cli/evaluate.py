@@ -10,19 +10,31 @@ from .. import api
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
 from ..engine.evaluate import benchmark_accuracy, heldout_likelihood
+from ..engine.imported_runs import CheckpointFileOptions
+from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
+from .options import Given, Group, with_configs
 
 
 @cli_errors
+@with_configs(
+    data=Group(
+        DataConfig,
+        "Likelihood",
+        skip=frozenset({"val_fraction"}),  # the run's own split decides what is held out
+        help={"data": "Text source for the likelihood: builtin, minimind or a file."},
+    ),
+    tokenizer=Group(TokenizerOptions, "Checkpoint files"),
+    file=Group(CheckpointFileOptions, "Checkpoint files"),
+)
 def evaluate(
     ctx: typer.Context,
     run: Annotated[
-        str, typer.Argument(help="Run name, name@step or folder.", autocompletion=complete_run_name)
+        str,
+        typer.Argument(
+            help="Run name, name@step, folder or checkpoint file.", autocompletion=complete_run_name
+        ),
     ],
-    data: Annotated[
-        str, typer.Option(help="Text source for the likelihood: builtin, minimind or a file.")
-    ] = "builtin",
-    jsonl_field: Annotated[str, typer.Option(help="Text field of a .jsonl source.")] = "text",
     max_rows: Annotated[int, typer.Option(help="Validation rows scored.", min=1)] = 32,
     mc_num: Annotated[int, typer.Option(help="Diffusion: Monte Carlo samples per row.", min=1)] = 16,
     questions: Annotated[
@@ -38,13 +50,19 @@ def evaluate(
     ] = True,
     answer_length: Annotated[int, typer.Option(help="Tokens generated per answer.", min=1)] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    *,
+    data: Given[DataConfig],
+    tokenizer: Given[TokenizerOptions],
+    file: Given[CheckpointFileOptions],
 ) -> None:
     """Score a run: likelihood on held-out text, and accuracy on the builtin benchmark's question sets."""
     g = globals_of(ctx)
-    model = api.load(run, device=g.device, home=g.home)
-    report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": data}
+    source = data.build()
+    model = api.load(
+        run, device=g.device, home=g.home, tokenizer=tokenizer.build().path, seq_len=file.build().seq_len
+    )
+    report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": source.data}
     if with_likelihood:
-        source = DataConfig(data=data, jsonl_field=jsonl_field)
         report["likelihood"] = heldout_likelihood(
             g.registry, model.loaded, source, max_rows, mc_num, g.seed
         ).to_dict()

@@ -54,6 +54,7 @@ class Group:
     unset_default: str | None = None  # shown instead of the field defaults (e.g. "preset")
     skip: frozenset[str] = frozenset()
     prefix: str = ""  # compare's per-side options: --ar-temperature
+    prefixed_aliases: bool = True  # False: aliases keep their own spelling (--gen-temp on one side)
     help: dict[str, str] = dataclasses.field(default_factory=dict)  # per-command help overrides
 
     def specs(self) -> list[tuple[dataclasses.Field, Spec]]:
@@ -67,7 +68,8 @@ class Group:
         kind = _bare(hint)
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         name = self.prefix + field.name
-        flags = [flag(name), *(flag(self.prefix + alias) for alias in spec.aliases)]
+        alias_prefix = self.prefix if self.prefixed_aliases else ""
+        flags = [flag(name), *(flag(alias_prefix + alias) for alias in spec.aliases)]
         extra: dict[str, Any] = {}
         if kind is bool:
             flags[0] += f"/--no-{name.replace('_', '-')}" if spec.negatable else ""

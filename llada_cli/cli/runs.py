@@ -9,11 +9,14 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from ..engine.errors import LladaError
-from ..engine.imported_runs import register_import
+from ..engine.errors import LladaError, UsageError
+from ..engine.imported_runs import external_kind, register_import
 from ..engine.registry import Run
 from ..engine.runinfo import KINDS
+from ..engine.stages import RunOptions
+from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
+from .options import Given, Group, with_configs
 
 app = typer.Typer(help="List, inspect and remove runs.", no_args_is_help=True)
 
@@ -125,27 +128,40 @@ def remove(
 
 @app.command("import")
 @cli_errors
+@with_configs(
+    tokenizer=Group(TokenizerOptions, "Options"),
+    replace=Group(RunOptions, "Options", skip=frozenset({"run_name", "resume", "device"})),
+)
 def import_checkpoint(
     ctx: typer.Context,
     checkpoint: Annotated[
         Path, typer.Argument(help="A .pt, .pth or .safetensors state dict (MiniMind, Nano-LLaDA).")
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new run.")],
-    tokenizer: Annotated[Path, typer.Option("--tokenizer", help="The model's tokenizer.json.")],
-    kind: Annotated[KIND, typer.Option(help="ar (causal) or diffusion (bidirectional).")] = "ar",
+    kind: Annotated[
+        KIND | None,
+        typer.Option(
+            help="ar (causal) or diffusion (bidirectional); default: Nano-LLaDA files diffusion, else ar."
+        ),
+    ] = None,
     num_attention_heads: Annotated[
         int | None, typer.Option(help="Query heads, when the checkpoint does not say (no q-norm, no args).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing run of this name.")] = False,
+    *,
+    tokenizer: Given[TokenizerOptions],
+    replace: Given[RunOptions],
 ) -> None:
     """Register an external checkpoint as a run (architecture read off tensor names and shapes)."""
+    tokenizer_path = tokenizer.build().path
+    if tokenizer_path is None:
+        raise UsageError("runs import needs the model's tokenizer: --tokenizer FILE or --tokenizer-dir DIR")
     run, report = register_import(
         globals_of(ctx).registry,
         checkpoint,
         name,
-        tokenizer,
-        kind,
-        overwrite=overwrite,
+        tokenizer_path,
+        kind or external_kind(checkpoint),
+        overwrite=replace.values.get("overwrite", False),
         num_attention_heads=num_attention_heads,
         command=["llada", *sys.argv[1:]],
     )

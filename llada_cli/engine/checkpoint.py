@@ -75,6 +75,7 @@ class LoadedRun:
     model: Transformer
     tokenizer: Tokenizer
     info: RunInfo
+    tokenizer_file: Path  # the tokenizer.json it was read from (names the token cache)
 
     @property
     def kind(self) -> str:
@@ -97,4 +98,4 @@ def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRu
             f"{model.config.vocab_size}; the run folder is inconsistent"
         )
     model.eval()
-    return LoadedRun(run=run, step=step, model=model, tokenizer=tokenizer, info=info)
+    return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path)

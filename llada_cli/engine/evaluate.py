@@ -221,7 +221,7 @@ def heldout_likelihood(
     split_seed = info.train.seed if info.train else 0
     source = DataConfig(data.data, data.jsonl_field, val_fraction)
     tokenizer = loaded.tokenizer
-    rows = validation_rows(registry, source, tokenizer, loaded.run.tokenizer_path, seq_len, split_seed)
+    rows = validation_rows(registry, source, tokenizer, loaded.tokenizer_file, seq_len, split_seed)
     rows = rows[:max_rows]
     doc_eos_id = tokenizer.eos_id if getattr(info.objective, "doc_attention_mask", False) else None
     if loaded.kind == "ar":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
-from .checkpoint_files import read_checkpoint
+from .checkpoint_files import EXTERNAL_SUFFIXES, read_checkpoint
 from .errors import UsageError, named
 from .importing import ImportReport, detect_layout, load_external_model
 from .model import grow_vocab
@@ -26,6 +26,17 @@ class CheckpointFileOptions:
     )
 
 
+def external_kind(path: Path) -> str:
+    """The track of an external checkpoint: Nano-LLaDA's layout is a diffusion model, MiniMind's AR."""
+    state, _ = read_checkpoint(Path(path))
+    return "diffusion" if detect_layout(state).name == "nano-llada" else "ar"
+
+
+def is_checkpoint_file(spec: str) -> bool:
+    path = Path(spec).expanduser()
+    return path.suffix in EXTERNAL_SUFFIXES and path.is_file()
+
+
 def external_run(
     path: Path, tokenizer_path: Path | None, kind: str | None = None, seq_len: int | None = None
 ) -> LoadedRun:
@@ -37,8 +48,7 @@ def external_run(
         raise UsageError(
             f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
         )
-    state, _ = read_checkpoint(Path(path))
-    kind = kind or ("diffusion" if detect_layout(state).name == "nano-llada" else "ar")
+    kind = kind or external_kind(path)
     model, report = load_external_model(path, causal=kind == "ar", seq_len=seq_len)
     tokenizer = Tokenizer.load(tokenizer_path)
     if kind == "diffusion":
@@ -54,7 +64,7 @@ def external_run(
         source=str(Path(path).resolve()),
         import_report=report.to_dict(),
     )
-    return LoadedRun(run=None, step=0, model=model, tokenizer=tokenizer, info=info)
+    return LoadedRun(None, 0, model, tokenizer, info, Path(tokenizer_path))
 
 
 def register_import(

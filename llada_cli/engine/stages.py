@@ -9,6 +9,7 @@ continues.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from .data.splits import stage_data
 from .device import resolve_device
 from .distributed import World
 from .errors import UsageError, named
+from .imported_runs import external_kind, is_checkpoint_file
 from .lifecycle import (
     Prepared,
     create_run,
@@ -122,7 +124,10 @@ def _sft_request(registry: Registry, request: StageRequest) -> StageRequest:
     """SFT trains the same track as its base run; diffusion-only options on an AR base are refused."""
     if request.parent is None:
         raise UsageError(f"sft needs {named('base')} RUN (the pretrained run to fine-tune)")
-    kind = registry.resolve(request.parent)[0].kind
+    if is_checkpoint_file(request.parent):
+        kind = external_kind(Path(request.parent).expanduser())
+    else:
+        kind = registry.resolve(request.parent)[0].kind
     if kind == "ar" and request.objective_given:
         wrong = ", ".join(named(n) for n in sorted(request.objective_given))
         raise UsageError(f"{wrong} applies to diffusion training; run '{request.parent}' is an AR run")

@@ -7,11 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoint import load_run
-from .checkpoint_files import EXTERNAL_SUFFIXES
 from .config import ModelConfig
 from .data.sources import load_pretrain_texts
 from .errors import UsageError, named
-from .imported_runs import external_run
+from .imported_runs import external_run, is_checkpoint_file
 from .model import Transformer, grow_vocab
 from .registry import Registry
 from .tokenizer import Tokenizer
@@ -41,8 +40,8 @@ class Parent:
 
 def load_parent(registry: Registry, spec: str, tokenizer_path: Path | None) -> Parent:
     """A registry run, or an external state dict given by its path (AR weights, with its tokenizer)."""
-    path = Path(spec).expanduser()
-    if path.suffix in EXTERNAL_SUFFIXES and path.is_file():
+    if is_checkpoint_file(spec):
+        path = Path(spec).expanduser()
         loaded = external_run(path, tokenizer_path)
         return Parent(str(path), loaded.kind, loaded.model.train(), loaded.tokenizer)
     loaded = load_run(*registry.resolve(spec))
