@@ -269,3 +269,12 @@ def test_api_generate_logits_and_score(pipeline):
     expected = logprobs.gather(1, full[0, len(prompt) :, None]).sum().item()
     assert abs(ar.score("The capital", " is") - expected) < 1e-4
     assert dlm.score("The capital", " is", mc_num=8) < 0
+
+
+def test_threads_are_set_and_shown_with_verbose(pipeline, monkeypatch):
+    result = pipeline("--threads", "1", "-v", "sample", "ar-chat", "-p", "hi", "--max-new-tokens", "2")
+    assert result.exit_code == 0 and "torch threads: 1" in result.stderr
+    monkeypatch.setenv("LLADA_THREADS", "2")
+    result = pipeline("-v", "sample", "ar-chat", "-p", "hi", "--max-new-tokens", "2")
+    assert "torch threads: 2" in result.stderr
+    assert pipeline("--threads", "0", "sample", "ar-chat", "-p", "hi").exit_code == 2

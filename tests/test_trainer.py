@@ -124,9 +124,22 @@ def test_checkpoints_are_pruned_to_the_newest(tmp_path):
     assert every.run.checkpoint_steps() == [1, 2, 3]
 
 
+class PretendWorld(World):
+    """One rank of a world whose other processes are absent: collectives see this process only."""
+
+    def average_gradients(self, model) -> None:
+        pass
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        return values * self.world_size
+
+    def gather(self, value):
+        return [value] * self.world_size
+
+
 def test_only_the_main_process_writes_and_each_rank_reads_its_share(tmp_path):
-    main = trainer(tmp_path, "main", max_steps=2, world=World(rank=0, world_size=2))
-    other = trainer(tmp_path, "other", max_steps=2, world=World(rank=1, world_size=2))
+    main = trainer(tmp_path, "main", max_steps=2, world=PretendWorld(rank=0, world_size=2))
+    other = trainer(tmp_path, "other", max_steps=2, world=PretendWorld(rank=1, world_size=2))
     assert torch.cat((main.stream.next_indices(), other.stream.next_indices())).tolist() == (
         torch.randperm(len(ROWS), generator=torch.Generator().manual_seed(3))[:8].tolist()
     )
@@ -137,3 +150,31 @@ def test_only_the_main_process_writes_and_each_rank_reads_its_share(tmp_path):
 
 def test_adam_beta2_reaches_the_optimizer(tmp_path):
     assert trainer(tmp_path, "betas", adam_beta2=0.99).optimizer.param_groups[0]["betas"] == (0.9, 0.99)
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    torch.manual_seed(0)
+    model = Transformer(CONFIG)
+    batch = PretrainBatch(ROWS[:4])
+    results = []
+    for checkpointing in (False, True):
+        model.zero_grad()
+        model.gradient_checkpointing = checkpointing
+        loss = FakeObjective()(model, batch, torch.Generator().manual_seed(0), 0.0).loss
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (plain_loss, plain_grads), (ckpt_loss, ckpt_grads) = results
+    assert torch.equal(plain_loss, ckpt_loss)
+    for a, b in zip(plain_grads, ckpt_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_fp16_is_for_cuda_and_auto_never_picks_it_on_the_cpu():
+    from llada_cli.engine.device import resolve_dtype
+    from llada_cli.engine.errors import UsageError
+
+    cpu = torch.device("cpu")
+    with pytest.raises(UsageError, match="`dtype` fp16 is for CUDA GPUs"):
+        resolve_dtype("fp16", cpu)
+    assert resolve_dtype("auto", cpu) in ("bf16", "fp32")
+    assert resolve_dtype("fp32", cpu) == "fp32"

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
+from ..engine.device import use_threads
 from ..engine.registry import default_home
 from . import compare, data, evaluate, plot, pretrain, runs, sample, sft
-from .common import Globals
+from .common import Globals, err
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,6 +67,12 @@ def root(
         str, typer.Option("--device", envvar="LLADA_DEVICE", help="auto, cpu, cuda or mps.")
     ] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Default seed for every command.")] = 0,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads", envvar="LLADA_THREADS", min=1, help="CPU threads for torch (default: one per core)."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log lines.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
     config: Annotated[
@@ -80,6 +87,9 @@ def root(
     )
     if config is not None:
         ctx.default_map = _defaults_map(_load_config(config))
+    used = use_threads(threads)
+    if ctx.obj.verbosity > 0 and ctx.invoked_subcommand not in (None, "runs", "plot", "data"):
+        err.print(f"torch threads: {used}", highlight=False)
 
 
 def main() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import typer
 
 from ..engine.config import DataConfig, ModelConfig, TrainConfig, model_config_from_preset
+from ..engine.distributed import World
 from ..engine.stages import RunOptions, StageRequest, StartOptions, run_stage
 from ..engine.tokenizer import TokenizerOptions
 from .common import err, globals_of
@@ -64,7 +66,31 @@ def build_request(
 
 def run_training(ctx: typer.Context, request: StageRequest) -> None:
     g = globals_of(ctx)
+    if request.run.devices > 1 and World.current().world_size == 1:  # start the processes, as torchrun
+        raise typer.Exit(launch(request.run.devices, _without_devices(sys.argv[1:])))
     with TrainProgress(request.run.run_name, g.verbosity) as progress:
         run = run_stage(g.registry, request, on_event=progress)
     if g.verbosity >= 0:
         err.print(f"run saved in {run.path}", highlight=False)
+
+
+def _without_devices(argv: list[str]) -> list[str]:
+    """The command line minus --devices N (each process is one device)."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--devices":
+            skip = True
+        elif not word.startswith("--devices="):
+            kept.append(word)
+    return kept
+
+
+def launch(devices: int, argv: list[str]) -> int:
+    """Run `llada argv` in `devices` processes under torchrun on this machine; returns its exit code.
+
+    torchrun ends every process when one fails, so a failure cannot leave the others waiting.
+    """
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"]
+    return subprocess.call([*torchrun, "-m", "llada_cli", *argv])

@@ -16,7 +16,7 @@ from .errors import UsageError, named
 from .options import check_options, option
 from .schedules import LR_SCHEDULES
 
-DTYPES = ("auto", "fp32", "bf16")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
 # The MLP's gate activation (SwiGLU with silu, the default; Nano-LLaDA's --hidden-act).
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
@@ -115,6 +115,9 @@ class TrainConfig:
     grad_accum: int = option(
         1, "Micro-batches per optimizer step.", aliases=("accumulation_steps",), at_least=1
     )
+    global_batch_size: int | None = option(
+        None, "Rows per optimizer step over all processes; sets grad_accum from it.", at_least=1
+    )
     max_steps: int | None = option(
         None, "Optimizer steps (default: one epoch).", aliases=("max_iters",), at_least=1
     )
@@ -127,9 +130,13 @@ class TrainConfig:
     weight_decay: float = option(0.1, "AdamW weight decay.", at_least=0)
     adam_beta2: float = option(0.95, "AdamW beta2 (squared-gradient decay).", at_least=0, below=1)
     grad_clip: float = option(1.0, "Max gradient norm (0: off).", at_least=0)
+    gradient_checkpointing: bool = option(
+        False, "Recompute each block's activations in the backward pass: less memory, ~30% more compute."
+    )
     dtype: str = option(
         "auto",
-        "bf16 autocast, fp32, or auto: bf16 where it is fast (CUDA, CPUs with AVX512-BF16/AMX).",
+        "bf16 or fp16 (CUDA, with loss scaling) autocast, fp32, or auto: bf16 where it is fast (CUDA, "
+        "CPUs with AVX512-BF16/AMX), else fp16 on CUDA, else fp32.",
         choices=DTYPES,
     )
     seed: int = option(0, "Seed of weights, data order and masks (default: the global seed).")
@@ -147,6 +154,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if self.global_batch_size is not None and self.grad_accum != 1:
+            raise UsageError(f"{named('global_batch_size')} sets {named('grad_accum')}: give one of them")
         if self.max_steps is not None and self.epochs is not None:
             raise UsageError(f"{named('max_steps')} and {named('epochs')} are incompatible: give one of them")
 

@@ -48,12 +48,33 @@ def fast_bf16(device: torch.device) -> bool:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """auto: bf16 where it is fast, else fp16 on CUDA (a T4), else fp32. fp16 is for CUDA only."""
     if dtype == "auto":
-        return "bf16" if fast_bf16(device) else "fp32"
+        return "bf16" if fast_bf16(device) else ("fp16" if device.type == "cuda" else "fp32")
+    if dtype == "fp16" and device.type != "cuda":
+        raise UsageError(
+            f"{named('dtype')} fp16 is for CUDA GPUs without bf16 (on {device.type} it is slow or "
+            "unsupported): use fp32, bf16 or auto"
+        )
     return dtype
 
 
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
-    if dtype == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if dtype in AUTOCAST:
+        return torch.autocast(device_type=device.type, dtype=AUTOCAST[dtype])
     return nullcontext()
+
+
+def gradient_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; for every other dtype the scaler is a no-op."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
+
+
+def use_threads(threads: int | None) -> int:
+    """Set torch's intra-op thread count (None: keep its default, one per core); returns the count."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()

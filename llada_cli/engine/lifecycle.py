@@ -92,15 +92,15 @@ def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
     )
 
 
-def finish_failed_start(registry: Registry, resumed: bool, prepared: Prepared) -> None:
+def finish_failed_start(registry: Registry, resumed: bool, prepared: Prepared, world: World) -> None:
     """A run that never started leaves nothing behind, and an overwritten one comes back."""
-    if not resumed:
+    if not resumed and world.is_main:
         registry.restore_replaced(prepared.run, prepared.replaced)
 
 
 def started(registry: Registry, prepared: Prepared, trainer: Trainer, device: torch.device) -> None:
-    registry.drop_replaced(prepared.replaced)
     if trainer.world.is_main:
+        registry.drop_replaced(prepared.replaced)
         prepared.run.update_info(
             status="running",
             total_steps=trainer.schedule.total,

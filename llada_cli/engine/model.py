@@ -14,6 +14,7 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import ACTIVATIONS, ModelConfig
 
@@ -139,6 +140,7 @@ class Transformer(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.gradient_checkpointing = False  # a training setting (TrainConfig), not part of the model
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
         self.norm = nn.RMSNorm(config.hidden_size, eps=config.norm_eps)
@@ -196,7 +198,12 @@ class Transformer(nn.Module):
         x = self.embed_tokens(input_ids)
         new_kv: list[KV] = []
         for i, block in enumerate(self.layers):
-            x, kv = block(x, cos, sin, attn_mask, is_causal, past[i] if past else None)
+            layer_past = past[i] if past else None
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                # keep only the block's input; recompute its activations in the backward pass
+                x, kv = checkpoint(block, x, cos, sin, attn_mask, is_causal, layer_past, use_reentrant=False)
+            else:
+                x, kv = block(x, cos, sin, attn_mask, is_causal, layer_past)
             new_kv.append(kv)
         return self.norm(x), new_kv
 

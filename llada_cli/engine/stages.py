@@ -51,6 +51,7 @@ class RunOptions:
     resume: bool = option(False, "Continue this run from its last checkpoint.")
     overwrite: bool = option(False, "Replace an existing run of this name.")
     device: str | None = option(None, "auto, cpu, cuda, cuda:N or mps (default: the global device).")
+    devices: int = option(1, "Processes to train in, data parallel (one per GPU; gloo on CPU).", at_least=1)
 
     def __post_init__(self) -> None:
         if self.resume and self.overwrite:
@@ -100,10 +101,10 @@ def run_stage(
     on_event: EventHandler | None = None,
     world: World | None = None,
 ) -> Run:
-    world = world or World.current()
-    if world.world_size > 1:  # the seam is here (distributed.py); gradient sync is not yet
-        raise UsageError("training in several processes (torchrun) is not supported yet: run one process")
     device = resolve_device(request.run.device or "auto")
+    world = world or World.join(device)
+    if device.type == "cuda" and world.world_size > 1:
+        device = torch.device("cuda", world.local_rank)
     if request.run.resume:
         request = request_from_run(registry, request)
     elif request.stage == "sft":
@@ -113,7 +114,7 @@ def run_stage(
     try:
         trainer = _trainer(registry, request, prepared, device, on_event, world)
     except BaseException:
-        finish_failed_start(registry, request.run.resume, prepared)
+        finish_failed_start(registry, request.run.resume, prepared, world)
         raise
     started(registry, prepared, trainer, device)
     fit_recording_status(prepared.run, trainer.fit, world)
@@ -222,7 +223,7 @@ def _trainer(
     config = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
     if hasattr(config, "check_row_length"):
         config.check_row_length(seq_len)
-    total_steps = plan_steps(request.train, data.train_rows)
+    total_steps = plan_steps(request.train, data.train_rows, world.world_size)
     objective = make_objective(config, prepared.tokenizer.mask_id, prepared.tokenizer.eos_id, total_steps)
     trainer = Trainer(
         prepared.model,

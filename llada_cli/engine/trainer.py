@@ -27,8 +27,9 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .data.packing import BatchStream
-from .device import autocast_for, resolve_dtype
+from .device import autocast_for, gradient_scaler, resolve_dtype
 from .distributed import World
+from .errors import UsageError, named
 from .model import Transformer
 from .objectives import LossOutput
 from .registry import Run
@@ -49,11 +50,24 @@ class TrainEvent:
 EventHandler = Callable[[TrainEvent], None]
 
 
-def plan_steps(config: TrainConfig, train_rows: int) -> int:
+def accumulation(config: TrainConfig, world_size: int) -> int:
+    """Micro-batches per optimizer step: grad_accum, or what global_batch_size leaves to each process."""
+    if config.global_batch_size is None:
+        return config.grad_accum
+    per_step = config.batch_size * world_size
+    if config.global_batch_size % per_step:
+        raise UsageError(
+            f"{named('global_batch_size')} {config.global_batch_size} is not a multiple of "
+            f"{named('batch_size')} {config.batch_size} x {world_size} processes = {per_step}"
+        )
+    return config.global_batch_size // per_step
+
+
+def plan_steps(config: TrainConfig, train_rows: int, world_size: int = 1) -> int:
     """Total optimizer steps from max_steps or epochs (one of them; default one epoch)."""
     if config.max_steps is not None:
         return config.max_steps
-    rows_per_step = config.batch_size * config.grad_accum
+    rows_per_step = config.batch_size * accumulation(config, world_size) * world_size
     return max(1, math.ceil((config.epochs or 1.0) * train_rows / rows_per_step))
 
 
@@ -90,23 +104,27 @@ class Trainer:
         world: World | None = None,
     ) -> None:
         self.model = model.to(device)
+        self.model.gradient_checkpointing = config.gradient_checkpointing
         self.objective = objective
         # validation may score a steadier variant (diffusion: the plain ELBO, no random cuts)
         self.val_objective = getattr(objective, "for_validation", lambda: objective)()
         self.train_batch = train_batch
         self.val_batches = val_batches
         self.config = replace(config, dtype=resolve_dtype(config.dtype, device))
+        self.scaler = gradient_scaler(device, self.config.dtype)
         self.run = run
         self.device = device
         self.world = world or World()
         # progress output and every file belong to the main process
         self.on_event = on_event if on_event and self.world.is_main else (lambda event: None)
         self.data_summary = data_summary or {}
-        self.schedule = Schedule.derive(config, plan_steps(config, train_rows))
+        self.accumulation = accumulation(config, self.world.world_size)
+        self.schedule = Schedule.derive(config, plan_steps(config, train_rows, self.world.world_size))
         self.stream = BatchStream(
             train_rows, config.batch_size, config.seed, self.world.rank, self.world.world_size
         )
-        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        # each process draws its own masks (rank 0: the single-process stream)
+        self.generator = torch.Generator().manual_seed(config.seed + 1 + self.world.rank)
         self.optimizer = self._make_optimizer()
         self.step = 0
         self.tokens_seen = 0
@@ -135,11 +153,12 @@ class Trainer:
             "tokens_seen": self.tokens_seen,
             "optimizer": self.optimizer.state_dict(),
             "data": self.stream.state_dict(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "generator": self.world.gather(self.generator.get_state()),  # one per process
+            "torch_rng": self.world.gather(torch.get_rng_state()),
             "evals_without_gain": self.evals_without_gain,
             "best": self.best or {},
             "window": self.window.state_dict(),
+            "scaler": self.scaler.state_dict(),
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
@@ -150,13 +169,15 @@ class Trainer:
         self.tokens_seen = int(state["tokens_seen"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.stream.load_state_dict(state["data"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(_own(state["generator"], self.world.rank))
+        torch.set_rng_state(_own(state["torch_rng"], self.world.rank))
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.evals_without_gain = int(state["evals_without_gain"])
         self.best = dict(state["best"]) or None
         self.window.load_state_dict(state["window"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
     def resume(self) -> None:
         """Continue from the run's latest checkpoint; metrics past it are dropped (they will be redone)."""
@@ -219,25 +240,30 @@ class Trainer:
             group["lr"] = lr
         progress = self.step / self.schedule.total
         loss_sum, tokens, metrics = torch.zeros((), device=self.device), 0, {}
-        for _ in range(self.config.grad_accum):
+        for _ in range(self.accumulation):
             batch = _to_device(self.train_batch(self.stream.next_indices()), self.device)
             with autocast_for(self.device, self.config.dtype):
                 out = self.objective(self.model, batch, self.generator, progress)
-            (out.loss / self.config.grad_accum).backward()
-            loss_sum += out.loss.detach() / self.config.grad_accum
+            self.scaler.scale(out.loss / self.accumulation).backward()
+            loss_sum += out.loss.detach() / self.accumulation
             tokens += out.tokens
             metrics = out.metrics
+        self.world.average_gradients(self.model)  # once per optimizer step: micro-batches need no sync
+        self.scaler.unscale_(self.optimizer)
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
+        self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         # One device-to-host copy per optimizer step: the loss, the token count and the metrics together.
         names = list(metrics)
-        values = torch.stack(
+        stacked = torch.stack(
             [loss_sum.float(), torch.as_tensor(tokens, device=self.device).float()]
             + [torch.as_tensor(metrics[name], device=self.device).float() for name in names]
-        ).tolist()
-        return values[0], int(values[1]), {"lr": lr, **dict(zip(names, values[2:], strict=True))}
+        )
+        values = (self.world.sum(stacked) / self.world.world_size).tolist()  # means over the processes
+        tokens_seen = round(values[1] * self.world.world_size)
+        return values[0], tokens_seen, {"lr": lr, **dict(zip(names, values[2:], strict=True))}
 
     def _log_record(self, metrics: dict[str, float], consume_window: bool) -> dict[str, Any]:
         record: dict[str, Any] = {"step": self.step, "tokens": self.tokens_seen}
@@ -287,12 +313,13 @@ class Trainer:
             handle.write(json.dumps(record) + "\n")
 
     def _save(self) -> None:
+        state = self.state_dict()  # every process takes part: it gathers their random states
         if not self.world.is_main:
             return
 
         def write(folder):
             save_weights(self.model, folder / WEIGHTS_FILE)
-            save_trainer_state(self.state_dict(), folder / TRAINER_FILE)
+            save_trainer_state(state, folder / TRAINER_FILE)
 
         self.run.commit_checkpoint(self.step, write)
         protect = {int(self.best["step"])} if self.best else set()
@@ -346,6 +373,11 @@ def _step_of(line: str) -> float:
         return json.loads(line)["step"]
     except (json.JSONDecodeError, KeyError, TypeError):
         return math.inf
+
+
+def _own(saved: Any, rank: int) -> Any:
+    """This process's entry of a per-process list of states (a single state: saved by one process)."""
+    return saved[rank % len(saved)] if isinstance(saved, list) else saved
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
