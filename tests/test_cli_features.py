@@ -13,6 +13,7 @@ import torch
 from llada_cli import api
 from llada_cli.cli.completion import SHELLS, completion_script
 from llada_cli.cli.live import PLACEHOLDER, LiveDenoising
+from llada_cli.engine.device import idle_cores
 from tests.conftest import MICRO
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,3 +279,11 @@ def test_threads_are_set_and_shown_with_verbose(pipeline, monkeypatch):
     result = pipeline("-v", "sample", "ar-chat", "-p", "hi", "--max-new-tokens", "2")
     assert "torch threads: 2" in result.stderr
     assert pipeline("--threads", "0", "sample", "ar-chat", "-p", "hi").exit_code == 2
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.4, 2), (1.0, 1), (1.6, 1), (7.0, 1)])
+def test_default_threads_leave_busy_cores_alone(monkeypatch, load, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    assert idle_cores() == expected

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..engine.device import use_threads
+from ..engine.device import idle_cores, use_threads
 from ..engine.registry import default_home
 from . import compare, data, evaluate, plot, pretrain, runs, sample, sft
 from .common import Globals, err
@@ -70,7 +70,10 @@ def root(
     threads: Annotated[
         int | None,
         typer.Option(
-            "--threads", envvar="LLADA_THREADS", min=1, help="CPU threads for torch (default: one per core)."
+            "--threads",
+            envvar="LLADA_THREADS",
+            min=1,
+            help="CPU threads for torch (default: one per core that other processes leave idle).",
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log lines.")] = False,
@@ -94,4 +97,5 @@ def root(
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    use_threads(idle_cores())  # --threads / LLADA_THREADS override it in the callback
     app(prog_name="llada")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -71,6 +72,22 @@ def autocast_for(device: torch.device, dtype: str) -> AbstractContextManager:
 def gradient_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
     """fp16 gradients underflow without loss scaling; for every other dtype the scaler is a no-op."""
     return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
+
+
+def idle_cores() -> int:
+    """Threads for a process starting now: one per core that other processes are not keeping busy.
+
+    An OpenMP thread that shares its core with another busy process waits for it at every
+    parallel region: measured with bench/threads.py on 2 cores, a tiny-model sample with one busy
+    neighbour takes 4-5x its idle time with 2 threads but 0.9-1.8x with 1. The 1-minute load
+    average says how many cores are taken (our own process has barely started).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, cores - busy)
 
 
 def use_threads(threads: int | None) -> int:
