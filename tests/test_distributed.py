@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from tests.conftest import MICRO
@@ -19,6 +22,12 @@ def llada(home, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("LLADA_HOME", "RANK", "WORLD_SIZE")}
     command = [sys.executable, "-m", "llada_cli", "--home", str(home), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc): torchrun starts its workers in their own sessions."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [d for child in map(int, children) for d in (child, *descendants(child))]
 
 
 def test_two_processes_train_the_weights_one_process_trains(cli):
@@ -46,3 +55,42 @@ def test_a_global_batch_that_does_not_divide_is_refused(cli):
     assert result.exit_code == 2
     assert "--global-batch-size 6 is not a multiple of --batch-size 4 x 1 processes = 4" in result.stderr
     assert not (cli.home / "runs" / "bad").exists()
+
+
+def test_a_killed_two_process_run_resumes_bit_identical(cli):
+    args = [
+        "--threads",
+        "1",
+        "pretrain",
+        "ar",
+        *MICRO,
+        "--dtype",
+        "fp32",
+        "--max-steps",
+        "12",
+        "--save-every",
+        "3",
+    ]
+    args += ["--eval-every", "3", "--devices", "2"]
+    assert llada(cli.home, *args, "--run-name", "straight").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("LLADA_HOME", "RANK", "WORLD_SIZE")}
+    command = [sys.executable, "-m", "llada_cli", "--home", str(cli.home), *args, "--run-name", "killed"]
+    killed = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    for line in killed.stderr:  # progress lines: kill -9 torchrun and its workers once step 4 is done
+        if "step 4/12" in line:
+            for pid in [killed.pid, *descendants(killed.pid)]:
+                os.kill(pid, signal.SIGKILL)
+            break
+    killed.wait()
+    assert killed.returncode != 0
+    run = cli.home / "runs" / "killed"
+    assert (run / "checkpoints" / "step-0000003").is_dir() and not (
+        run / "checkpoints" / "step-0000006"
+    ).exists()
+    resumed = llada(cli.home, *args, "--run-name", "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = load_file(cli.home / "runs/straight/checkpoints/step-0000012/model.safetensors")
+    again = load_file(run / "checkpoints/step-0000012/model.safetensors")
+    assert all(torch.equal(straight[k], again[k]) for k in straight)
+    loss = [(m["step"], m.get("loss")) for m in cli.metrics("killed")]
+    assert loss == [(m["step"], m.get("loss")) for m in cli.metrics("straight")]

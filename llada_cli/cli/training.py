@@ -70,7 +70,7 @@ def run_training(ctx: typer.Context, request: StageRequest) -> None:
         raise typer.Exit(launch(request.run.devices, _without_devices(sys.argv[1:])))
     with TrainProgress(request.run.run_name, g.verbosity) as progress:
         run = run_stage(g.registry, request, on_event=progress)
-    if g.verbosity >= 0:
+    if g.verbosity >= 0 and World.current().is_main:
         err.print(f"run saved in {run.path}", highlight=False)
 
 
