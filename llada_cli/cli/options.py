@@ -124,22 +124,31 @@ class Given(Generic[T]):
         return configured(self.cls, {**fallbacks, **self.values}, base)
 
 
-def with_configs(**groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def with_configs(
+    into: tuple[str, type] | None = None, **groups: Group
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Append the groups' options to the command; pass one `Given` per group as a keyword argument,
+    or, with `into=(name, cls)`, all of them as one `cls(**givens)` in the keyword argument `name`."""
+
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         generated = {name: group.parameters() for name, group in groups.items()}
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            givens = {}
             for name, group in groups.items():
                 values = {}
                 for param in generated[name]:
                     value = kwargs.pop(param.name)
                     if value is not None:
                         values[param.name[len(group.prefix) :]] = value
-                kwargs[name] = Given(group.cls, values)
-            return func(*args, **kwargs)
+                givens[name] = Given(group.cls, values)
+            if into is not None:
+                givens = {into[0]: into[1](**givens)}
+            return func(*args, **kwargs, **givens)
 
-        own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name not in groups]
+        hidden = set(groups) | ({into[0]} if into else set())
+        own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name not in hidden]
         extra = [p for params in generated.values() for p in params]
         wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
         return wrapper

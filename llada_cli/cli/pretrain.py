@@ -6,18 +6,15 @@ from typing import Annotated
 
 import typer
 
-from ..engine.config import DataConfig, ModelConfig, TrainConfig
 from ..engine.objectives import ARPretrainConfig, DiffusionPretrainConfig
-from ..engine.stages import RunOptions, StartOptions
-from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name
-from .options import Given, Group, with_configs
-from .training import RUN, RUN_GROUPS, TRAIN, build_request, data_group, run_training
+from .options import Group, with_configs
+from .training import RUN, TRAIN, TrainingOptions, build_request, run_training, training_options
 
 app = typer.Typer(
     help="Pretrain an AR model, or a diffusion model (optionally from an AR run).", no_args_is_help=True
 )
-DATA = data_group("builtin, minimind, or a .jsonl/.txt file.")
+DATA_HELP = "builtin, minimind, or a .jsonl/.txt file."
 InitFrom = Annotated[
     str | None,
     typer.Option(
@@ -38,28 +35,15 @@ def NanoSwitch(flag: str) -> object:  # noqa: N802 (a type alias factory)
 
 @app.command("ar")
 @cli_errors
-@with_configs(**RUN_GROUPS, data=DATA, objective=Group(ARPretrainConfig, TRAIN))
-def pretrain_ar(
-    ctx: typer.Context,
-    *,
-    run: Given[RunOptions],
-    start: Given[StartOptions],
-    shape: Given[ModelConfig],
-    train: Given[TrainConfig],
-    data: Given[DataConfig],
-    tokenizer: Given[TokenizerOptions],
-    objective: Given[ARPretrainConfig],
-) -> None:
+@with_configs(**training_options(DATA_HELP, Group(ARPretrainConfig, TRAIN)))
+def pretrain_ar(ctx: typer.Context, *, options: TrainingOptions) -> None:
     """Pretrain an autoregressive (causal) model: next-token cross entropy."""
-    groups = dict(
-        run=run, start=start, shape=shape, train=train, data=data, tokenizer=tokenizer, objective=objective
-    )
-    run_training(ctx, build_request(ctx, "ar", "pretrain", None, **groups))
+    run_training(ctx, build_request(ctx, "ar", "pretrain", None, options))
 
 
 @app.command("diffusion")
 @cli_errors
-@with_configs(**RUN_GROUPS, data=DATA, objective=Group(DiffusionPretrainConfig, "Diffusion objective"))
+@with_configs(**training_options(DATA_HELP, Group(DiffusionPretrainConfig, "Diffusion objective")))
 def pretrain_diffusion(
     ctx: typer.Context,
     init_from: InitFrom = None,
@@ -67,16 +51,7 @@ def pretrain_diffusion(
     use_tokenizer: NanoSwitch("--use-tokenizer") = False,
     jsonl_sep: Annotated[str | None, typer.Option("--jsonl-sep", hidden=True)] = None,
     *,
-    run: Given[RunOptions],
-    start: Given[StartOptions],
-    shape: Given[ModelConfig],
-    train: Given[TrainConfig],
-    data: Given[DataConfig],
-    tokenizer: Given[TokenizerOptions],
-    objective: Given[DiffusionPretrainConfig],
+    options: TrainingOptions,
 ) -> None:
     """Pretrain a masked diffusion model; --init-from continues an AR run (attention turns bidirectional)."""
-    groups = dict(
-        run=run, start=start, shape=shape, train=train, data=data, tokenizer=tokenizer, objective=objective
-    )
-    run_training(ctx, build_request(ctx, "diffusion", "pretrain", init_from, **groups))
+    run_training(ctx, build_request(ctx, "diffusion", "pretrain", init_from, options))

@@ -6,13 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ..engine.config import DataConfig, ModelConfig, TrainConfig
 from ..engine.objectives import DiffusionSFTConfig
-from ..engine.stages import RunOptions, StartOptions
-from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name
-from .options import Given, Group, with_configs
-from .training import RUN, RUN_GROUPS, build_request, data_group, run_training
+from .options import Group, with_configs
+from .training import RUN, TrainingOptions, build_request, run_training, training_options
 
 Base = Annotated[
     str,
@@ -28,24 +25,10 @@ Base = Annotated[
 
 @cli_errors
 @with_configs(
-    **RUN_GROUPS,
-    data=data_group("builtin, minimind, or a conversations .jsonl."),
-    objective=Group(DiffusionSFTConfig, "SFT (diffusion runs)"),
-)
-def sft(
-    ctx: typer.Context,
-    base: Base,
-    *,
-    run: Given[RunOptions],
-    start: Given[StartOptions],
-    shape: Given[ModelConfig],
-    train: Given[TrainConfig],
-    data: Given[DataConfig],
-    tokenizer: Given[TokenizerOptions],
-    objective: Given[DiffusionSFTConfig],
-) -> None:
-    """Fine-tune on conversations (ChatML). AR: loss on answers only; diffusion: prompts never masked."""
-    groups = dict(
-        run=run, start=start, shape=shape, train=train, data=data, tokenizer=tokenizer, objective=objective
+    **training_options(
+        "builtin, minimind, or a conversations .jsonl.", Group(DiffusionSFTConfig, "SFT (diffusion runs)")
     )
-    run_training(ctx, build_request(ctx, "sft", "sft", base, **groups))
+)
+def sft(ctx: typer.Context, base: Base, *, options: TrainingOptions) -> None:
+    """Fine-tune on conversations (ChatML). AR: loss on answers only; diffusion: prompts never masked."""
+    run_training(ctx, build_request(ctx, "sft", "sft", base, options))

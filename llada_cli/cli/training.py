@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 
@@ -29,35 +31,45 @@ def data_group(help: str) -> Group:
     return Group(DataConfig, RUN, help={"data": help})
 
 
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a training command was given, per option group (RUN_GROUPS plus data and objective)."""
+
+    run: Given[RunOptions]
+    start: Given[StartOptions]
+    shape: Given[ModelConfig]
+    train: Given[TrainConfig]
+    tokenizer: Given[TokenizerOptions]
+    data: Given[DataConfig]
+    objective: Given
+
+
+def training_options(data_help: str, objective: Group) -> dict[str, Any]:
+    """`with_configs` arguments of a training command: its option groups, passed as one `options`."""
+    return dict(
+        into=("options", TrainingOptions), **RUN_GROUPS, data=data_group(data_help), objective=objective
+    )
+
+
 def build_request(
-    ctx: typer.Context,
-    kind: str,
-    stage: str,
-    parent: str | None,
-    *,
-    run: Given[RunOptions],
-    start: Given[StartOptions],
-    shape: Given[ModelConfig],
-    train: Given[TrainConfig],
-    data: Given[DataConfig],
-    tokenizer: Given[TokenizerOptions],
-    objective: Given | None = None,
+    ctx: typer.Context, kind: str, stage: str, parent: str | None, options: TrainingOptions
 ) -> StageRequest:
     """The engine's request from the options the user gave; the global --seed and --device fill in."""
     g = globals_of(ctx)
-    start_options = start.build()
+    start = options.start.build()
+    shape = options.shape
     return StageRequest(
         kind=kind,
         stage=stage,
-        run=run.build(device=g.device),
-        train=train.build(seed=g.seed),
-        data=data.build(),
-        start=start_options,
-        tokenizer=tokenizer.build(),
-        model=model_config_from_preset(start_options.preset, **shape.values),
+        run=options.run.build(device=g.device),
+        train=options.train.build(seed=g.seed),
+        data=options.data.build(),
+        start=start,
+        tokenizer=options.tokenizer.build(),
+        model=model_config_from_preset(start.preset, **shape.values),
         model_given=shape.names,
-        objective=objective.build() if objective is not None else None,
-        objective_given=objective.names if objective is not None else frozenset(),
+        objective=options.objective.build(),
+        objective_given=options.objective.names,
         seq_len=shape.values.get("seq_len"),
         parent=parent,
         command=["llada", *sys.argv[1:]],

@@ -3,7 +3,7 @@ memory to sample or fine-tune in place (a checkpoint file given where a run is e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
@@ -38,7 +38,11 @@ def is_checkpoint_file(spec: str) -> bool:
 
 
 def external_run(
-    path: Path, tokenizer_path: Path | None, kind: str | None = None, seq_len: int | None = None
+    path: Path,
+    tokenizer_path: Path | None,
+    kind: str | None = None,
+    seq_len: int | None = None,
+    num_attention_heads: int | None = None,
 ) -> LoadedRun:
     """An external checkpoint loaded in memory as a run, to sample or fine-tune without importing it.
 
@@ -49,7 +53,7 @@ def external_run(
             f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
         )
     kind = kind or external_kind(path)
-    model, report = load_external_model(path, causal=kind == "ar", seq_len=seq_len)
+    model, report = load_external_model(path, kind == "ar", num_attention_heads, seq_len)
     tokenizer = Tokenizer.load(tokenizer_path)
     if kind == "diffusion":
         tokenizer = tokenizer.with_mask_token()
@@ -61,6 +65,7 @@ def external_run(
         stage="imported",
         model=model.config,
         parameters=model.num_parameters,
+        status="completed",
         source=str(Path(path).resolve()),
         import_report=report.to_dict(),
     )
@@ -78,31 +83,14 @@ def register_import(
     command: list[str] | None = None,
 ) -> tuple[Run, ImportReport]:
     """A completed run at step 0 holding the external model: ready to sample, fine-tune or continue."""
-    model, report = load_external_model(path, causal=kind == "ar", num_attention_heads=num_attention_heads)
-    tokenizer = Tokenizer.load(tokenizer_path)
-    if kind == "diffusion":
-        tokenizer = tokenizer.with_mask_token()
-    if tokenizer.vocab_size > model.config.vocab_size:
-        model = grow_vocab(model, tokenizer.vocab_size).eval()
+    loaded = external_run(path, tokenizer_path, kind, num_attention_heads=num_attention_heads)
     run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
     try:
-        tokenizer.save(run.tokenizer_path)
-        run.write_info(
-            RunInfo(
-                name=name,
-                kind=kind,
-                stage="imported",
-                model=model.config,
-                parameters=model.num_parameters,
-                command=command or [],
-                status="completed",
-                source=str(Path(path).resolve()),
-                import_report=report.to_dict(),
-            )
-        )
-        run.commit_checkpoint(0, lambda folder: save_weights(model, folder / WEIGHTS_FILE))
+        loaded.tokenizer.save(run.tokenizer_path)
+        run.write_info(replace(loaded.info, name=name, command=command or []))
+        run.commit_checkpoint(0, lambda folder: save_weights(loaded.model, folder / WEIGHTS_FILE))
     except BaseException:
         registry.restore_replaced(run, replaced)
         raise
     registry.drop_replaced(replaced)
-    return run, report
+    return run, ImportReport(**loaded.info.import_report)
