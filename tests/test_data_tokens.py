@@ -57,3 +57,36 @@ def test_cache_key_is_short_stable_and_unambiguous() -> None:
     assert key == cache_key("builtin-v1", "abc") and len(key) == 16
     assert int(key, 16) >= 0
     assert cache_key("ab", "c") != cache_key("a", "bc")
+
+
+def test_the_cache_is_written_in_chunks(tok: Tokenizer, tmp_path: Path, monkeypatch) -> None:
+    """Memory bounded by a chunk: the stream reaches the file before the corpus is read to the end."""
+    monkeypatch.setattr("llada_cli.engine.data.tokens.ENCODE_CHUNK", 2)
+    seen = []
+
+    def documents():
+        for doc in DOCS * 3:
+            seen.append(doc)
+            yield doc
+
+    path = tmp_path / "tokens.npy"
+    stream = tokenize_documents(documents(), tok, path)
+    assert len(seen) == 9 and isinstance(stream, np.memmap)
+    assert stream.tolist() == tokenize_documents(DOCS * 3, tok, None).tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.npy"]  # no temporary file left
+
+
+def test_tokenizer_sample_spreads_over_the_file_and_cuts_long_lines(tmp_path: Path) -> None:
+    import json
+
+    from llada_cli.engine.data.sources import tokenizer_sample
+
+    path = tmp_path / "big.jsonl"
+    rows = [{"text": f"document {i} " * 10} for i in range(100)] + [{"text": "x" * 25_000}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    size = path.stat().st_size
+    sample = list(tokenizer_sample(str(path), tmp_path, "text", sample_bytes=size // 10))
+    assert sample[0].startswith("document 0 ") and sample[1].startswith("document 10 ")  # every 10th
+    assert len([s for s in sample if s.startswith("document")]) == 10  # rows 0, 10, ..., 90
+    assert [len(s) for s in sample if s.startswith("x")] == [10_000, 10_000, 5_000]  # row 100, in pieces
+    Tokenizer.train(tokenizer_sample(str(path), tmp_path, "text", size), vocab_size=300)  # does not hang

@@ -66,6 +66,9 @@ class StartOptions:
     vocab_size: int = option(
         6400, "BPE vocabulary to train (without `tokenizer`).", aliases=("target_vocab_size",)
     )
+    tokenizer_sample_mb: float = option(
+        64.0, "Megabytes of the corpus, spread over all of it, that a new tokenizer trains on.", above=0
+    )
     max_position_embeddings: int | None = option(
         None, "The model's context, when longer than its training rows (default: the row length).", at_least=2
     )
@@ -167,6 +170,7 @@ def _initial_model(
             request.data.data,
             request.data.jsonl_field,
             request.start.vocab_size,
+            request.start.tokenizer_sample_mb,
         )
         config = replace(
             request.model,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .checkpoint import load_run
 from .config import ModelConfig
-from .data.sources import load_pretrain_texts
+from .data.sources import tokenizer_sample
 from .errors import UsageError, named
 from .imported_runs import external_run, is_checkpoint_file
 from .model import Transformer, grow_vocab
@@ -83,11 +83,18 @@ def continued_as_diffusion(parent: Parent) -> tuple[Transformer, Tokenizer]:
 
 
 def fresh_tokenizer(
-    registry: Registry, kind: str, tokenizer_path: Path | None, data: str, jsonl_field: str, vocab_size: int
+    registry: Registry,
+    kind: str,
+    tokenizer_path: Path | None,
+    data: str,
+    jsonl_field: str,
+    vocab_size: int,
+    sample_mb: float,
 ) -> Tokenizer:
-    """The given tokenizer.json, or a BPE tokenizer trained on the data; diffusion adds <|mask|>."""
+    """The given tokenizer.json, or BPE trained on a sample of the data; diffusion adds <|mask|>."""
     if tokenizer_path is not None:
         tokenizer = Tokenizer.load(tokenizer_path)
     else:
-        tokenizer = Tokenizer.train(load_pretrain_texts(data, registry.data_dir, jsonl_field), vocab_size)
+        sample = tokenizer_sample(data, registry.data_dir, jsonl_field, int(sample_mb * 2**20))
+        tokenizer = Tokenizer.train(sample, vocab_size)
     return tokenizer.with_mask_token() if kind == "diffusion" else tokenizer

@@ -67,14 +67,19 @@ def _json_objects(path: Path) -> Iterator[tuple[int, dict]]:
         raise UsageError(f"{path} is empty; point to a file with data")
 
 
-def _require_rows(rows: list, path: Path, what: str) -> None:
+def _require_rows(rows: list | int, path: Path, what: str) -> None:
     if not rows:
         raise UsageError(f"{path} has no usable {what}; check that it is the right file")
 
 
 def read_jsonl_texts(path: Path, field: str = "text") -> list[str]:
     """The `field` string of every row; rows whose text is empty are skipped."""
-    texts = []
+    return list(iter_jsonl_texts(path, field))
+
+
+def iter_jsonl_texts(path: Path, field: str = "text") -> Iterator[str]:
+    """read_jsonl_texts, one row at a time: memory bounded by a line, not by the file."""
+    count = 0
     for lineno, row in _json_objects(path):
         if field not in row:
             fields = ", ".join(row) or "none"
@@ -85,9 +90,9 @@ def read_jsonl_texts(path: Path, field: str = "text") -> list[str]:
         if not isinstance(text, str):
             raise UsageError(f"{path}:{lineno}: field '{field}' is {type(text).__name__}, expected a string")
         if text.strip():
-            texts.append(text)
-    _require_rows(texts, path, f"'{field}' texts")
-    return texts
+            count += 1
+            yield text
+    _require_rows(count, path, f"'{field}' texts")
 
 
 def _conversation(value: object, where: str) -> list[dict[str, str]] | None:
@@ -125,17 +130,22 @@ def read_jsonl_conversations(path: Path) -> list[list[dict[str, str]]]:
 
 def read_text_paragraphs(path: Path) -> list[str]:
     """One document per paragraph; paragraphs are separated by blank lines."""
-    paragraphs, current = [], []
+    return list(iter_text_paragraphs(path))
+
+
+def iter_text_paragraphs(path: Path) -> Iterator[str]:
+    count, current = 0, []
     for _, line in _lines(path):
         if line.strip():
             current.append(line.rstrip("\r\n"))
         elif current:
-            paragraphs.append("\n".join(current))
+            count += 1
+            yield "\n".join(current)
             current = []
     if current:
-        paragraphs.append("\n".join(current))
-    _require_rows(paragraphs, path, "paragraphs")
-    return paragraphs
+        count += 1
+        yield "\n".join(current)
+    _require_rows(count, path, "paragraphs")
 
 
 # ------------------------------------------------------------------------------------ resolving a source
@@ -152,15 +162,42 @@ def _source_path(source: str, data_dir: Path | None, minimind_file: str) -> Path
 
 def load_pretrain_texts(source: str, data_dir: Path, field: str = "text") -> list[str]:
     """Documents of "builtin", "minimind", or a .jsonl / .txt file."""
+    return list(iter_pretrain_texts(source, data_dir, field))
+
+
+def iter_pretrain_texts(source: str, data_dir: Path, field: str = "text") -> Iterator[str]:
+    """load_pretrain_texts, one document at a time (MiniMind's file is over a gigabyte)."""
     if source == "builtin":
-        return builtin_corpus().documents
+        return iter(builtin_corpus().documents)
     path = _source_path(source, data_dir, MINIMIND_PRETRAIN)
     if path.suffix == ".txt":
-        return read_text_paragraphs(path)
+        return iter_text_paragraphs(path)
     if path.suffix == ".jsonl":
-        return read_jsonl_texts(path, field)
+        return iter_jsonl_texts(path, field)
     _check_readable(path)
     raise UsageError(f'unsupported data file {path}: use .jsonl ({{"{field}": ...}} rows) or .txt')
+
+
+def source_size(source: str, data_dir: Path) -> int | None:
+    """Bytes of a file source (None for the builtin corpus)."""
+    if source == "builtin":
+        return None
+    path = _source_path(source, data_dir, MINIMIND_PRETRAIN)
+    return path.stat().st_size if path.is_file() else None
+
+
+def tokenizer_sample(
+    source: str, data_dir: Path, field: str, sample_bytes: int, piece_chars: int = 10_000
+) -> Iterator[str]:
+    """Text to train a tokenizer on: about `sample_bytes` of documents spread over the whole
+    source (every k-th), cut into pieces of at most `piece_chars` characters, since BPE
+    training on one enormous unbroken word runs for minutes."""
+    size = source_size(source, data_dir)
+    stride = max(1, (size or 0) // max(1, sample_bytes))
+    for index, text in enumerate(iter_pretrain_texts(source, data_dir, field)):
+        if index % stride == 0:
+            for start in range(0, len(text), piece_chars):
+                yield text[start : start + piece_chars]
 
 
 def load_sft_conversations(source: str, data_dir: Path) -> list[list[dict[str, str]]]:

@@ -21,7 +21,7 @@ from ..registry import Registry
 from ..tokenizer import Tokenizer
 from .packing import pack_rows, split_rows
 from .sft import SFTRows, build_sft_rows
-from .sources import load_pretrain_texts, load_sft_conversations, source_fingerprint
+from .sources import iter_pretrain_texts, load_sft_conversations, source_fingerprint
 from .tokens import cache_key, tokenize_documents
 
 
@@ -35,7 +35,7 @@ def pretrain_rows(
     if cache_path.is_file():
         stream = np.load(cache_path, mmap_mode="r")
     else:
-        texts = load_pretrain_texts(data.data, registry.data_dir, data.jsonl_field)
+        texts = iter_pretrain_texts(data.data, registry.data_dir, data.jsonl_field)
         stream = tokenize_documents(texts, tokenizer, cache_path)
     return pack_rows(stream, seq_len)
 

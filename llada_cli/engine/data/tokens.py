@@ -1,10 +1,13 @@
-"""Tokenize a corpus once into a flat token stream, cached on disk as a .npy file.
+"""Tokenize a corpus once into a flat token stream, cached on disk as a .npy file, streaming.
 
 The stream is every document's ids followed by EOS, so packing can cut it anywhere and the
 document boundaries survive. Training memory-maps the cache instead of re-tokenizing.
 """
 
 import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from ..errors import LladaError
 from ..tokenizer import Tokenizer
 
 ENCODE_CHUNK = 4096  # documents per encode_batch call: parallel, yet bounded memory
+COPY_BLOCK = 16 << 20
 
 
 def cache_key(*parts: str) -> str:
@@ -28,19 +32,40 @@ def stream_dtype(vocab_size: int) -> type[np.unsignedinteger]:
     return np.uint16 if vocab_size < 2**16 else np.uint32
 
 
-def encode_stream(texts: list[str], tokenizer: Tokenizer) -> np.ndarray:
+def encode_chunks(texts: Iterable[str], tokenizer: Tokenizer) -> Iterator[np.ndarray]:
+    """The stream in pieces of ENCODE_CHUNK documents, each encoded in one parallel batch call."""
     dtype = stream_dtype(tokenizer.vocab_size)
-    pieces = []
-    for start in range(0, len(texts), ENCODE_CHUNK):
-        for ids in tokenizer.encode_batch(texts[start : start + ENCODE_CHUNK]):
-            pieces.append(np.asarray(ids + [tokenizer.eos_id], dtype=dtype))
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
+    chunk: list[str] = []
+    for text in texts:
+        chunk.append(text)
+        if len(chunk) == ENCODE_CHUNK:
+            yield _encoded(chunk, tokenizer, dtype)
+            chunk = []
+    if chunk:
+        yield _encoded(chunk, tokenizer, dtype)
 
 
-def save_stream(stream: np.ndarray, path: Path) -> None:
-    """np.save through a temporary file in the same folder, then an atomic rename."""
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        np.save(handle, stream)
+def _encoded(texts: list[str], tokenizer: Tokenizer, dtype: type) -> np.ndarray:
+    eos = np.array([tokenizer.eos_id], dtype=dtype)
+    return np.concatenate(
+        [part for ids in tokenizer.encode_batch(texts) for part in (np.asarray(ids, dtype), eos)]
+    )
+
+
+def write_stream(chunks: Iterable[np.ndarray], path: Path, dtype: type) -> None:
+    """A .npy file of the chunks, written as they come: the raw ids go to an unnamed temporary
+    file, then the final file is the header and a block copy of them, renamed into place."""
+    total = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path.parent) as raw:  # unnamed: gone however this ends
+        for chunk in chunks:
+            raw.write(chunk.tobytes())
+            total += len(chunk)
+        raw.seek(0)
+        with atomic_path(path) as tmp, tmp.open("wb") as out:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+            np.lib.format.write_array_header_1_0(out, {**header, "shape": (total,)})
+            shutil.copyfileobj(raw, out, COPY_BLOCK)
 
 
 def load_stream(path: Path) -> np.ndarray:
@@ -53,15 +78,18 @@ def load_stream(path: Path) -> np.ndarray:
     return stream
 
 
-def tokenize_documents(texts: list[str], tokenizer: Tokenizer, cache_path: Path | None) -> np.ndarray:
+def tokenize_documents(texts: Iterable[str], tokenizer: Tokenizer, cache_path: Path | None) -> np.ndarray:
     """The corpus as one 1-D stream of ids, each document followed by EOS.
 
-    With `cache_path`, an existing cache is memory-mapped instead of tokenizing again, and a
-    fresh stream is saved there for next time.
+    With `cache_path`, an existing cache is memory-mapped instead of tokenizing again; a fresh
+    stream is written there chunk by chunk (memory bounded by a chunk, not by the corpus) and
+    memory-mapped back.
     """
     if cache_path is not None and Path(cache_path).is_file():
         return load_stream(Path(cache_path))
-    stream = encode_stream(texts, tokenizer)
-    if cache_path is not None:
-        save_stream(stream, Path(cache_path))
-    return stream
+    dtype = stream_dtype(tokenizer.vocab_size)
+    if cache_path is None:
+        pieces = list(encode_chunks(texts, tokenizer))
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
+    write_stream(encode_chunks(texts, tokenizer), Path(cache_path), dtype)
+    return load_stream(Path(cache_path))
