@@ -52,6 +52,13 @@ class World:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         return world
 
+    def leave(self) -> None:
+        """Close the process group once every process is done with it: a gloo group still open at
+        exit, or closed while a peer still talks to it, aborts the process."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def average_gradients(self, model: torch.nn.Module) -> None:
         """Every process's gradients replaced by their mean over the processes: one bucket, one call."""
         if self.world_size == 1:

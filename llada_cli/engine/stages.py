@@ -106,6 +106,20 @@ def run_stage(
 ) -> Run:
     device = resolve_device(request.run.device or "auto")
     world = world or World.join(device)
+    run = _run_stage(registry, request, on_event, world, device)
+    # Only after success: a failing process just exits, and torchrun ends the others, which may
+    # be waiting in a collective that a goodbye barrier would never match.
+    world.leave()
+    return run
+
+
+def _run_stage(
+    registry: Registry,
+    request: StageRequest,
+    on_event: EventHandler | None,
+    world: World,
+    device: torch.device,
+) -> Run:
     if device.type == "cuda" and world.world_size > 1:
         device = torch.device("cuda", world.local_rank)
     if request.run.resume:
