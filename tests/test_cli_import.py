@@ -89,4 +89,9 @@ def test_checkpoint_files_sample_and_fine_tune_in_place(cli, tmp_path):
     info = json.loads((cli.home / "runs/ft/run.json").read_text())
     assert (info["kind"], info["parent"]) == ("ar", str(checkpoint))
     assert cli.ok("runs", "show", "ft", "--json").stdout  # the run stands on its own
+    scored = cli.ok(
+        "eval", str(checkpoint), *files, "--seq-len", "32", "--no-questions", "--max-rows", "2", "--json"
+    )
+    likelihood = json.loads(scored.stdout)["likelihood"]
+    assert likelihood["exact"] and likelihood["tokens"] == 2 * 31
     assert not (cli.home / "runs" / checkpoint.name).exists()  # the file was not imported
