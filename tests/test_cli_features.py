@@ -13,7 +13,7 @@ import torch
 from llada_cli import api
 from llada_cli.cli.completion import SHELLS, completion_script
 from llada_cli.cli.live import PLACEHOLDER, LiveDenoising
-from llada_cli.engine.device import idle_cores
+from llada_cli.engine.device import idle_cores, running_elsewhere
 from tests.conftest import MICRO
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,9 +281,20 @@ def test_threads_are_set_and_shown_with_verbose(pipeline, monkeypatch):
     assert pipeline("--threads", "0", "sample", "ar-chat", "-p", "hi").exit_code == 2
 
 
-@pytest.mark.parametrize(("load", "expected"), [(0.0, 2), (0.4, 2), (1.0, 1), (1.6, 1), (7.0, 1)])
-def test_default_threads_leave_busy_cores_alone(monkeypatch, load, expected):
+@pytest.mark.parametrize(("busy", "expected"), [(0, 2), (1, 1), (2, 1), (7, 1)])
+def test_default_threads_leave_busy_cores_alone(monkeypatch, busy, expected):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
-    assert idle_cores() == expected
+    assert idle_cores(busy) == expected
+
+
+def test_running_elsewhere_reads_the_runnable_count(monkeypatch, tmp_path):
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("1.90 1.20 0.80 3/412 9999\n")  # 3 runnable: this process and 2 others
+    real_path = Path
+
+    def fake_path(name: str):
+        return loadavg if name == "/proc/loadavg" else real_path(name)
+
+    monkeypatch.setattr("llada_cli.engine.device.Path", fake_path)
+    assert running_elsewhere(samples=1) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -74,20 +75,31 @@ def gradient_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
 
 
-def idle_cores() -> int:
+def idle_cores(busy: int | None = None) -> int:
     """Threads for a process starting now: one per core that other processes are not keeping busy.
 
     An OpenMP thread that shares its core with another busy process waits for it at every
     parallel region: measured with bench/threads.py on 2 cores, a tiny-model sample with one busy
-    neighbour takes 4-5x its idle time with 2 threads but 0.9-1.8x with 1. The 1-minute load
-    average says how many cores are taken (our own process has barely started).
+    neighbour takes 4-5x its idle time with 2 threads but 0.9-1.8x with 1.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:  # no load average on this platform
-        busy = 0
+    busy = running_elsewhere() if busy is None else busy
     return max(1, cores - busy)
+
+
+def running_elsewhere(samples: int = 5) -> int:
+    """Threads of other processes running right now: the median over a few 10 ms samples of
+    /proc/loadavg's runnable count, minus this process. (Not the load average: it still counts
+    the previous command of a script for a minute after it ended.) 0 where /proc is missing."""
+    counts = []
+    for _ in range(samples):
+        try:
+            running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        except (OSError, IndexError, ValueError):
+            return 0
+        counts.append(max(0, running - 1))
+        time.sleep(0.01)
+    return sorted(counts)[len(counts) // 2]
 
 
 def use_threads(threads: int | None) -> int:
