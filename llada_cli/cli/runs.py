@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..engine.errors import LladaError, UsageError
-from ..engine.imported_runs import external_kind, register_import
+from ..engine.imported_runs import register_import
 from ..engine.registry import Run
 from ..engine.runinfo import KINDS
 from ..engine.stages import RunOptions
@@ -160,7 +160,7 @@ def import_checkpoint(
         checkpoint,
         name,
         tokenizer_path,
-        kind or external_kind(checkpoint),
+        kind,  # None: as the file's layout says
         overwrite=replace.values.get("overwrite", False),
         num_attention_heads=num_attention_heads,
         command=["llada", *sys.argv[1:]],

@@ -9,9 +9,9 @@ from pathlib import Path
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
 from .checkpoint_files import EXTERNAL_SUFFIXES, read_checkpoint
 from .errors import UsageError, named
-from .importing import ImportReport, detect_layout, load_external_model
+from .importing import DIFFUSION_LAYOUTS, ImportReport, detect_layout, load_external_model
 from .model import grow_vocab
-from .options import option
+from .options import check_options, option
 from .registry import Registry, Run
 from .runinfo import RunInfo
 from .tokenizer import Tokenizer
@@ -25,11 +25,14 @@ class CheckpointFileOptions:
         None, "A checkpoint file's context length (default: what the file says, else 512).", at_least=2
     )
 
+    def __post_init__(self) -> None:
+        check_options(self)
+
 
 def external_kind(path: Path) -> str:
     """The track of an external checkpoint: Nano-LLaDA's layout is a diffusion model, MiniMind's AR."""
     state, _ = read_checkpoint(Path(path))
-    return "diffusion" if detect_layout(state).name == "nano-llada" else "ar"
+    return "diffusion" if detect_layout(state).name in DIFFUSION_LAYOUTS else "ar"
 
 
 def is_checkpoint_file(spec: str) -> bool:
@@ -52,8 +55,9 @@ def external_run(
         raise UsageError(
             f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
         )
-    kind = kind or external_kind(path)
-    model, report = load_external_model(path, kind == "ar", num_attention_heads, seq_len)
+    causal = None if kind is None else kind == "ar"  # None: the layout says (one read of the file)
+    model, report = load_external_model(path, causal, num_attention_heads, seq_len)
+    kind = "ar" if model.config.causal else "diffusion"
     tokenizer = Tokenizer.load(tokenizer_path)
     if kind == "diffusion":
         tokenizer = tokenizer.with_mask_token()
@@ -77,7 +81,7 @@ def register_import(
     path: Path,
     name: str,
     tokenizer_path: Path,
-    kind: str,
+    kind: str | None,
     overwrite: bool = False,
     num_attention_heads: int | None = None,
     command: list[str] | None = None,

@@ -301,11 +301,18 @@ def _pairs_to_halves(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
 # a model, and a registry run
 
 
+# Nano-LLaDA's checkpoints are diffusion models; MiniMind's are AR.
+DIFFUSION_LAYOUTS = ("nano-llada",)
+
+
 def load_external_model(
-    path: Path, causal: bool, num_attention_heads: int | None = None, seq_len: int | None = None
+    path: Path, causal: bool | None, num_attention_heads: int | None = None, seq_len: int | None = None
 ) -> tuple[Transformer, ImportReport]:
-    """The external checkpoint as our Transformer (causal: AR track); refuses missing tensors."""
+    """The external checkpoint as our Transformer (causal: AR track; None: as its layout says);
+    refuses missing tensors."""
     state, hints = read_checkpoint(Path(path))
+    if causal is None:
+        causal = detect_layout(state).name not in DIFFUSION_LAYOUTS
     config, layout = infer_model_config(
         state,
         causal,
