@@ -121,13 +121,18 @@ class Model:
         seed: int = 0,
         on_step: Any = None,
         trace: list[TraceEvent] | None = None,
+        settings: ARSettings | DiffusionSettings | None = None,
         **options: Any,
     ) -> list[Result]:
-        """Answers for one prompt or a batch (padded together, not one by one)."""
+        """Answers for one prompt or a batch (padded together, not one by one), with sampler
+        `options` by keyword, or `settings` already made by `self.settings`."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         if not prompts:
             raise UsageError("no prompt given")
-        settings = self.settings(**options)
+        if settings is None:
+            settings = self.settings(**options)
+        elif options:
+            raise UsageError(f"give sampler options or settings, not both: {', '.join(sorted(options))}")
         ids = [self.encode_prompt(p, chat, system) for p in prompts]
         generator = torch.Generator().manual_seed(seed)
         stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}

@@ -83,12 +83,13 @@ def compare(
         if spec is not None
     }
     _check_kinds(sides)
-    settings = {
+    options = {
         "ar": {"max_new_tokens": max_new_tokens, **ar_side.values},
         "diffusion": {"gen_length": max_new_tokens, **diffusion_side.values},
     }
+    settings = {side: model.settings(**options[side]) for side, model in sides.items()}
     results = {
-        side: model.generate(prompts, chat=chat, system=system, seed=g.seed, **settings[side])
+        side: model.generate(prompts, chat=chat, system=system, seed=g.seed, settings=settings[side])
         for side, model in sides.items()
     }
     if as_json:
@@ -96,7 +97,7 @@ def compare(
             {
                 side: {
                     "run": sides[side].name,
-                    "settings": vars(sides[side].settings(**settings[side])),
+                    "settings": vars(settings[side]),
                     "results": [r.to_dict() for r in results[side]],
                     "summary": _summary(results[side]),
                 }

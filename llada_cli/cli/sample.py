@@ -107,6 +107,7 @@ def sample(
     if model.kind == "ar" and (trace is not None or live):
         raise UsageError("--trace and --live show diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None
+    settings = model.settings(**options)
     view = LiveDenoising(model.tokenizer, enabled=live and err.is_terminal and model.kind == "diffusion")
     with view:
         results = model.generate(
@@ -116,11 +117,10 @@ def sample(
             seed=g.seed if seed is None else seed,
             on_step=view.update if view.enabled else None,
             trace=events,
-            **options,
+            settings=settings,
         )
     if trace is not None:
         write_trace(trace, events or [], model)
-    settings = model.settings(**options)
     if as_json:
         print_json(
             {
