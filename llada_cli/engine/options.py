@@ -108,10 +108,10 @@ def _plain(number: float) -> str:
 
 
 def configured(cls: type, values: Mapping[str, Any], base: Any = None) -> Any:
-    """`cls` (or `base` with changes) from option values by field name, checked; unknown names refused."""
+    """`cls` (or `base` with changes) from option values by field name; unknown names refused.
+
+    Every config class checks its options itself, in __post_init__ (test_options checks that)."""
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise UsageError(f"{', '.join(named(n) for n in unknown)}: not an option here")
-    config = dataclasses.replace(base, **values) if base is not None else cls(**values)
-    check_options(config)
-    return config
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)

@@ -54,6 +54,7 @@ class RunOptions:
     devices: int = option(1, "Processes to train in, data parallel (one per GPU; gloo on CPU).", at_least=1)
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.resume and self.overwrite:
             raise UsageError(f"{named('resume')} and {named('overwrite')} are incompatible: pick one")
 

@@ -14,7 +14,7 @@ from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
 
 from .atomic import write_text_atomic
 from .errors import UsageError, named
-from .options import option
+from .options import check_options, option
 
 EOS = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -128,6 +128,7 @@ class TokenizerOptions:
     tokenizer_dir: Path | None = option(None, "Use DIR/tokenizer.json (Nano-LLaDA's flag).")
 
     def __post_init__(self) -> None:
+        check_options(self)
         if self.tokenizer is not None and self.tokenizer_dir is not None:
             raise UsageError(
                 f"{named('tokenizer')} and {named('tokenizer_dir')} name two tokenizers: give one"
