@@ -1,15 +1,18 @@
 """Training throughput: llada's AR and diffusion steps vs a plain reference step, same shapes, same run.
 
-    python bench/train_throughput.py [--preset small] [--batch-size 8] [--steps 6] [--dtype fp32,bf16]
+    python bench/train_throughput.py [--preset small] [--batch-size 8] [--seq-len N] [--steps 6]
+        [--dtype fp32,bf16] [--compile] [--json]
 
 The reference is the same transformer written in the most direct PyTorch (explicit attention
 matmuls and softmax, no fused kernels); a ratio >= 1.0 means llada is at least as fast.
-Prints tokens/s and peak memory (RSS on CPU, allocator peak on CUDA).
+Prints tokens/s and peak memory (RSS on CPU, allocator peak on CUDA); --compile adds llada with
+its blocks compiled (the `--compile` training flag) and its ratio to the same plain step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
 import time
@@ -20,9 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from llada_cli.engine.config import PRESETS, ModelConfig
+from llada_cli.engine.device import autocast_for, compile_blocks
 from llada_cli.engine.model import Transformer
 from llada_cli.engine.objectives import ARPretrainObjective, DiffusionPretrainObjective, PretrainBatch
-from llada_cli.engine.trainer import autocast_for
 
 VOCAB = 6400
 
@@ -117,37 +120,69 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seq-len", type=int, default=None, help="row length (default: the preset's)")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--dtype", default="fp32,bf16", help="bf16 is only fast with AVX512-BF16/AMX or CUDA")
+    parser.add_argument("--tracks", default="ar,diffusion,diffusion-wsd")
+    parser.add_argument("--compile", action="store_true", help="also time llada with --compile")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
-    print(
-        f"device {device}, threads {torch.get_num_threads()}, preset {args.preset}, batch {args.batch_size}"
+    rows = []
+    say = (lambda *a: None) if args.json else print
+    say(f"device {device}, threads {torch.get_num_threads()}, preset {args.preset}, batch {args.batch_size}")
+    say(
+        f"{'track':<18} {'dtype':<5} {'llada tok/s':>12} {'compiled':>9} {'plain tok/s':>12}"
+        f" {'ratio':>6} {'c.ratio':>7} {'peak MB':>8}"
     )
-    print(f"{'track':<14} {'dtype':<5} {'llada tok/s':>12} {'plain tok/s':>12} {'ratio':>6} {'peak MB':>8}")
     for dtype in args.dtype.split(","):
-        for track, objective in objectives().items():
-            config = replace(PRESETS[args.preset], vocab_size=VOCAB, causal=track == "ar")
-            batch = torch.randint(0, VOCAB - 1, (args.batch_size, config.seq_len), device=device)
-            generator = torch.Generator().manual_seed(0)
-            ours = Transformer(config).to(device)
-            # progress 0.9 (step 9 of 10): the curriculum decays, blocks are smallest ([x_t ; x0] at 2L)
-            step = lambda b, m=ours, o=objective, g=generator: o(m, PretrainBatch(b), g, 0.9).loss  # noqa: E731
-            ours_rate = tokens_per_second(step, ours, batch, args.steps, dtype)
-            plain = PlainModel(config).to(device)
-            if track == "ar":
-                loss = lambda b, m=plain: plain_ar_loss(m, b)  # noqa: E731
-            else:  # the curriculum has no plain twin: it is compared with plain iid_t, the work it replaces
-                loss = lambda b, m=plain: plain_diffusion_loss(m, b, VOCAB - 1)  # noqa: E731
-            plain_rate = tokens_per_second(loss, plain, batch, args.steps, dtype)
-            label = track + (
-                f" b={objective.block_size(9, config.seq_len)}" if track == "diffusion-wsd" else ""
+        for track in args.tracks.split(","):
+            row = measure(track, dtype, args, device)
+            rows.append(row)
+            compiled = row.get("compiled_tokens_per_s")
+            say(
+                f"{row['track']:<18} {dtype:<5} {row['llada_tokens_per_s']:>12,.0f}"
+                f" {compiled or 0:>9,.0f} {row['plain_tokens_per_s']:>12,.0f} {row['ratio']:>6.2f}"
+                f" {row.get('compiled_ratio', 0):>7.2f} {row['peak_mb']:>8,.0f}"
             )
-            print(
-                f"{label:<14} {dtype:<5} {ours_rate:>12,.0f} {plain_rate:>12,.0f}"
-                f" {ours_rate / plain_rate:>6.2f} {peak_memory_mb():>8,.0f}"
-            )
+    if args.json:
+        print(json.dumps({"device": str(device), "threads": torch.get_num_threads(), "rows": rows}, indent=1))
+
+
+def measure(track: str, dtype: str, args: argparse.Namespace, device: torch.device) -> dict:
+    """tokens/s of llada's step (eager, and compiled if asked) and of the plain step, one track."""
+    objective = objectives()[track]
+    config = replace(PRESETS[args.preset], vocab_size=VOCAB, causal=track == "ar")
+    config = replace(config, seq_len=args.seq_len or config.seq_len)
+    batch = torch.randint(0, VOCAB - 1, (args.batch_size, config.seq_len), device=device)
+
+    def llada_rate(compiled: bool) -> float:
+        torch.manual_seed(0)
+        model = Transformer(config).to(device)
+        if compiled and compile_blocks(model):
+            raise SystemExit("torch.compile is unavailable on this machine")
+        generator = torch.Generator().manual_seed(0)
+        # progress 0.9 (step 9 of 10): the curriculum decays, blocks are smallest ([x_t ; x0] at 2L)
+        step = lambda b: objective(model, PretrainBatch(b), generator, 0.9).loss  # noqa: E731
+        return tokens_per_second(step, model, batch, args.steps, dtype)
+
+    row = {"track": track, "dtype": dtype, "llada_tokens_per_s": llada_rate(False)}
+    if track == "diffusion-wsd":
+        row["track"] += f" b={objective.block_size(9, config.seq_len)}"
+    if args.compile:
+        row["compiled_tokens_per_s"] = llada_rate(True)
+    plain = PlainModel(config).to(device)
+    if track == "ar":
+        loss = lambda b: plain_ar_loss(plain, b)  # noqa: E731
+    else:  # the curriculum has no plain twin: it is compared with plain iid_t, the work it replaces
+        loss = lambda b: plain_diffusion_loss(plain, b, VOCAB - 1)  # noqa: E731
+    row["plain_tokens_per_s"] = tokens_per_second(loss, plain, batch, args.steps, dtype)
+    row["ratio"] = row["llada_tokens_per_s"] / row["plain_tokens_per_s"]
+    if args.compile:
+        row["compiled_ratio"] = row["compiled_tokens_per_s"] / row["plain_tokens_per_s"]
+    row["peak_mb"] = peak_memory_mb()
+    return row
 
 
 def objectives() -> dict:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .engine.checkpoint import LoadedRun, load_run
-from .engine.device import resolve_device
+from .engine.device import compile_blocks, resolve_device
 from .engine.errors import UsageError, named
 from .engine.evaluate import answer_log_likelihood
 from .engine.imported_runs import external_run, is_checkpoint_file
@@ -73,6 +73,8 @@ class Model:
         self.tokenizer = loaded.tokenizer
         self.kind: str = loaded.kind
         self.name = loaded.label
+        self.compiled = False
+        self.warnings: list[str] = []  # one line each, for the caller to show
 
     @property
     def context_length(self) -> int:
@@ -134,6 +136,10 @@ class Model:
         elif options:
             raise UsageError(f"give sampler options or settings, not both: {', '.join(sorted(options))}")
         ids = [self.encode_prompt(p, chat, system) for p in prompts]
+        if settings.compile and not self.compiled:
+            self.compiled = True
+            fallback = compile_blocks(self.network)
+            self.warnings += [fallback] if fallback else []
         generator = torch.Generator().manual_seed(seed)
         stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
         started = time.perf_counter()

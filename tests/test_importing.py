@@ -294,7 +294,7 @@ def test_yarn_cos_sin_match_minimind(head_dim, theta, factor, seq_len):
 
     a = angles(len(positions), head_dim, theta, factor)
     torch.testing.assert_close(cos, torch.cat((a.cos(), a.cos()), -1), atol=1e-4, rtol=0)
-    torch.testing.assert_close(sin, torch.cat((a.sin(), a.sin()), -1), atol=1e-4, rtol=0)
+    torch.testing.assert_close(sin, torch.cat((-a.sin(), a.sin()), -1), atol=1e-4, rtol=0)
     unscaled = Transformer(replace(config, rope_theta=theta)).inv_freq
     ratio = model.inv_freq / unscaled  # fast pairs kept, slow ones divided by the factor
     assert ratio[0] == 1 and ratio[-1] == pytest.approx(1 / factor)

@@ -76,6 +76,8 @@ class TrainProgress:
             err.print(f"{self.run_name}: {event.record['status']} at step {event.step}{best_text}")
 
     def _start(self, event: TrainEvent) -> None:
+        if event.record.get("warning"):
+            err.print(f"{self.run_name}: {event.record['warning']}", highlight=False)
         if self.verbosity >= 0 and "rows" in event.record:
             err.print(f"{self.run_name}: {data_line(event.record)}", highlight=False)
         if self.verbosity > 0 and event.record.get("objective"):

@@ -119,6 +119,8 @@ def sample(
             trace=events,
             settings=settings,
         )
+    for warning in model.warnings:
+        err.print(f"warning: {warning}", highlight=False)
     if trace is not None:
         write_trace(trace, events or [], model)
     if as_json:

@@ -133,6 +133,9 @@ class TrainConfig:
     gradient_checkpointing: bool = option(
         False, "Recompute each block's activations in the backward pass: less memory, ~30% more compute."
     )
+    compile: bool = option(
+        False, "torch.compile the transformer blocks (a first step of compiling, then faster steps)."
+    )
     dtype: str = option(
         "auto",
         "bf16 or fp16 (CUDA, with loss scaling) autocast, fp32, or auto: bf16 where it is fast (CUDA, "

@@ -75,6 +75,28 @@ def gradient_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
 
 
+def compile_blocks(model: torch.nn.Module) -> str | None:
+    """torch.compile each transformer block in place (weights and their names unchanged); returns
+    why not, in one line, where this machine cannot compile (the model then runs eagerly).
+
+    Blocks rather than the whole model: they share one graph, and the fused elementwise work
+    (norms, rotary, gate) is where compiling gains; the head and the loss stay eager.
+    """
+    try:
+        # a missing C++ compiler or Triton, or an unsupported Python, shows here in seconds
+        torch.compile(_compile_probe)(torch.ones(2))
+    except Exception as error:  # noqa: BLE001 - any failure means: run eagerly
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"torch.compile is unavailable here ({reason[:120]}); running without it"
+    for block in model.layers:
+        block.compile()
+    return None
+
+
+def _compile_probe(x: torch.Tensor) -> torch.Tensor:
+    return x * 2 + 1
+
+
 def idle_cores(busy: int | None = None) -> int:
     """Threads for a process starting now: one per core that other processes are not keeping busy.
 

@@ -50,12 +50,13 @@ def rope_inverse_frequencies(config: ModelConfig) -> torch.Tensor:
     return (inv_freq * (1 - ramp + ramp / config.rope_scaling)).float()
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x[i], x[i + d/2]) by the position's angle (the half-split RoPE convention)."""
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    rotated = torch.cat((-x2, x1), dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
+def rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[i], x[i + d/2]) by the position's angle (the half-split RoPE convention).
+
+    x * cos + (-x2, x1) * sin, with the sign folded into `signed_sin` (-sin, +sin) so that the
+    swapped halves are one roll: no negation and no concatenation in the training step.
+    """
+    return (x * cos + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin).to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -164,10 +165,11 @@ class Transformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def rope(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin for positions (L,) or (B, L), shaped to broadcast over (B, heads, L, head_dim)."""
+        """cos and signed sin (see rotate) for positions (L,) or (B, L), shaped to broadcast over
+        (B, heads, L, head_dim)."""
         angles = positions.to(self.inv_freq.dtype)[..., None] * self.inv_freq
-        angles = torch.cat((angles, angles), dim=-1)
         cos, sin = angles.cos(), angles.sin()
+        cos, sin = torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)
         if positions.dim() == 2:  # (B, L, D) -> (B, 1, L, D)
             return cos[:, None], sin[:, None]
         return cos, sin

@@ -27,7 +27,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .data.packing import BatchStream
-from .device import autocast_for, gradient_scaler, resolve_dtype
+from .device import autocast_for, compile_blocks, gradient_scaler, resolve_dtype
 from .distributed import World
 from .errors import UsageError, named
 from .model import Transformer
@@ -105,6 +105,7 @@ class Trainer:
     ) -> None:
         self.model = model.to(device)
         self.model.gradient_checkpointing = config.gradient_checkpointing
+        self.compile_fallback = compile_blocks(self.model) if config.compile else None
         self.objective = objective
         # validation may score a steadier variant (diffusion: the plain ELBO, no random cuts)
         self.val_objective = getattr(objective, "for_validation", lambda: objective)()
@@ -203,7 +204,10 @@ class Trainer:
     def fit(self) -> str:
         """Train to the planned step count; returns why it ended ("completed" or "early_stopped")."""
         total = self.schedule.total
-        self.on_event(TrainEvent("start", self.step, total, {"resumed_from": self.step, **self.data_summary}))
+        start = {"resumed_from": self.step, **self.data_summary}
+        if self.compile_fallback:
+            start["warning"] = self.compile_fallback
+        self.on_event(TrainEvent("start", self.step, total, start))
         self.model.train()
         while self.step < total:
             loss, tokens, metrics = self._train_step()

@@ -27,6 +27,7 @@ class SamplingSettings:
     top_k: int = option(
         0, "Sample from the k most likely tokens (0: off).", aliases=("gen_top_k",), at_least=0
     )
+    compile: bool = option(False, "torch.compile the transformer blocks (pays off over many prompts).")
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -1,0 +1,47 @@
+"""--compile: the same numbers as eager, and one line (not a traceback) where it cannot compile."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from llada_cli.engine.config import ModelConfig
+from llada_cli.engine.device import compile_blocks
+from llada_cli.engine.model import Transformer
+from tests.conftest import MICRO
+
+
+def broken_compile(*args, **kwargs):
+    raise RuntimeError("Compiler: cc not found\n(a long backtrace)")
+
+
+def test_a_machine_that_cannot_compile_trains_eagerly_and_says_so_in_one_line(cli, monkeypatch):
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    result = cli.ok("pretrain", "ar", *MICRO, "--max-steps", "2", "--compile", "-n", "c")
+    assert "c: torch.compile is unavailable here (Compiler: cc not found); running without it" in (
+        result.output
+    )
+    assert "backtrace" not in result.output
+    assert cli.metrics("c")[-1]["step"] == 2
+
+
+def test_sampling_falls_back_the_same_way(cli, monkeypatch):
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "1", "-n", "c")
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    result = cli.ok("sample", "c", "-p", "a", "--max-new-tokens", "2", "--compile")
+    assert "warning: torch.compile is unavailable here (Compiler: cc not found)" in result.output
+
+
+@pytest.mark.slow
+def test_compiled_blocks_give_the_eager_logits_and_keep_the_weight_names():
+    torch.manual_seed(0)
+    model = Transformer(
+        ModelConfig(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
+    )
+    ids = torch.randint(0, 32, (2, 16))
+    names = list(model.state_dict())
+    eager = model(ids)
+
+    assert compile_blocks(model) is None
+    torch.testing.assert_close(model(ids), eager, atol=1e-5, rtol=1e-5)
+    assert list(model.state_dict()) == names
