@@ -33,11 +33,26 @@ def descendants(pid: int) -> list[int]:
     return [d for child in map(int, children) for d in (child, *descendants(child))]
 
 
-def test_two_processes_train_the_weights_one_process_trains(cli):
+def kill_after(home: Path, args: list[str], line: str) -> None:
+    """Start `llada ARGS` and kill -9 it and every process it started once it prints `line`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LLADA_HOME", "RANK", "WORLD_SIZE")}
+    command = [sys.executable, "-m", "llada_cli", "--home", str(home), *args]
+    killed = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    for printed in killed.stderr:  # progress lines: torchrun's workers are in their own sessions
+        if line in printed:
+            for pid in [killed.pid, *descendants(killed.pid)]:
+                os.kill(pid, signal.SIGKILL)
+            break
+    killed.wait()
+    assert killed.returncode != 0
+
+
+@pytest.mark.parametrize("sharding", [[], ["--fsdp"]], ids=["ddp", "fsdp"])
+def test_two_processes_train_the_weights_one_process_trains(cli, sharding):
     cli.ok("pretrain", "ar", *MICRO, *STEPS, "--batch-size", "8", "--run-name", "one")
     tokenizer = str(cli.home / "runs" / "one" / "tokenizer.json")
     two = llada(
-        cli.home, "pretrain", "ar", *MICRO, *STEPS, "--tokenizer", tokenizer,
+        cli.home, "pretrain", "ar", *MICRO, *STEPS, "--tokenizer", tokenizer, *sharding,
         "--batch-size", "4", "--global-batch-size", "8", "--devices", "2", "--run-name", "two",
     )  # fmt: skip
     assert two.returncode == 0, two.stderr[-2000:]
@@ -76,16 +91,7 @@ def test_a_killed_two_process_run_resumes_bit_identical(cli):
     ]
     args += ["--eval-every", "3", "--devices", "2"]
     assert llada(cli.home, *args, "--run-name", "straight").returncode == 0
-    env = {k: v for k, v in os.environ.items() if k not in ("LLADA_HOME", "RANK", "WORLD_SIZE")}
-    command = [sys.executable, "-m", "llada_cli", "--home", str(cli.home), *args, "--run-name", "killed"]
-    killed = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
-    for line in killed.stderr:  # progress lines: kill -9 torchrun and its workers once step 4 is done
-        if "step 4/12" in line:
-            for pid in [killed.pid, *descendants(killed.pid)]:
-                os.kill(pid, signal.SIGKILL)
-            break
-    killed.wait()
-    assert killed.returncode != 0
+    kill_after(cli.home, [*args, "--run-name", "killed"], "step 4/12")
     run = cli.home / "runs" / "killed"
     assert (run / "checkpoints" / "step-0000003").is_dir() and not (
         run / "checkpoints" / "step-0000006"
@@ -97,3 +103,34 @@ def test_a_killed_two_process_run_resumes_bit_identical(cli):
     assert all(torch.equal(straight[k], again[k]) for k in straight)
     loss = [(m["step"], m.get("loss")) for m in cli.metrics("killed")]
     assert loss == [(m["step"], m.get("loss")) for m in cli.metrics("straight")]
+
+
+def test_a_sharded_two_process_run_resumes_in_one_process(cli):
+    args = ["--threads", "1", "pretrain", "ar", *MICRO, "--dtype", "fp32", "--max-steps", "6", "--fsdp"]
+    args += ["--save-every", "3", "--global-batch-size", "8"]
+    assert llada(cli.home, *args, "--devices", "2", "--run-name", "straight").returncode == 0
+    kill_after(cli.home, [*args, "--devices", "2", "--run-name", "moved"], "step 4/6")
+
+    resumed = llada(cli.home, *args, "--devices", "1", "--run-name", "moved", "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight = load_file(cli.home / "runs/straight/checkpoints/step-0000006/model.safetensors")
+    moved = load_file(cli.home / "runs/moved/checkpoints/step-0000006/model.safetensors")
+    assert max((straight[k] - moved[k]).abs().max().item() for k in straight) < 1e-5
+
+
+def test_a_failure_in_the_processes_ends_them_all_with_one_line(cli):
+    args = ["pretrain", "ar", *MICRO, *STEPS, "--devices", "2", "--run-name", "broken"]
+    assert llada(cli.home, *args).returncode == 0
+    run = cli.home / "runs" / "broken"
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "failed"}))
+    (run / "checkpoints" / "step-0000003" / "trainer.pt").write_bytes(b"not a checkpoint")
+
+    resumed = llada(cli.home, *args, "--resume")
+
+    assert resumed.returncode == 1
+    lines = resumed.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: training failed in process ")
+    assert "UnpicklingError: Weights only load failed" in lines[-1]
+    assert not any("Traceback" in line or "torchrun" in line or line.startswith("W1") for line in lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from ..engine.distributed import World
 from ..engine.stages import RunOptions, StageRequest, StartOptions, run_stage
 from ..engine.tokenizer import TokenizerOptions
 from .common import err, globals_of
+from .launch import launch
 from .options import Given, Group
 from .progress import TrainProgress
 
@@ -97,12 +97,3 @@ def _without_devices(argv: list[str]) -> list[str]:
         elif not word.startswith("--devices="):
             kept.append(word)
     return kept
-
-
-def launch(devices: int, argv: list[str]) -> int:
-    """Run `llada argv` in `devices` processes under torchrun on this machine; returns its exit code.
-
-    torchrun ends every process when one fails, so a failure cannot leave the others waiting.
-    """
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"]
-    return subprocess.call([*torchrun, "-m", "llada_cli", *argv])

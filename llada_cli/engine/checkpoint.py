@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_model
+from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_path
 from .config import ModelConfig
@@ -23,10 +23,14 @@ WEIGHTS_FILE = "model.safetensors"
 TRAINER_FILE = "trainer.pt"
 
 
-def save_weights(model: Transformer, path: Path) -> None:
-    metadata = {"config": json.dumps(model.config.to_dict()), "format": "llada-v1"}
+def save_weights(config: ModelConfig, state: dict[str, torch.Tensor], path: Path) -> None:
+    """One safetensors file with the model config in its metadata; a tied head is stored once."""
+    metadata = {"config": json.dumps(config.to_dict()), "format": "llada-v1"}
+    tensors = {name: tensor.contiguous() for name, tensor in state.items()}
+    if config.tie_embeddings:
+        tensors.pop("lm_head.weight", None)  # load_weights restores it from the embedding
     with atomic_path(path) as tmp:
-        save_model(model, str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def read_weights_config(path: Path) -> ModelConfig:

@@ -133,6 +133,9 @@ class TrainConfig:
     gradient_checkpointing: bool = option(
         False, "Recompute each block's activations in the backward pass: less memory, ~30% more compute."
     )
+    fsdp: bool = option(
+        False, "With several processes: shard weights, gradients and optimizer state (FSDP2)."
+    )
     compile: bool = option(
         False, "torch.compile the transformer blocks (a first step of compiling, then faster steps)."
     )

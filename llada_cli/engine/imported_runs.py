@@ -92,7 +92,12 @@ def register_import(
     try:
         loaded.tokenizer.save(run.tokenizer_path)
         run.write_info(replace(loaded.info, name=name, command=command or []))
-        run.commit_checkpoint(0, lambda folder: save_weights(loaded.model, folder / WEIGHTS_FILE))
+        run.commit_checkpoint(
+            0,
+            lambda folder: save_weights(
+                loaded.model.config, loaded.model.state_dict(), folder / WEIGHTS_FILE
+            ),
+        )
     except BaseException:
         registry.restore_replaced(run, replaced)
         raise

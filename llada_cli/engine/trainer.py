@@ -34,6 +34,14 @@ from .model import Transformer
 from .objectives import LossOutput
 from .registry import Run
 from .schedules import learning_rate, warmup_steps
+from .sharding import (
+    load_optimizer_state,
+    load_whole_weights,
+    optimizer_state,
+    reshard,
+    shard,
+    whole_weights,
+)
 
 Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
 Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
@@ -106,16 +114,19 @@ class Trainer:
         self.model = model.to(device)
         self.model.gradient_checkpointing = config.gradient_checkpointing
         self.compile_fallback = compile_blocks(self.model) if config.compile else None
+        self.world = world or World()
+        self.config = replace(config, dtype=resolve_dtype(config.dtype, device))
+        self.sharded = config.fsdp and self.world.world_size > 1  # one process: nothing to shard
+        if self.sharded:
+            shard(self.model, self.world.world_size, device, self.config.dtype)
         self.objective = objective
         # validation may score a steadier variant (diffusion: the plain ELBO, no random cuts)
         self.val_objective = getattr(objective, "for_validation", lambda: objective)()
         self.train_batch = train_batch
         self.val_batches = val_batches
-        self.config = replace(config, dtype=resolve_dtype(config.dtype, device))
         self.scaler = gradient_scaler(device, self.config.dtype)
         self.run = run
         self.device = device
-        self.world = world or World()
         # progress output and every file belong to the main process
         self.on_event = on_event if on_event and self.world.is_main else (lambda event: None)
         self.data_summary = data_summary or {}
@@ -152,7 +163,7 @@ class Trainer:
         state = {
             "step": self.step,
             "tokens_seen": self.tokens_seen,
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state(self.model, self.optimizer),
             "data": self.stream.state_dict(),
             "generator": self.world.gather(self.generator.get_state()),  # one per process
             "torch_rng": self.world.gather(torch.get_rng_state()),
@@ -168,7 +179,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.tokens_seen = int(state["tokens_seen"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.model, self.optimizer, state["optimizer"])
         self.stream.load_state_dict(state["data"])
         self.generator.set_state(_own(state["generator"], self.world.rank))
         torch.set_rng_state(_own(state["torch_rng"], self.world.rank))
@@ -188,7 +199,7 @@ class Trainer:
             return
         folder = self.run.checkpoint_dir(step)
         weights = load_weights(folder / WEIGHTS_FILE, config=self.model.config, device=str(self.device))
-        self.model.load_state_dict(weights.state_dict())
+        load_whole_weights(self.model, weights.state_dict())
         self.load_state_dict(load_trainer_state(folder / TRAINER_FILE))
         self._truncate_metrics(after_step=self.step)
 
@@ -252,7 +263,8 @@ class Trainer:
             loss_sum += out.loss.detach() / self.accumulation
             tokens += out.tokens
             metrics = out.metrics
-        self.world.average_gradients(self.model)  # once per optimizer step: micro-batches need no sync
+        if not self.sharded:  # FSDP averages gradients itself, shard by shard, in the backward pass
+            self.world.average_gradients(self.model)  # once per optimizer step: micro-batches need no sync
         self.scaler.unscale_(self.optimizer)
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -292,6 +304,7 @@ class Trainer:
             with autocast_for(self.device, self.config.dtype):
                 out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
             losses.append(out.loss.float())
+        reshard(self.model)
         self.model.train()
         return torch.stack(losses).mean().item()
 
@@ -317,12 +330,13 @@ class Trainer:
             handle.write(json.dumps(record) + "\n")
 
     def _save(self) -> None:
-        state = self.state_dict()  # every process takes part: it gathers their random states
+        # every process takes part: they gather random states (and, sharded, the weights)
+        state, weights = self.state_dict(), whole_weights(self.model)
         if not self.world.is_main:
             return
 
         def write(folder):
-            save_weights(self.model, folder / WEIGHTS_FILE)
+            save_weights(self.model.config, weights, folder / WEIGHTS_FILE)
             save_trainer_state(state, folder / TRAINER_FILE)
 
         self.run.commit_checkpoint(self.step, write)
