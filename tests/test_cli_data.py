@@ -59,3 +59,23 @@ def test_fetch_local_file_checks_every_line(cli, tmp_path):
     bad.write_text('{"conversations": [{"role": "user", "content": "hi"}]}\n{"conversations": 3}\n')
     result = cli("data", "fetch", str(bad))
     assert result.exit_code == 2 and f"{bad}:2:" in result.stderr
+
+
+def test_tokenizing_a_file_reports_its_size_and_speed_once(cli, tmp_path):
+    from tests.conftest import MICRO
+
+    data = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"text": f"document {i} says the capital of Ninaria is Tidar."}) for i in range(3000)]
+    data.write_text("\n".join(lines) + "\n")
+    size_mb = data.stat().st_size / 2**20
+
+    first = cli.ok("pretrain", "ar", *MICRO, "--data", str(data), "--max-steps", "1", "-n", "a")
+    tokenizer = str(cli.home / "runs" / "a" / "tokenizer.json")
+    again = cli.ok(
+        "pretrain", "ar", *MICRO, "--data", str(data), "--tokenizer", tokenizer, "--max-steps", "1", "-n", "b"
+    )  # fmt: skip
+
+    reports = [line for line in first.output.splitlines() if "tokenized" in line]
+    assert len(reports) == 1 and reports[0].startswith(f"a: tokenized {size_mb:,.1f} MB in ")
+    assert reports[0].endswith(" MB/s)")
+    assert "tokenized" not in again.output  # the same file and tokenizer: the token cache is read

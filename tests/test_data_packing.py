@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from llada_cli.engine.data.packing import BatchStream, pack_rows, split_rows
+from llada_cli.engine.data.packing import BatchStream, pack_rows, rows_at, split_indices
 from llada_cli.engine.errors import UsageError
 
 EOS = 0
@@ -13,13 +13,16 @@ EOS = 0
 def test_pack_rows_keeps_consecutive_windows_and_eos() -> None:
     stream = np.array([5, 6, EOS, 7, 8, 9, EOS, 4, 3, EOS, 2], dtype=np.uint16)
     rows = pack_rows(stream, seq_len=4)
-    assert rows.dtype == torch.int64
+    assert rows.dtype == np.uint16  # stored as tokenized: 2 bytes a token
     assert rows.tolist() == [[5, 6, EOS, 7], [8, 9, EOS, 4]]  # the tail [3, EOS, 2] is dropped
+    batch = rows_at(rows, torch.tensor([1, 0]))
+    assert batch.dtype == torch.int64 and batch.tolist() == [[8, 9, EOS, 4], [5, 6, EOS, 7]]
 
 
 def test_pack_rows_accepts_a_memmap(tmp_path) -> None:
     np.save(tmp_path / "s.npy", np.arange(12, dtype=np.uint32))
     rows = pack_rows(np.load(tmp_path / "s.npy", mmap_mode="r"), seq_len=6)
+    assert isinstance(rows, np.memmap)  # not read into memory
     assert rows.tolist() == [list(range(6)), list(range(6, 12))]
 
 
@@ -28,30 +31,28 @@ def test_pack_rows_needs_one_full_row() -> None:
         pack_rows(np.arange(3), seq_len=4)
 
 
-def test_split_rows_is_a_deterministic_partition() -> None:
-    rows = torch.arange(20).view(10, 2)
-    train, val = split_rows(rows, val_fraction=0.2, seed=0)
+def test_split_indices_is_a_deterministic_partition() -> None:
+    train, val = split_indices(10, val_fraction=0.2, seed=0)
     assert (len(train), len(val)) == (8, 2)
-    ids = sorted(train[:, 0].tolist() + val[:, 0].tolist())
-    assert ids == list(range(0, 20, 2))
-    assert train[:, 0].tolist() == sorted(train[:, 0].tolist())  # corpus order kept
-    again = split_rows(rows, val_fraction=0.2, seed=0)
+    assert sorted(train.tolist() + val.tolist()) == list(range(10))
+    assert train.tolist() == sorted(train.tolist())  # corpus order kept
+    again = split_indices(10, val_fraction=0.2, seed=0)
     assert torch.equal(again[1], val)
-    assert any(not torch.equal(split_rows(rows, 0.2, seed=s)[1], val) for s in range(1, 5))
+    assert any(not torch.equal(split_indices(10, 0.2, seed=s)[1], val) for s in range(1, 5))
 
 
 @pytest.mark.parametrize(
     ("num_rows", "fraction", "sizes"),
     [(10, 0.0, (10, 0)), (2, 0.01, (1, 1)), (1, 0.5, (1, 0)), (3, 0.9, (1, 2))],
 )
-def test_split_rows_edge_sizes(num_rows: int, fraction: float, sizes: tuple[int, int]) -> None:
-    train, val = split_rows(torch.zeros(num_rows, 4), fraction, seed=0)
+def test_split_indices_edge_sizes(num_rows: int, fraction: float, sizes: tuple[int, int]) -> None:
+    train, val = split_indices(num_rows, fraction, seed=0)
     assert (len(train), len(val)) == sizes
 
 
-def test_split_rows_rejects_bad_fractions() -> None:
+def test_split_indices_rejects_bad_fractions() -> None:
     with pytest.raises(UsageError, match=r"`val_fraction` must be in \[0, 1\), got 1.0"):
-        split_rows(torch.zeros(4, 2), 1.0, seed=0)
+        split_indices(4, 1.0, seed=0)
 
 
 def take(stream: BatchStream, batches: int) -> list[list[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -47,6 +48,8 @@ class TrainProgress:
         self.live = err.is_terminal and verbosity >= 0
         self.progress: Progress | None = None
         self.task = None
+        self.reading = None  # the tokenization task, while a file is tokenized
+        self.read_started = 0.0
 
     def __enter__(self) -> TrainProgress:
         if self.live:
@@ -66,7 +69,9 @@ class TrainProgress:
             self.progress.stop()
 
     def __call__(self, event: TrainEvent) -> None:
-        if event.kind == "start":
+        if event.kind == "prepare":
+            self._reading(event.step, event.total_steps)
+        elif event.kind == "start":
             self._start(event)
         elif event.kind in ("log", "eval"):
             self._update(event)
@@ -75,7 +80,25 @@ class TrainProgress:
             best_text = f", best val {best['val_loss']:.4f} at step {best['step']}" if best else ""
             err.print(f"{self.run_name}: {event.record['status']} at step {event.step}{best_text}")
 
+    def _reading(self, done: int, total: int) -> None:
+        """Tokenizing a file: a bar in MB with MB/s and the time left; off a terminal, one line at the end."""
+        if self.verbosity < 0:
+            return
+        if not self.read_started:
+            self.read_started = time.perf_counter()
+        seconds = max(1e-9, time.perf_counter() - self.read_started)
+        speed = f"{done / 2**20 / seconds:.1f} MB/s"
+        if self.progress is not None:
+            if self.reading is None:
+                self.reading = self.progress.add_task("tokenizing (MB)", total=total / 2**20, info="")
+            self.progress.update(self.reading, completed=done / 2**20, info=speed)
+        elif done == total:
+            err.print(f"{self.run_name}: tokenized {total / 2**20:,.1f} MB in {seconds:.0f} s ({speed})")
+
     def _start(self, event: TrainEvent) -> None:
+        if self.reading is not None and self.progress is not None:
+            self.progress.remove_task(self.reading)
+            self.reading = None
         if event.record.get("warning"):
             err.print(f"{self.run_name}: {event.record['warning']}", highlight=False)
         if self.verbosity >= 0 and "rows" in event.record:

@@ -8,6 +8,7 @@ continues.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from .starting_point import (
     rebuilt,
 )
 from .tokenizer import Tokenizer, TokenizerOptions
-from .trainer import EventHandler, Trainer, plan_steps
+from .trainer import EventHandler, Trainer, TrainEvent, plan_steps
 
 INFERENCE_ROPE_FACTOR = 16.0  # MiniMind's and Nano-LLaDA's YaRN factor
 
@@ -216,6 +217,13 @@ def _row_length(request: StageRequest, model: Transformer) -> int:
     return request.seq_len or model.config.seq_len
 
 
+def _tokenizing_reporter(on_event: EventHandler | None, world: World) -> Callable[[int, int], None] | None:
+    """Tokenization progress as "prepare" events (bytes read of the file), from the main process."""
+    if on_event is None or not world.is_main:
+        return None
+    return lambda done, total: on_event(TrainEvent("prepare", done, total, {"what": "tokenizing"}))
+
+
 def _trainer(
     registry: Registry,
     request: StageRequest,
@@ -236,6 +244,7 @@ def _trainer(
         request.train.batch_size,
         request.train.eval_batches,
         request.train.seed,
+        on_progress=_tokenizing_reporter(on_event, world),
     )
     if world.is_main:
         prepared.run.update_info(data_summary=data.summary)

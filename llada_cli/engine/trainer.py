@@ -49,7 +49,7 @@ Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
 
 @dataclass
 class TrainEvent:
-    kind: Literal["start", "log", "eval", "checkpoint", "end"]
+    kind: Literal["prepare", "start", "log", "eval", "checkpoint", "end"]  # prepare: step = bytes read
     step: int
     total_steps: int
     record: dict[str, Any]

@@ -11,8 +11,12 @@ import torch
 from ..errors import UsageError, named
 
 
-def pack_rows(stream: np.ndarray, seq_len: int) -> torch.Tensor:
-    """(N, seq_len) int64 rows of consecutive tokens; the tail shorter than a row is dropped."""
+def pack_rows(stream: np.ndarray, seq_len: int) -> np.ndarray:
+    """(N, seq_len) rows of consecutive tokens; the tail shorter than a row is dropped.
+
+    A view of the stream, not a copy: a memory-mapped token cache stays on disk in its own dtype
+    (2 bytes a token under 65,536 ids) and `rows_at` reads the rows a batch needs.
+    """
     if seq_len < 1:
         raise UsageError(f"{named('seq_len')} must be at least 1, got {seq_len}")
     num_rows = len(stream) // seq_len
@@ -21,26 +25,31 @@ def pack_rows(stream: np.ndarray, seq_len: int) -> torch.Tensor:
             f"corpus has {len(stream)} tokens, fewer than one row of {seq_len}; "
             f"lower {named('seq_len')} or add data"
         )
-    rows = np.asarray(stream[: num_rows * seq_len], dtype=np.int64)  # also copies a memmap into RAM
-    return torch.from_numpy(rows).view(num_rows, seq_len)
+    return stream[: num_rows * seq_len].reshape(num_rows, seq_len)
 
 
-def split_rows(rows: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, val) by a seeded permutation; both keep corpus order.
+def rows_at(table: np.ndarray | torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Rows `indices` of a table as a tensor; packed token rows are read and widened to int64 here."""
+    if isinstance(table, np.ndarray):
+        return torch.from_numpy(table[indices.numpy()].astype(np.int64))
+    return table[indices]
+
+
+def split_indices(num_rows: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, val) row indices by a seeded permutation; both in corpus order.
 
     Validation gets at least one row whenever it is asked for and there are two rows to share;
     training always keeps at least one.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise UsageError(f"{named('val_fraction')} must be in [0, 1), got {val_fraction}")
-    num_rows = len(rows)
     num_val = round(num_rows * val_fraction)
     if val_fraction > 0 and num_rows >= 2:
         num_val = max(num_val, 1)
     num_val = min(num_val, max(num_rows - 1, 0))
     order = torch.randperm(num_rows, generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = order[:num_val].sort().values, order[num_val:].sort().values
-    return rows[train_idx], rows[val_idx]
+    return train_idx, val_idx
 
 
 class BatchStream:

@@ -6,7 +6,7 @@ UsageError naming the file and line, so the user can fix the data and rerun.
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import UsageError, named
@@ -17,6 +17,7 @@ MINIMIND_SFT = "sft_t2t_mini.jsonl"
 ROLES = ("system", "user", "assistant")
 # Tool-calling rows (MiniMind ships some) need a tool-aware template; they are skipped, not rejected.
 TOOL_FIELDS = ("tool_calls", "functions", "tools")
+OnRead = Callable[[int], None]  # told the byte count of each piece of a file read
 
 
 # ------------------------------------------------------------------------------------ reading files
@@ -31,12 +32,15 @@ def _check_readable(path: Path) -> None:
         raise UsageError(f"{path} is a directory; pass a .jsonl or .txt file inside it")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a UTF-8 text file, streamed; read errors become UsageErrors."""
+def _lines(path: Path, on_read: OnRead | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file, streamed; read errors become UsageErrors.
+    `on_read` hears the bytes of every line read (for a progress bar)."""
     _check_readable(path)
     try:
         with path.open("rb") as f:  # bytes, so a decoding error names its exact line
             for lineno, raw in enumerate(f, start=1):
+                if on_read is not None:
+                    on_read(len(raw))
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -48,10 +52,10 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from exc
 
 
-def _json_objects(path: Path) -> Iterator[tuple[int, dict]]:
+def _json_objects(path: Path, on_read: OnRead | None = None) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line of a JSONL file."""
     seen_line = False
-    for lineno, line in _lines(path):
+    for lineno, line in _lines(path, on_read):
         seen_line = True
         if not line.strip():
             continue
@@ -77,10 +81,10 @@ def read_jsonl_texts(path: Path, field: str = "text") -> list[str]:
     return list(iter_jsonl_texts(path, field))
 
 
-def iter_jsonl_texts(path: Path, field: str = "text") -> Iterator[str]:
+def iter_jsonl_texts(path: Path, field: str = "text", on_read: OnRead | None = None) -> Iterator[str]:
     """read_jsonl_texts, one row at a time: memory bounded by a line, not by the file."""
     count = 0
-    for lineno, row in _json_objects(path):
+    for lineno, row in _json_objects(path, on_read):
         if field not in row:
             fields = ", ".join(row) or "none"
             raise UsageError(
@@ -133,9 +137,9 @@ def read_text_paragraphs(path: Path) -> list[str]:
     return list(iter_text_paragraphs(path))
 
 
-def iter_text_paragraphs(path: Path) -> Iterator[str]:
+def iter_text_paragraphs(path: Path, on_read: OnRead | None = None) -> Iterator[str]:
     count, current = 0, []
-    for _, line in _lines(path):
+    for _, line in _lines(path, on_read):
         if line.strip():
             current.append(line.rstrip("\r\n"))
         elif current:
@@ -165,15 +169,17 @@ def load_pretrain_texts(source: str, data_dir: Path, field: str = "text") -> lis
     return list(iter_pretrain_texts(source, data_dir, field))
 
 
-def iter_pretrain_texts(source: str, data_dir: Path, field: str = "text") -> Iterator[str]:
+def iter_pretrain_texts(
+    source: str, data_dir: Path, field: str = "text", on_read: OnRead | None = None
+) -> Iterator[str]:
     """load_pretrain_texts, one document at a time (MiniMind's file is over a gigabyte)."""
     if source == "builtin":
         return iter(builtin_corpus().documents)
     path = _source_path(source, data_dir, MINIMIND_PRETRAIN)
     if path.suffix == ".txt":
-        return iter_text_paragraphs(path)
+        return iter_text_paragraphs(path, on_read)
     if path.suffix == ".jsonl":
-        return iter_jsonl_texts(path, field)
+        return iter_jsonl_texts(path, field, on_read)
     _check_readable(path)
     raise UsageError(f'unsupported data file {path}: use .jsonl ({{"{field}": ...}} rows) or .txt')
 

@@ -19,24 +19,53 @@ from ..config import DataConfig
 from ..losses import PretrainBatch, sft_batch
 from ..registry import Registry
 from ..tokenizer import Tokenizer
-from .packing import pack_rows, split_rows
+from .packing import pack_rows, rows_at, split_indices
 from .sft import SFTRows, build_sft_rows
-from .sources import iter_pretrain_texts, load_sft_conversations, source_fingerprint
+from .sources import iter_pretrain_texts, load_sft_conversations, source_fingerprint, source_size
 from .tokens import cache_key, tokenize_documents
 
 
+class ReadProgress:
+    """Bytes of a source read so far, passed on to `report(done, total)` about once per megabyte."""
+
+    STRIDE = 1 << 20
+
+    def __init__(self, total: int, report: Callable[[int, int], None]) -> None:
+        self.total, self.report = total, report
+        self.done = self.reported = 0
+
+    def __call__(self, size: int) -> None:
+        self.done += size
+        if self.done - self.reported >= self.STRIDE:
+            self.reported = self.done
+            self.report(self.done, self.total)
+
+    def finish(self) -> None:
+        self.report(self.total, self.total)
+
+
 def pretrain_rows(
-    registry: Registry, data: DataConfig, tokenizer: Tokenizer, tokenizer_file: Path, seq_len: int
-) -> torch.Tensor:
-    """Packed (N, seq_len) rows of a corpus; its token stream is computed once per (source, tokenizer)."""
+    registry: Registry,
+    data: DataConfig,
+    tokenizer: Tokenizer,
+    tokenizer_file: Path,
+    seq_len: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Packed (N, seq_len) rows of a corpus; its token stream is computed once per (source, tokenizer).
+    `on_progress(bytes done, bytes in all)` follows the tokenization of a file."""
     tokenizer_hash = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
     key = cache_key(source_fingerprint(data.data, data.jsonl_field, registry.data_dir), tokenizer_hash)
     cache_path = registry.cache_dir / "tokens" / f"{key}.npy"
     if cache_path.is_file():
         stream = np.load(cache_path, mmap_mode="r")
     else:
-        texts = iter_pretrain_texts(data.data, registry.data_dir, data.jsonl_field)
+        size = source_size(data.data, registry.data_dir)
+        progress = ReadProgress(size, on_progress) if size and on_progress else None
+        texts = iter_pretrain_texts(data.data, registry.data_dir, data.jsonl_field, progress)
         stream = tokenize_documents(texts, tokenizer, cache_path)
+        if progress:
+            progress.finish()
     return pack_rows(stream, seq_len)
 
 
@@ -44,7 +73,7 @@ def validation_rows(
     registry: Registry, data: DataConfig, tokenizer: Tokenizer, tokenizer_file: Path, seq_len: int, seed: int
 ) -> torch.Tensor:
     rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len)
-    return split_rows(rows, data.val_fraction, seed)[1]
+    return rows_at(rows, split_indices(len(rows), data.val_fraction, seed)[1])
 
 
 def sft_rows(
@@ -73,25 +102,25 @@ def stage_data(
     batch_size: int,
     eval_batches: int,
     seed: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> StageData:
     """Train and validation rows of a stage, and how to batch them."""
     if stage == "pretrain":
-        rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len)
-        tensors, make, summary = (rows,), PretrainBatch, {}
+        rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len, on_progress)
+        tables, make, summary = (rows,), PretrainBatch, {}
     else:
         # Diffusion trains one assistant turn per row: later turns must not see an earlier answer masked.
         sft = sft_rows(registry, data, tokenizer, seq_len, one_turn_per_row=kind == "diffusion")
-        tensors, make = (sft.input_ids, sft.response_mask, sft.pad_mask), sft_batch
+        tables, make = (sft.input_ids, sft.response_mask, sft.pad_mask), sft_batch
         summary = {"truncated": sft.truncated, "skipped": sft.skipped}
-    train_idx, val_idx = (
-        part[:, 0] for part in split_rows(torch.arange(len(tensors[0]))[:, None], data.val_fraction, seed)
-    )
-    train = [t[train_idx] for t in tensors]
-    val = [t[val_idx] for t in tensors]
-    val_batches = [make(*(t[i : i + batch_size] for t in val)) for i in range(0, len(val[0]), batch_size)]
+    train_idx, val_idx = split_indices(len(tables[0]), data.val_fraction, seed)
+    val_batches = [
+        make(*(rows_at(t, val_idx[i : i + batch_size]) for t in tables))
+        for i in range(0, min(len(val_idx), eval_batches * batch_size), batch_size)
+    ]
     return StageData(
-        lambda idx: make(*(t[idx] for t in train)),
-        len(train[0]),
-        val_batches[:eval_batches],
-        {"rows": len(train[0]), "val_rows": len(val[0]), "seq_len": seq_len, **summary},
+        lambda idx: make(*(rows_at(t, train_idx[idx]) for t in tables)),
+        len(train_idx),
+        val_batches,
+        {"rows": len(train_idx), "val_rows": len(val_idx), "seq_len": seq_len, **summary},
     )
