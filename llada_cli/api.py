@@ -10,7 +10,6 @@ The CLI's `sample`, `compare` and `eval` are built on this module.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from .engine.registry import Registry, default_home
 from .engine.sampling.ar import generate_ar
 from .engine.sampling.common import Generation, TraceEvent, model_context
 from .engine.sampling.diffusion import generate_diffusion
-from .engine.sampling.settings import ARSettings, DiffusionSettings, resolve_settings
+from .engine.sampling.settings import ARSettings, DiffusionSettings, resolve_ar_settings, resolve_settings
+
+EMPTY_ANSWER = "the model ended the answer at once: its first answer token is an end token"
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Result:
     steps: int
     seconds: float
     finished: bool
+    note: str | None = None  # why an answer is empty
 
     @property
     def new_tokens(self) -> int:
@@ -111,7 +113,27 @@ class Model:
                 f"{names}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
             )
         settings = cls(**options)
-        return settings if self.kind == "ar" else resolve_settings(settings)
+        self._fitted(settings, [[]])  # check the couplings now, before any prompt is read
+        return settings
+
+    def fitted(
+        self,
+        settings: ARSettings | DiffusionSettings,
+        prompts: list[str],
+        chat: bool = False,
+        system: str | None = None,
+    ) -> ARSettings | DiffusionSettings:
+        """`settings` with every default filled in as generate() will for these prompts: the answer
+        length is what the context leaves after the longest one, the sampler the run's default."""
+        return self._fitted(settings, [self.encode_prompt(p, chat, system) for p in prompts])
+
+    def _fitted(
+        self, settings: ARSettings | DiffusionSettings, ids: list[list[int]]
+    ) -> ARSettings | DiffusionSettings:
+        room = self.context_length - max(len(i) for i in ids)
+        if isinstance(settings, ARSettings):
+            return resolve_ar_settings(settings, room)
+        return resolve_settings(settings, room)
 
     @torch.inference_mode()
     def generate(
@@ -136,13 +158,13 @@ class Model:
         elif options:
             raise UsageError(f"give sampler options or settings, not both: {', '.join(sorted(options))}")
         ids = [self.encode_prompt(p, chat, system) for p in prompts]
+        settings = self._fitted(settings, ids)
         if settings.compile and not self.compiled:
             self.compiled = True
             fallback = compile_blocks(self.network)
             self.warnings += [fallback] if fallback else []
         generator = torch.Generator().manual_seed(seed)
         stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
-        started = time.perf_counter()
         if self.kind == "ar":
             generations = generate_ar(self.network, ids, settings, stops, generator)
         else:
@@ -156,10 +178,10 @@ class Model:
                 on_step=on_step,
                 trace=trace,
             )
-        seconds = time.perf_counter() - started
-        return [self._result(p, i, g, seconds) for p, i, g in zip(prompts, ids, generations, strict=True)]
+        return [self._result(p, i, g) for p, i, g in zip(prompts, ids, generations, strict=True)]
 
-    def _result(self, prompt: str, prompt_ids: list[int], generation: Generation, seconds: float) -> Result:
+    def _result(self, prompt: str, prompt_ids: list[int], generation: Generation) -> Result:
+        empty = generation.finished and not generation.token_ids
         return Result(
             prompt=prompt,
             text=self.tokenizer.decode(generation.token_ids).strip(),
@@ -167,8 +189,11 @@ class Model:
             prompt_tokens=len(prompt_ids),
             forward_passes=generation.forward_passes,
             steps=generation.steps,
-            seconds=seconds,
+            seconds=generation.seconds,
             finished=generation.finished,
+            note="the model ended the answer at once: its first answer token is an end token"
+            if empty
+            else None,
         )
 
     @torch.inference_mode()

@@ -32,7 +32,7 @@ MIGRATION = {
 }
 TINY = ["--hidden-size", "32", "--num-hidden-layers", "1", "--num-attention-heads", "2", "--batch-size", "4"]
 SMALLER = {
-    "scripts.train.train_pretrain": [*TINY, "--max-seq-len", "64"],
+    "scripts.train.train_pretrain": [*TINY, "--max-seq-len", "256"],  # room for its --max-new-tokens 200
     "scripts.train.diffusion": [*TINY, "--seq-len", "64", "--max-iters", "2"],
     "scripts.train.train_sft_minimind": ["--batch-size", "4"],
     "scripts.train.train_sft_diffusion": ["--batch-size", "4"],

@@ -18,6 +18,7 @@ from llada_cli.engine.sampling.ar import (
     seen_tokens,
 )
 from llada_cli.engine.sampling.common import left_pad
+from llada_cli.engine.sampling.settings import resolve_ar_settings
 
 PROMPTS = [[5, 17, 3, 9, 30, 2, 11], [40, 8]]
 
@@ -143,8 +144,15 @@ def test_seen_tokens_skip_padding():
 
 
 def test_a_prompt_longer_than_the_context_is_refused(model):
-    with pytest.raises(UsageError, match="prompt has 70 tokens, more than the model's context of 64"):
+    with pytest.raises(UsageError, match="the prompt fills the model's whole context"):
         generate(model, [[1] * 70], max_new_tokens=4)
+
+
+def test_ar_never_decodes_past_its_context(model):
+    with pytest.raises(UsageError, match="`max_new_tokens` 8 does not fit: the prompt leaves 4 tokens"):
+        generate(model, [[1] * 60], max_new_tokens=8)
+    assert resolve_ar_settings(ARSettings(), room=4).max_new_tokens == 4
+    assert resolve_ar_settings(ARSettings(), room=4000).max_new_tokens == 128
 
 
 def test_empty_prompt_is_refused(model):

@@ -248,7 +248,11 @@ def test_transfer_schedule_hand_cases():
 
 def test_defaults_derive_from_gen_length():
     assert resolve_settings(DiffusionSettings(gen_length=128)).block_length == 32
-    assert resolve_settings(DiffusionSettings(gen_length=128)).steps == 128
+    default = resolve_settings(DiffusionSettings(gen_length=128))
+    assert (default.threshold, default.steps) == (0.9, None)  # confidence-threshold decoding by default
+    assert resolve_settings(DiffusionSettings(gen_length=128, exact=True)).steps == 128
+    assert resolve_settings(DiffusionSettings(gen_length=128, steps=64)).threshold is None
+    assert resolve_settings(DiffusionSettings(gen_length=128, remasking="random")).threshold is None
     assert resolve_settings(DiffusionSettings(gen_length=100)).block_length == 100
     assert resolve_settings(DiffusionSettings(gen_length=16)).block_length == 16
     assert resolve_settings(DiffusionSettings(gen_length=64, threshold=0.9)).steps is None
@@ -269,7 +273,16 @@ def test_defaults_derive_from_gen_length():
         ),
         (dict(gen_length=128, steps=256), r"`steps` 256 is more than `gen_length` 128"),
         (dict(gen_length=32, block_length=64), r"`block_length` 64 must be between 1 and `gen_length` 32"),
-        (dict(edit_threshold=0.5), r"`edit_threshold` needs `threshold`"),
+        (dict(edit_threshold=0.5, exact=True), r"`edit_threshold` needs `threshold`"),
+        (
+            dict(threshold=0.8, exact=True),
+            r"`exact` decodes a fixed number of slots per step: drop `threshold`",
+        ),
+        (dict(mode="speed", exact=True), r"`exact` decodes a fixed number .*: drop `mode` speed"),
+        (
+            dict(gen_length=64, block_length=16, method="fixed_length"),
+            r"fixed_length decodes the answer as one",
+        ),
         (dict(threshold=0.9, remasking="random"), r"use `remasking` low_confidence"),
         (dict(threshold=0.9, steps=64), r"`steps` has no effect with `threshold`"),
         (dict(threshold=0.0), r"`threshold` must be more than 0, got 0"),
@@ -285,11 +298,27 @@ def test_settings_errors_explain_the_fix(settings, message):
         resolve_settings(DiffusionSettings(**settings))
 
 
-def test_context_is_checked(model):
-    with pytest.raises(
-        UsageError, match="prompt has 60 tokens plus 16 new tokens, more than the model's context of 64"
-    ):
+def test_an_answer_that_does_not_fit_the_context_says_how_long_it_may_be(model):
+    with pytest.raises(UsageError, match="`gen_length` 16 does not fit: the prompt leaves 4 slots"):
         run(model, DiffusionSettings(gen_length=16), prompts=[[1] * 60])
+    with pytest.raises(UsageError, match="the prompt fills the model's whole context"):
+        run(model, DiffusionSettings(), prompts=[[1] * 64])
+
+
+@pytest.mark.parametrize(
+    ("prompt", "options", "layout"),
+    [
+        (10, {}, (32, 32)),  # 54 slots left: one whole block of 32
+        (40, {}, (24, 24)),  # 24 left: less than a block, so one block of 24
+        (10, {"block_length": 8}, (48, 8)),  # whole blocks of 8
+        (10, {"method": "fixed_length"}, (54, 54)),  # one block: all the room
+        (2, {}, (32, 32)),  # a 64-token context: never more than fits
+    ],
+)
+def test_the_default_answer_fills_the_room_the_prompt_leaves_in_whole_blocks(prompt, options, layout):
+    settings = resolve_settings(DiffusionSettings(**options), room=64 - prompt)
+    assert (settings.gen_length, settings.block_length) == layout
+    assert resolve_settings(DiffusionSettings(), room=1000).gen_length == 128  # long contexts: 128
 
 
 # --- the reference sampler ------------------------------------------------------------------------
@@ -640,4 +669,30 @@ def test_top_k_keeps_sampled_candidates_among_the_k_most_likely():
 
 def test_cap_options_need_a_threshold():
     with pytest.raises(UsageError, match="limit threshold decoding"):
-        resolve_settings(DiffusionSettings(max_decode_per_step=4))
+        resolve_settings(DiffusionSettings(max_decode_per_step=4, exact=True))
+
+
+class FlippingEnds(nn.Module):
+    """Proposes, at every slot and very confidently, whichever end token (1 or 2) the first answer
+    slot does not hold: what a small chat model does between <|endoftext|> and <|im_end|>."""
+
+    def __init__(self, answer_start: int) -> None:
+        super().__init__()
+        self.config = ModelConfig(vocab_size=8, seq_len=64, causal=False)
+        self.anchor = nn.Parameter(torch.zeros(()))
+        self.lm_head = nn.Identity()
+        self.answer_start = answer_start
+
+    def hidden_states(self, ids, positions, attn_mask, past):
+        other = torch.where(ids[:, self.answer_start] == 1, 2, 1)
+        logits = torch.full((*ids.shape, 8), -10.0)
+        logits[torch.arange(len(ids)), :, other] = 10.0
+        return logits, []
+
+
+def test_trading_one_end_token_for_another_is_no_edit_and_an_empty_answer_ends_at_once():
+    prompt = [3, 4, 5]
+    settings = DiffusionSettings(gen_length=8, mode="quality")  # editing at 0.5
+    [generation] = generate_diffusion(FlippingEnds(len(prompt)), [prompt], settings, 7, {1, 2})
+    assert generation.token_ids == [] and generation.finished
+    assert generation.forward_passes <= 2  # not 16 steps of flipping 1 <-> 2

@@ -54,7 +54,12 @@ def compare(
     ] = None,
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Prompt (repeatable).")] = None,
     prompts_file: Annotated[Path | None, typer.Option(help="Text lines or .jsonl with 'prompt'.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Answer length on both sides.")] = 64,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="Answer length on both sides (default: what both contexts leave, at most 128).", min=1
+        ),
+    ] = None,
     chat: Annotated[
         bool, typer.Option("--chat/--no-chat", help="Use the chat template (default on).")
     ] = True,
@@ -87,7 +92,20 @@ def compare(
         "ar": {"max_new_tokens": max_new_tokens, **ar_side.values},
         "diffusion": {"gen_length": max_new_tokens, **diffusion_side.values},
     }
-    settings = {side: model.settings(**options[side]) for side, model in sides.items()}
+    settings = {
+        side: model.fitted(model.settings(**options[side]), prompts, chat, system)
+        for side, model in sides.items()
+    }
+    if max_new_tokens is None and len(sides) == 2:  # one answer length for both: the shorter fit
+        length = min(answer_length(s) for s in settings.values())
+        options = {
+            "ar": {**options["ar"], "max_new_tokens": length},
+            "diffusion": {**options["diffusion"], "gen_length": length},
+        }
+        settings = {
+            side: model.fitted(model.settings(**options[side]), prompts, chat, system)
+            for side, model in sides.items()
+        }
     results = {
         side: model.generate(prompts, chat=chat, system=system, seed=g.seed, settings=settings[side])
         for side, model in sides.items()
@@ -106,6 +124,24 @@ def compare(
         )
         return
     out.print(_table(prompts, sides, results))
+    for side in sides:
+        out.print(sampler_caption(side, settings[side]), style="dim", highlight=False)
+
+
+def answer_length(settings: ARSettings | DiffusionSettings) -> int:
+    return settings.max_new_tokens if isinstance(settings, ARSettings) else settings.gen_length
+
+
+def sampler_caption(side: str, settings: ARSettings | DiffusionSettings) -> str:
+    """How one side decoded, in flags: '--threshold 0.9 --block-length 32 ...'."""
+    if isinstance(settings, ARSettings):
+        used = {"temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p}
+    else:
+        used = {"method": settings.method, "block_length": settings.block_length, "cache": settings.cache}
+        used |= {"threshold": settings.threshold} if settings.threshold else {"steps": settings.steps}
+        used |= {"temperature": settings.temperature}
+    flags = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in used.items())
+    return f"{side}: {answer_length(settings)} tokens, {flags}"
 
 
 def _check_kinds(sides: dict[str, api.Model]) -> None:

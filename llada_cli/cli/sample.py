@@ -107,7 +107,7 @@ def sample(
     if model.kind == "ar" and (trace is not None or live):
         raise UsageError("--trace and --live show diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None
-    settings = model.settings(**options)
+    settings = model.fitted(model.settings(**options), prompts, chat, system)
     view = LiveDenoising(model.tokenizer, enabled=live and err.is_terminal and model.kind == "diffusion")
     with view:
         results = model.generate(
@@ -144,6 +144,8 @@ def show(results: list[api.Result], verbosity: int) -> None:
         if len(results) > 1:
             out.print(Text("> " + result.prompt, style="bold cyan"))
         out.print(result.text, highlight=False, markup=False)
+        if result.note:
+            err.print(f"({result.note})", highlight=False)
         if verbosity >= 0:
             err.print(
                 f"[dim]{result.new_tokens} new tokens, {result.forward_passes} forward passes "

@@ -20,14 +20,14 @@ from ..model import KV
 from .common import (
     Generation,
     PaddedPrompts,
-    check_context,
     generations,
     left_pad,
+    model_context,
     model_device,
     run_model,
     self_attention_mask,
 )
-from .settings import ARSettings
+from .settings import ARSettings, resolve_ar_settings
 
 
 def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -125,7 +125,7 @@ def generate_ar(
         return []
     if min(len(prompt) for prompt in prompts) == 0:
         raise UsageError("a prompt is empty: AR sampling needs at least one prompt token to condition on")
-    check_context(model, prompts, 0, "shorten the prompt")
+    settings = resolve_ar_settings(settings, room=model_context(model) - max(len(p) for p in prompts))
     started = time.perf_counter()
     device = model_device(model)
     batch = left_pad(prompts, pad_id=0, device=device)

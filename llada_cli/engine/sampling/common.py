@@ -9,7 +9,6 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..errors import UsageError
 from ..model import KV
 
 
@@ -51,18 +50,6 @@ def model_context(model: nn.Module) -> int:
     """How many positions the model can attend over: its training length, stretched by RoPE scaling."""
     config = model.config
     return int(config.seq_len * max(1.0, config.rope_scaling))
-
-
-def check_context(model: nn.Module, prompts: list[list[int]], new_tokens: int, hint: str) -> None:
-    """UsageError when a prompt plus `new_tokens` would not fit in the model's context."""
-    context = model_context(model)
-    longest = max(len(prompt) for prompt in prompts)
-    if longest + new_tokens <= context:
-        return
-    extra = f" plus {new_tokens} new tokens" if new_tokens else ""
-    raise UsageError(
-        f"prompt has {longest} tokens{extra}, more than the model's context of {context}: {hint}"
-    )
 
 
 @dataclass

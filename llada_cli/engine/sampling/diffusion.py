@@ -29,16 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import named
 from ..masking import uniform
 from .cache import BlockForward, Rows
 from .common import (
     Generation,
     StepCallback,
     TraceEvent,
-    check_context,
     generations,
     left_pad,
+    model_context,
     model_device,
 )
 from .remasking import REMASKING
@@ -248,7 +247,10 @@ class DiffusionRun:
         changed = commit
         if self.settings.edit_threshold is not None:
             # Writing the mask would remask a settled block: an edit only swaps real tokens.
-            edit = ~masked & (candidates != current) & (candidates != self.mask_id)
+            # One end token for another is no edit (EOS and <|im_end|> both end the answer); counting it
+            # would keep a settled block flipping between them until the step limit.
+            same_end = torch.isin(candidates, self.eos) & torch.isin(current, self.eos)
+            edit = ~masked & (candidates != current) & (candidates != self.mask_id) & ~same_end
             changed = commit | (edit & (confidence > self.settings.edit_threshold))
         changed &= ~frozen[:, None]
         self.rows.x[:, first:end] = torch.where(changed, candidates, current)
@@ -319,11 +321,9 @@ def generate_diffusion(
     With settings.edit_threshold, a step may rewrite any generated token before or in the current
     block (only the current block's with a KV cache), never the prompt.
     """
-    if not settings.resolved:
-        settings = resolve_settings(settings)
     if not prompts:
         return []
-    check_context(model, prompts, settings.gen_length, f"shorten the prompt or lower {named('gen_length')}")
+    settings = resolve_settings(settings, room=model_context(model) - max(len(p) for p in prompts))
     run = DiffusionRun(model, prompts, settings, mask_id, eos_ids, generator, on_step, trace)
     for start in range(run.prompt_width, run.length, settings.block_length):
         run.decode_block(start, start + settings.block_length)

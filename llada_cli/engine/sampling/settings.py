@@ -12,6 +12,14 @@ from ..options import check_options, option
 from .cache import CACHES
 from .remasking import REMASKING
 
+# Answers are this long by default, or shorter when the context leaves less room after the prompt.
+DEFAULT_ANSWER = 128
+# The default diffusion sampler commits every slot at least this confident (LLaDA 2.0's default
+# decoding; docs/algorithms.md section 8); `exact` or `steps` give the reference sampler instead.
+DEFAULT_THRESHOLD = 0.9
+# How the answer region is laid out (docs/algorithms.md section 7).
+METHODS = ("fixed_length", "semi_ar_padding", "semi_ar_origin")
+
 # LLaDA 2.1 presets (docs/algorithms.md section 8).
 MODES: dict[str, dict[str, float | None]] = {
     "quality": dict(threshold=0.7, edit_threshold=0.5),
@@ -35,8 +43,10 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class ARSettings(SamplingSettings):
-    max_new_tokens: int = option(
-        128, "AR: tokens to generate (diffusion: the same as `gen_length`).", at_least=1
+    max_new_tokens: int | None = option(
+        None,
+        "AR: tokens to generate (default: 128, or what the context leaves after the prompt).",
+        at_least=1,
     )
     top_p: float = option(1.0, "AR: nucleus sampling mass (1: off).", above=0, at_most=1)
     repetition_penalty: float = option(1.0, "AR: >1 discourages repeats (1: off).", above=0)
@@ -44,8 +54,24 @@ class ARSettings(SamplingSettings):
 
 @dataclass(frozen=True)
 class DiffusionSettings(SamplingSettings):
-    gen_length: int = option(128, "Answer slots to denoise.", at_least=1)
-    steps: int | None = option(None, "Denoising steps (default: the gen length).", aliases=("gen_steps",))
+    gen_length: int | None = option(
+        None,
+        "Answer slots to denoise (default: 128, or what the context leaves after the prompt, "
+        "in whole blocks).",
+        at_least=1,
+    )
+    method: str = option(
+        "semi_ar_padding",
+        "fixed_length: one block; semi_ar_padding: all slots masked from the start, decoded block by "
+        "block; semi_ar_origin: blocks appended one at a time, until an EOS.",
+        choices=METHODS,
+    )
+    exact: bool = option(
+        False, "The reference sampler: a fixed number of slots per step (`steps`), no threshold."
+    )
+    steps: int | None = option(
+        None, "Denoising steps, with `exact` (default: the gen length).", aliases=("gen_steps",)
+    )
     block_length: int | None = option(
         None, "Semi-autoregressive block size (default: 32 when it divides the gen length)."
     )
@@ -56,7 +82,8 @@ class DiffusionSettings(SamplingSettings):
     early_stop: bool = True  # a row ends once a committed EOS closes its answer
     threshold: float | None = option(
         None,
-        "Parallel decoding: commit all above this confidence (Fast-dLLM).",
+        f"Commit every slot above this confidence (default {DEFAULT_THRESHOLD} unless `exact`, "
+        "`steps` or random remasking).",
         aliases=("gen_confidence_threshold",),
         above=0,
     )
@@ -96,10 +123,6 @@ class DiffusionSettings(SamplingSettings):
     mode: str | None = option(
         None, "LLaDA 2.1 presets: quality (threshold 0.7, editing 0.5) or speed (0.5).", choices=MODES
     )
-
-    @property
-    def resolved(self) -> bool:
-        return self.block_length is not None and (self.steps is not None or self.threshold is not None)
 
 
 def default_block_length(gen_length: int) -> int:
@@ -166,8 +189,9 @@ def check_threshold(settings: DiffusionSettings) -> None:
         )
 
 
-def resolve_settings(settings: DiffusionSettings) -> DiffusionSettings:
-    """Apply the mode preset, fill block_length and steps from gen_length, check every coupling.
+def resolve_settings(settings: DiffusionSettings, room: int | None = None) -> DiffusionSettings:
+    """Apply the mode preset and the default threshold, fit gen_length to the `room` the context
+    leaves after the prompt, fill block_length and steps, and check every coupling. Idempotent.
 
     With a threshold, steps stays None: each block takes as many steps as it needs (at most
     block_length, or 2 * block_length with editing).
@@ -175,14 +199,74 @@ def resolve_settings(settings: DiffusionSettings) -> DiffusionSettings:
     if settings.mode is not None:
         preset = {k: v for k, v in MODES[settings.mode].items() if getattr(settings, k) is None}
         settings = replace(settings, **preset)
-    gen_length = settings.gen_length
-    block_length = settings.block_length
-    if block_length is None:
-        block_length = default_block_length(gen_length)
+    settings = _with_default_threshold(settings)
+    gen_length, block_length = _answer_layout(settings, room)
     check_block_length(gen_length, block_length)
     check_threshold(settings)
+    settings = replace(settings, gen_length=gen_length, block_length=block_length)
     if settings.threshold is not None:
-        return replace(settings, block_length=block_length)
+        return settings
     steps = settings.steps if settings.steps is not None else gen_length
     check_steps(steps, gen_length, gen_length // block_length)
-    return replace(settings, block_length=block_length, steps=steps)
+    return replace(settings, steps=steps)
+
+
+def check_room(room: int) -> None:
+    if room < 1:
+        raise UsageError(
+            "the prompt fills the model's whole context: no room is left for an answer; shorten it"
+        )
+
+
+def resolve_ar_settings(settings: ARSettings, room: int) -> ARSettings:
+    """max_new_tokens fitted to the `room` the context leaves after the prompt (the model was not
+    trained on positions past its context; `inference_rope_scaling` stretches that context)."""
+    check_room(room)
+    wanted = settings.max_new_tokens
+    if wanted is not None and wanted > room:
+        raise UsageError(
+            f"{named('max_new_tokens')} {wanted} does not fit: the prompt leaves {room} tokens of the "
+            f"model's context; use at most {room} (a model trained with "
+            f"{named('inference_rope_scaling')} has a longer one)"
+        )
+    return replace(settings, max_new_tokens=wanted or min(DEFAULT_ANSWER, room))
+
+
+def _with_default_threshold(settings: DiffusionSettings) -> DiffusionSettings:
+    if settings.exact and settings.threshold is not None:
+        source = f"{named('mode')} {settings.mode}" if settings.mode else named("threshold")
+        raise UsageError(f"{named('exact')} decodes a fixed number of slots per step: drop {source}")
+    fixed = settings.exact or settings.steps is not None or settings.remasking != "low_confidence"
+    if settings.threshold is None and not fixed:
+        return replace(settings, threshold=DEFAULT_THRESHOLD)
+    return settings
+
+
+def _answer_layout(settings: DiffusionSettings, room: int | None) -> tuple[int, int]:
+    """(gen_length, block_length): the given ones, or the longest answer of whole blocks that fits."""
+    gen_length, block_length = settings.gen_length, settings.block_length
+    if room is not None:
+        check_room(room)
+    if gen_length is not None and room is not None and gen_length > room:
+        raise UsageError(
+            f"{named('gen_length')} {gen_length} does not fit: the prompt leaves {room} slots of the "
+            f"model's context; use at most {room}, or leave {named('gen_length')} out to fit it"
+        )
+    fixed_length = settings.method == "fixed_length"
+    if fixed_length and block_length is not None and gen_length not in (None, block_length):
+        raise UsageError(
+            f"{named('method')} fixed_length decodes the answer as one block: drop {named('block_length')}"
+        )
+    if gen_length is None:
+        gen_length = min(DEFAULT_ANSWER, room or DEFAULT_ANSWER)
+        unit = block_length or min(gen_length, 32)
+        if not fixed_length and gen_length >= unit:
+            gen_length = gen_length // unit * unit
+        elif not fixed_length:
+            raise UsageError(
+                f"{named('block_length')} {block_length} is more than the {gen_length} slots the prompt "
+                f"leaves of the model's context; lower it"
+            )
+    if fixed_length:
+        return gen_length, gen_length
+    return gen_length, block_length or default_block_length(gen_length)
