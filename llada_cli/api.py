@@ -18,6 +18,7 @@ import torch
 
 from .engine.checkpoint import LoadedRun, load_run
 from .engine.device import compile_blocks, resolve_device
+from .engine.diffusion_pretraining import decoding_block_length
 from .engine.errors import UsageError, named
 from .engine.evaluate import answer_log_likelihood
 from .engine.imported_runs import external_run, is_checkpoint_file
@@ -112,9 +113,23 @@ class Model:
             raise UsageError(
                 f"{names}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
             )
-        settings = cls(**options)
+        settings = cls(**{**self.sampling_defaults(), **options})
         self._fitted(settings, [[]])  # check the couplings now, before any prompt is read
         return settings
+
+    def sampling_defaults(self) -> dict[str, Any]:
+        """What this run samples with unless told otherwise: a block-diffusion run decodes as it was
+        trained, block-causally in its last block size, appending blocks, with the exact cache."""
+        info = self.loaded.info
+        block = decoding_block_length(info.objective, info.total_steps, info.seq_len)
+        if self.kind != "diffusion" or block is None:
+            return {}
+        return {
+            "method": "semi_ar_origin",
+            "attention": "block_causal",
+            "block_length": block,
+            "cache": "prefix",
+        }
 
     def fitted(
         self,

@@ -142,6 +142,35 @@ class DiffusionPretrainConfig(DocumentMasking):
                     validate_block_sizes(getattr(self, name), seq_len, name)
 
 
+def curriculum_block_size(config: DiffusionPretrainConfig, step: int, total_steps: int, seq_len: int) -> int:
+    """The block size at 0-based `step` of `total_steps`; seq_len (one block) without the curriculum."""
+    if not config.use_block_curriculum:
+        return seq_len
+    up, down = default_block_sizes(seq_len)
+    return wsd_block_size(
+        step,
+        total_steps,
+        seq_len,
+        config.wsd_block_sizes_up or up,
+        config.wsd_block_sizes_down or down,
+        config.wsd_phase_ratios,
+    )
+
+
+def decoding_block_length(config: object, total_steps: int | None, seq_len: int | None) -> int | None:
+    """The block size a run's block diffusion training ended on, which its answers decode
+    block-causally in (docs/algorithms.md section 7); None for a run trained bidirectionally."""
+    trained_blocks = (
+        isinstance(config, DiffusionPretrainConfig)
+        and config.use_block_curriculum
+        and config.block_curriculum_form == "bdlm"
+    )
+    if not trained_blocks or not total_steps or not seq_len:
+        return None
+    last = curriculum_block_size(config, total_steps - 1, total_steps, seq_len)
+    return last if last < seq_len else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class DiffusionPretrainObjective(DiffusionPretrainConfig):
     mask_id: int
@@ -160,17 +189,7 @@ class DiffusionPretrainObjective(DiffusionPretrainConfig):
 
     def block_size(self, step: int, seq_len: int) -> int:
         """The curriculum's block size at this step; seq_len (one block) without the curriculum."""
-        if not self.use_block_curriculum:
-            return seq_len
-        up, down = default_block_sizes(seq_len)
-        return wsd_block_size(
-            step,
-            self.total_steps,
-            seq_len,
-            self.wsd_block_sizes_up or up,
-            self.wsd_block_sizes_down or down,
-            self.wsd_phase_ratios,
-        )
+        return curriculum_block_size(self, step, self.total_steps, seq_len)
 
     def __call__(
         self, model: Transformer, batch: PretrainBatch, generator: torch.Generator | None, progress: float

@@ -7,6 +7,13 @@ runs the whole sequence. With a cache, the first step of a block runs the whole 
 - dual: also of the columns after the block; later steps run the block alone.
 Attention is bidirectional, so these entries go stale while the block changes: the
 approximation Fast-dLLM accepts, bounded by refreshing them at every block (docs/algorithms.md 8).
+
+Block-causal attention (for runs trained with block diffusion, section 7): columns are grouped
+in blocks of block_length counted from the answer's start (the prompt's blocks count back from
+it), and a column sees the columns of its own block and of earlier ones, as clean blocks did in
+training. Finished blocks then never see what comes after them, so their keys/values are final:
+with a cache they are computed once (in one pass over each block as it is finished) and every
+step runs the current block alone. That cache is exact: the same logits as running everything.
 With CFG the model sees 2R rows: R conditional ones, then R with the prompt replaced by the mask.
 """
 
@@ -80,27 +87,77 @@ CACHES: dict[str, CachePolicy] = {
 }
 
 
+def block_causal_mask(
+    queries: slice, keys: int, key_valid: torch.Tensor | None, prompt_width: int, block_length: int
+) -> torch.Tensor:
+    """(R or 1, 1, Q, K) bool: query columns `queries` see key columns [0, keys) of their own block
+    and earlier ones (blocks counted from the answer's start), real keys only, and themselves."""
+    device = key_valid.device if key_valid is not None else None
+    columns = torch.arange(keys, device=device)
+    block = (columns - prompt_width).div(block_length, rounding_mode="floor")
+    q_columns = columns[queries]
+    mask = block[None, :] <= block[queries][:, None]
+    if key_valid is not None:
+        mask = mask[None] & key_valid[:, None, :keys]
+    return (mask | (q_columns[:, None] == columns[None, :]))[..., None, :, :].reshape(
+        -1, 1, len(q_columns), keys
+    )
+
+
 class BlockForward:
-    """Runs the model for one step of the current block and returns its logits (R, W, V)."""
+    """Runs the model for one step of the current block and returns its logits (R, W, V).
+
+    `visible_end`: the columns past it do not exist yet (semi_ar_origin appends blocks one at a
+    time). `block_length`: decode block-causally in blocks of it (None: bidirectional).
+    """
 
     def __init__(
-        self, model: nn.Module, cache: str, cfg_scale: float, mask_id: int, prompt_width: int
+        self,
+        model: nn.Module,
+        cache: str,
+        cfg_scale: float,
+        mask_id: int,
+        prompt_width: int,
+        block_length: int | None = None,
     ) -> None:
         self.model, self.cache, self.cfg_scale = model, CACHES[cache], cfg_scale
         self.mask_id, self.prompt_width = mask_id, prompt_width
+        self.block_length = block_length
         self.past: list[KV] | None = None
+        self.cached_until = 0  # block-causal cache: columns [0, cached_until) are final and kept
 
     @property
     def passes_per_call(self) -> int:
         return 2 if self.cfg_scale > 0 else 1
 
-    def start_block(self) -> None:
-        self.past = None
+    @property
+    def exact_cache(self) -> bool:
+        return self.block_length is not None and self.cache.kept is not None
 
-    def logits(self, rows: Rows, start: int, end: int) -> torch.Tensor:
+    def start_block(self) -> None:
+        if not self.exact_cache:
+            self.past = None
+
+    def keep_rows(self, keep: torch.Tensor) -> None:
+        """Rows leave the batch (their answer ended): drop their cached keys/values too."""
+        if self.past is not None:
+            keep = torch.cat((keep, keep)) if self.cfg_scale > 0 else keep
+            self.past = [(k[keep], v[keep]) for k, v in self.past]
+
+    def logits(self, rows: Rows, start: int, end: int, visible_end: int | None = None) -> torch.Tensor:
         ids, positions, key_valid = self.inputs(rows)
+        ids, positions = ids[:, :visible_end], positions[..., :visible_end]
+        key_valid = None if key_valid is None else key_valid[:, :visible_end]
+        if self.exact_cache:
+            return self.guided(self._cached_block_causal(ids, positions, key_valid, start, end))
         if self.cache.kept is None or self.past is None:
-            mask = None if key_valid is None else self_attention_mask(key_valid)
+            if self.block_length is not None:
+                width = ids.shape[1]
+                mask = block_causal_mask(
+                    slice(0, width), width, key_valid, self.prompt_width, self.block_length
+                )
+            else:
+                mask = None if key_valid is None else self_attention_mask(key_valid)
             logits, kv = run_model(self.model, ids, positions, None, mask, slice(start, end))
             if self.cache.kept is not None:
                 self.past = self.cache.kept(kv, start, end)
@@ -115,6 +172,26 @@ class BlockForward:
                 self.model, queries, positions[..., start:stop], self.past, mask, slice(0, end - start)
             )
         return self.guided(logits)
+
+    def _cached_block_causal(
+        self, ids: torch.Tensor, positions: torch.Tensor, key_valid: torch.Tensor | None, start: int, end: int
+    ) -> torch.Tensor:
+        """The current block's logits from the final keys/values of every column before it; the
+        columns finished since the last call are run once first, to add theirs."""
+        if self.cached_until < start:
+            new = slice(self.cached_until, start)
+            mask = block_causal_mask(new, start, key_valid, self.prompt_width, self.block_length)
+            _, self.past = run_model(
+                self.model, ids[:, new], positions[..., new], self.past, mask, slice(0, 0)
+            )
+            self.cached_until = start
+        mask = None
+        if key_valid is not None:  # the current block sees every real column before it and itself
+            mask = key_valid[:, None, None, :end]
+        logits, _ = run_model(
+            self.model, ids[:, start:end], positions[..., start:end], self.past, mask, slice(0, end - start)
+        )
+        return logits
 
     def inputs(self, rows: Rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if self.cfg_scale == 0:

@@ -185,7 +185,18 @@ class DiffusionRun:
             padded.key_valid(self.length),
         )
         self.done = torch.zeros(count, dtype=torch.bool, device=device)  # per row of self.rows
-        self.forward = BlockForward(model, settings.cache, settings.cfg_scale, mask_id, self.prompt_width)
+        block_causal = settings.attention == "block_causal"
+        self.forward = BlockForward(
+            model,
+            settings.cache,
+            settings.cfg_scale,
+            mask_id,
+            self.prompt_width,
+            settings.block_length if block_causal else None,
+        )
+        # semi_ar_origin: the columns after the current block do not exist yet; block-causally
+        # they are invisible anyway, so neither runs them
+        self.grows = settings.method == "semi_ar_origin" or block_causal
         self.edits_answer = settings.edit_threshold is not None and settings.cache == "none"
         self.forward_passes = torch.zeros(count, dtype=torch.long, device=device)
         self.steps = torch.zeros(count, dtype=torch.long, device=device)
@@ -235,7 +246,7 @@ class DiffusionRun:
         """
         first = self.prompt_width if self.edits_answer else start
         # Without a cache the pass runs the whole sequence anyway; `first` only widens the head's window.
-        logits = self.forward.logits(self.rows, first, end)
+        logits = self.forward.logits(self.rows, first, end, end if self.grows else None)
         if self.settings.repeat_penalty > 0:
             logits = penalize_recent(
                 logits, self.rows.x, self.mask_id, self.settings.repeat_penalty, self.settings.repeat_window
@@ -296,6 +307,7 @@ class DiffusionRun:
         if self.done.any():
             keep = ~self.done
             self.rows, self.done = self.rows.select(keep), self.done[keep]
+            self.forward.keep_rows(keep)
 
     def results(self) -> list[Generation]:
         elapsed = time.perf_counter() - self.started

@@ -19,6 +19,8 @@ DEFAULT_ANSWER = 128
 DEFAULT_THRESHOLD = 0.9
 # How the answer region is laid out (docs/algorithms.md section 7).
 METHODS = ("fixed_length", "semi_ar_padding", "semi_ar_origin")
+# What a column attends to while decoding; block_causal is how block-diffusion runs were trained.
+ATTENTION = ("bidirectional", "block_causal")
 
 # LLaDA 2.1 presets (docs/algorithms.md section 8).
 MODES: dict[str, dict[str, float | None]] = {
@@ -65,6 +67,12 @@ class DiffusionSettings(SamplingSettings):
         "fixed_length: one block; semi_ar_padding: all slots masked from the start, decoded block by "
         "block; semi_ar_origin: blocks appended one at a time, until an EOS.",
         choices=METHODS,
+    )
+    attention: str = option(
+        "bidirectional",
+        "block_causal: each block sees itself and earlier blocks, as block diffusion trains (the default "
+        "for such runs; its cache is exact).",
+        choices=ATTENTION,
     )
     exact: bool = option(
         False, "The reference sampler: a fixed number of slots per step (`steps`), no threshold."
