@@ -114,7 +114,8 @@ class Model:
                 f"{names}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
             )
         settings = cls(**{**self.sampling_defaults(), **options})
-        self._fitted(settings, [[]])  # check the couplings now, before any prompt is read
+        if isinstance(settings, DiffusionSettings):
+            resolve_settings(settings)  # check the couplings now; the length is fitted to the prompts later
         return settings
 
     def sampling_defaults(self) -> dict[str, Any]:
