@@ -11,7 +11,7 @@ import typer
 
 from ..engine.device import idle_cores, use_threads
 from ..engine.registry import default_home
-from . import compare, data, evaluate, plot, pretrain, runs, sample, sft
+from . import compare, data, evaluate, plot, pretrain, runs, sample, sft, sweep
 from .common import Globals, err
 
 if sys.version_info >= (3, 11):
@@ -32,6 +32,7 @@ app.command("sft")(sft.sft)
 app.command("sample")(sample.sample)
 app.command("compare")(compare.compare)
 app.command("eval")(evaluate.evaluate)
+app.command("sweep")(sweep.sweep)
 app.command("plot")(plot.plot)
 app.add_typer(runs.app, name="runs")
 

@@ -138,3 +138,25 @@ def _save(fig: Any, out: Path, plt: Any) -> Path:
         fig.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_sweep(points: list[Any], out: Path, title: str) -> Path:
+    """Accuracy against tokens/s: each sampler setting a numbered point (the key is beside the
+    axes, so close points stay readable), the Pareto front joined and in colour."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for number, point in enumerate(points, start=1):
+        x, y = point.tokens_per_second, 100 * point.accuracy
+        ax.scatter(x, y, color="C0" if point.pareto else "C7", zorder=3)
+        ax.annotate(str(number), (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    front = sorted((p for p in points if p.pareto), key=lambda p: p.tokens_per_second)
+    ax.plot([p.tokens_per_second for p in front], [100 * p.accuracy for p in front], color="C0")
+    key = "\n".join(f"{n}  {p.label}{'  (front)' if p.pareto else ''}" for n, p in enumerate(points, start=1))
+    fig.text(0.70, 0.5, key, fontsize=8, va="center", family="monospace")
+    fig.subplots_adjust(right=0.68)
+    ax.set_xscale("log")
+    ax.set_xlabel("new tokens per second (log scale)")
+    ax.set_ylabel("accuracy (% exact match)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return _save(fig, out, plt)

@@ -1,0 +1,92 @@
+"""`llada sweep RUN`: a grid of diffusion sampler settings on one model, accuracy against speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .. import api
+from ..engine.errors import UsageError
+from ..engine.plotting import plot_sweep
+from ..engine.sweep import DEFAULT_GRID, batch_differences, builtin_questions, questions_from_file, run_sweep
+from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
+
+
+@cli_errors
+def sweep(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="A diffusion run.", autocompletion=complete_run_name)],
+    questions_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompts-file", help='.jsonl of {"prompt", "answer"} (default: the builtin benchmark).'
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use the first N questions.", min=1)] = None,
+    gen_length: Annotated[
+        int | None, typer.Option(help="Answer slots (default: what the context leaves, at most 128).", min=1)
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Questions per batch.", min=1)] = 8,
+    chat: Annotated[
+        bool, typer.Option("--chat/--no-chat", help="Use the chat template (default on).")
+    ] = True,
+    out_path: Annotated[
+        Path, typer.Option("--out", help="PNG of accuracy against tokens/s, Pareto front marked.")
+    ] = Path("sweep.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+) -> None:
+    """Accuracy, tokens/s, forward passes per token and agreement with the exact sampler for each
+    setting (methods, thresholds, caches, block lengths, editing); then whether batching changes
+    any answer at temperature 0."""
+    g = globals_of(ctx)
+    model = api.load(run, device=g.device, home=g.home)
+    if model.kind != "diffusion":
+        raise UsageError(f"{model.name} is an AR run; sweep compares diffusion samplers")
+    questions = questions_from_file(questions_file, limit) if questions_file else builtin_questions(limit)
+
+    def answer(prompts: list[str], options: dict[str, Any]) -> list[api.Result]:
+        length = {"gen_length": gen_length} if gen_length else {}
+        return model.generate(prompts, chat=chat, seed=g.seed, **length, **options)
+
+    if g.verbosity >= 0:
+        err.print(
+            f"{len(questions)} questions x {len(DEFAULT_GRID)} settings on {model.name}", highlight=False
+        )
+    points = run_sweep(questions, answer, DEFAULT_GRID, batch_size)
+    differing = batch_differences(questions, answer, {}, batch_size) if batch_size > 1 else []
+    slots = f"{gen_length} answer slots" if gen_length else "answers as long as the context allows"
+    plot_sweep(points, out_path, f"{model.name}: {len(questions)} questions, {slots}")
+    if as_json:
+        report = {"run": model.name, "questions": len(questions), "points": [p.to_dict() for p in points]}
+        print_json(
+            {**report, "batch_size": batch_size, "batch_differences": differing, "plot": str(out_path)}
+        )
+        return
+    out.print(_table(points))
+    what = f"batch {batch_size} vs one at a time (default sampler, temperature 0)"
+    if differing:
+        out.print(f"[bold red]{len(differing)} answers differ[/] with {what}: questions {differing}")
+    else:
+        out.print(f"every answer is the same with {what}")
+    out.print(f"plot: {out_path}", highlight=False)
+
+
+def _table(points) -> Table:
+    table = Table()
+    table.add_column("setting")
+    for name in ("accuracy", "tokens/s", "forwards/token", "= exact"):
+        table.add_column(name, justify="right")
+    table.add_column("front", justify="center")
+    for p in points:
+        table.add_row(
+            p.label,
+            f"{p.accuracy:.1%}",
+            f"{p.tokens_per_second:,.1f}",
+            f"{p.forwards_per_token:.2f}",
+            f"{p.agreement:.0%}",
+            "*" if p.pareto else "",
+        )
+    return table
