@@ -6,8 +6,11 @@ Trains (or reuses, in --home) a `tiny` AR model, a diffusion model continued fro
 each on the builtin corpus, through the CLI. Then, at gen length 128 and block 32, it times:
 - the reference: docs/algorithms.md section 7 at temperature 0 in its most direct form (a full forward
   every step, float64 softmax confidence over the whole sequence, top-k commit);
-- llada's diffusion sampler at the same settings, then with --threshold 0.9, with a prefix cache
-  and with a dual cache (threshold 0.9 for both);
+- llada's diffusion sampler at the same settings (--exact), its default (threshold 0.9), then with a
+  prefix cache and with a dual cache (threshold 0.9 for both);
+- block-causal semi_ar_origin (the default for a run trained with the bdlm block curriculum) on
+  `dlm-blocks`, a diffusion model continued from the AR one with the curriculum ending on blocks of
+  32, without and with its exact cache; the two must give the same tokens (checked and printed);
 - AR with its KV cache on the AR model of the same shape.
 Every speed row decodes all 128 positions (no early stop, AR ignores its stop tokens), so
 tokens/s = 128 * prompts / wall time, at batch 1 (prompts one by one) and batch 8 (all rows count).
@@ -48,9 +51,16 @@ GEN_LENGTH, BLOCK = 128, 32
 SIZE = ["--preset", "tiny", "--vocab-size", "1024", "--seq-len", "256"]  # 256: prompt + 128 must fit
 SMALL_VOCAB = 6400
 DEFAULT_HOME = Path("/tmp/llada-bench-home")
-PARENT = {"ar-base": None, "dlm-base": "ar-base", "ar-chat": "ar-base", "dlm-chat": "dlm-base"}
+PARENT = {
+    "ar-base": None,
+    "dlm-base": "ar-base",
+    "dlm-blocks": "ar-base",
+    "ar-chat": "ar-base",
+    "dlm-chat": "dlm-base",
+}
 CHAT_RUNS = {"ar": "ar-chat", "diffusion": "dlm-chat"}
 TRAIN = ["--batch-size", "16", "--overwrite"]
+CURRICULUM = ["--use-block-curriculum", "--wsd-block-sizes-down", "64,32"]  # ends on blocks of 32
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
 
@@ -62,15 +72,21 @@ class Setting:
 
 
 REFERENCE = Setting("reference (section 7)", "reference")
+BLOCK_CAUSAL = {"method": "semi_ar_origin", "attention": "block_causal", "threshold": 0.9}
 SETTINGS = [
     REFERENCE,
-    Setting("llada", "diffusion", {"steps": GEN_LENGTH}),
-    Setting("llada --threshold 0.9", "diffusion", {"threshold": 0.9}),
+    Setting("llada --exact", "diffusion", {"exact": True}),
+    Setting("llada default (threshold 0.9)", "diffusion", {}),
     Setting("llada --threshold 0.9 --cache prefix", "diffusion", {"threshold": 0.9, "cache": "prefix"}),
     Setting("llada --threshold 0.9 --cache dual", "diffusion", {"threshold": 0.9, "cache": "dual"}),
+    Setting("blocks: block-causal origin", "blocks", {**BLOCK_CAUSAL, "cache": "none"}),
+    Setting("blocks: block-causal origin + cache", "blocks", {**BLOCK_CAUSAL, "cache": "prefix"}),
     Setting("AR + KV cache", "ar"),
 ]
-QUICK = {"reference (section 7)", "llada", "llada --threshold 0.9 --cache dual", "AR + KV cache"}
+QUICK = {s.name for s in SETTINGS} - {
+    "llada --threshold 0.9 --cache prefix",
+    "llada --threshold 0.9 --cache dual",
+}
 
 
 # ------------------------------------------------------------------------------- training
@@ -81,6 +97,7 @@ def run_names(pretrain_steps: int, sft_steps: int) -> dict[str, str]:
     return {
         "ar-base": f"ar-base-{base}",
         "dlm-base": f"dlm-base-{base}",
+        "dlm-blocks": f"dlm-blocks-{base}",
         "ar-chat": f"ar-chat-{base}-s{sft_steps}",
         "dlm-chat": f"dlm-chat-{base}-s{sft_steps}",
     }
@@ -110,6 +127,7 @@ def train(home: Path, names: dict[str, str], args: argparse.Namespace) -> None:
     commands = {
         "ar-base": ["pretrain", "ar", *SIZE, *pretrain],
         "dlm-base": ["pretrain", "diffusion", "--init-from", names["ar-base"], *pretrain],
+        "dlm-blocks": ["pretrain", "diffusion", "--init-from", names["ar-base"], *pretrain, *CURRICULUM],
         "ar-chat": ["sft", "--base", names["ar-base"], *sft],
         "dlm-chat": ["sft", "--base", names["dlm-base"], *sft],
     }
@@ -153,6 +171,7 @@ class Models:
     diffusion: Transformer
     mask_id: int
     eos_ids: set[int]
+    blocks: Transformer | None = None  # trained with the block curriculum (None: the diffusion model)
 
 
 def decode(setting: Setting, models: Models, prompts: list[list[int]]) -> float:
@@ -164,13 +183,29 @@ def decode(setting: Setting, models: Models, prompts: list[list[int]]) -> float:
     if setting.kind == "ar":  # no stop tokens; the prefill gives the first token, each cached step the next
         results = generate_ar(models.ar, prompts, ARSettings(max_new_tokens=GEN_LENGTH), set(), generator)
     else:
-        settings = DiffusionSettings(
-            gen_length=GEN_LENGTH, block_length=BLOCK, early_stop=False, **setting.options
-        )
-        results = generate_diffusion(
-            models.diffusion, prompts, settings, models.mask_id, models.eos_ids, generator
-        )
+        results = diffuse(setting, models, prompts)
     return sum(g.forward_passes for g in results) / len(results)
+
+
+def diffuse(setting: Setting, models: Models, prompts: list[list[int]]) -> list:
+    """All GEN_LENGTH positions decoded (no early stop), in blocks of BLOCK."""
+    settings = DiffusionSettings(
+        gen_length=GEN_LENGTH, block_length=BLOCK, early_stop=False, **setting.options
+    )
+    network = models.blocks if setting.kind == "blocks" and models.blocks is not None else models.diffusion
+    generator = torch.Generator().manual_seed(0)
+    return generate_diffusion(network, prompts, settings, models.mask_id, models.eos_ids, generator)
+
+
+def cache_is_exact(models: Models, prompts: list[list[int]]) -> str:
+    """Whether block-causal decoding gives the same tokens with its cache as without, prompt by prompt."""
+    uncached, cached = (next(s for s in SETTINGS if s.name == name) for name in (
+        "blocks: block-causal origin", "blocks: block-causal origin + cache"))  # fmt: skip
+    same = sum(
+        diffuse(uncached, models, [p])[0].token_ids == diffuse(cached, models, [p])[0].token_ids
+        for p in prompts
+    )
+    return f"{same}/{len(prompts)}"
 
 
 # ------------------------------------------------------------------------------- measuring
@@ -277,7 +312,7 @@ def benchmark_replies(
     setting: Setting, chat: dict[str, api.Model], questions: list, eval_batch: int
 ) -> list[str]:
     """Each benchmark question answered with a chat prompt, as `llada sample --chat` would (early stop on)."""
-    model = chat[setting.kind if setting.kind == "ar" else "diffusion"]
+    model = chat[setting.kind if setting.kind == "ar" else "diffusion"]  # blocks: not a chat model
     prompts = [q.question for q in questions]
     if setting.kind == "reference":
         stops = {model.tokenizer.eos_id, model.tokenizer.im_end_id}
@@ -308,7 +343,7 @@ def add_quality(rows: list[Row], chat: dict[str, api.Model], questions: list, ev
             replies[row.setting.name] = benchmark_replies(row.setting, chat, questions, eval_batch)
         report = benchmark_accuracy(questions, lambda _, r=replies[row.setting.name]: r, answer_matches)
         row.accuracy = " / ".join(f"{report.accuracy(g):.0%}" for g in ("seen", "forward", "reverse"))
-        if row.setting.kind != "ar":
+        if row.setting.kind == "diffusion":
             same = sum(
                 a == b for a, b in zip(replies[row.setting.name], replies[REFERENCE.name], strict=True)
             )
@@ -384,7 +419,8 @@ def main() -> None:
     chat = {kind: api.load(names[run], str(device), args.home) for kind, run in CHAT_RUNS.items()}
     tokenizer = chat["diffusion"].tokenizer
     stops = {tokenizer.eos_id, tokenizer.im_end_id}
-    tiny = Models(chat["ar"].network, chat["diffusion"].network, tokenizer.mask_id, stops)
+    blocks = api.load(names["dlm-blocks"], str(device), args.home).network
+    tiny = Models(chat["ar"].network, chat["diffusion"].network, tokenizer.mask_id, stops, blocks)
     every_question = builtin_corpus().questions
     questions = every_question[:: 6 if args.quick else 1]
     prompts = equal_length_prompts(chat["diffusion"], every_question, max(args.prompts, max(batch_sizes)))
@@ -409,15 +445,18 @@ def main() -> None:
     ]
     time_rows(rows, args.repeats)
     measured = measure_memory(rows)
-    add_quality(
-        [r for r in rows if r.model.startswith("tiny") and r.batch == 1], chat, questions, args.eval_batch
-    )
+    quality_rows = [
+        r for r in rows if r.model.startswith("tiny") and r.batch == 1 and r.setting.kind != "blocks"
+    ]
+    add_quality(quality_rows, chat, questions, args.eval_batch)
     print_table(rows)
     print(
         f"tok/s: new tokens of all rows per second, all {GEN_LENGTH} positions decoded (no early stop), "
         f"best of {args.repeats}; peak MB: {measured}\n"
         f"benchmark: {len(questions)} questions with chat prompts, gen length {GEN_LENGTH}, early stop on; "
         f"= ref: answers identical to the reference loop's\n"
+        f"block-causal decoding with its cache == without, token for token: {cache_is_exact(tiny, prompts)} "
+        "prompts (dlm-blocks is a pretrained model, not a chat model: no accuracy)\n"
         f"load average after: {load_average()}"
     )
 

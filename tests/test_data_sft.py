@@ -1,5 +1,6 @@
 """SFT rows: exact response masks on a hand-worked conversation, padding, truncation and skipping."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,11 +44,8 @@ def test_two_turn_masks_decode_to_the_answers(tok: Tokenizer) -> None:
     rows = build_sft_rows([CONV], tok, max_len=96)
     ids, response, pad = rows.input_ids[0], rows.response_mask[0], rows.pad_mask[0]
     assert rows.input_ids.shape == rows.response_mask.shape == rows.pad_mask.shape == (1, 96)
-    assert (rows.input_ids.dtype, rows.response_mask.dtype, rows.pad_mask.dtype) == (
-        torch.int64,
-        torch.bool,
-        torch.bool,
-    )
+    # ids in the token cache's dtype (2 bytes under 65,536 ids), masks one byte: batches widen them
+    assert (rows.input_ids.dtype, rows.response_mask.dtype, rows.pad_mask.dtype) == (np.uint16, bool, bool)
     assert (rows.truncated, rows.skipped) == (0, 0)
 
     length = int((~pad).sum())
@@ -137,3 +135,29 @@ def test_conversations_without_a_response_are_skipped(tok: Tokenizer) -> None:
 def test_nothing_left_is_a_usage_error(tok: Tokenizer) -> None:
     with pytest.raises(UsageError, match="no SFT conversation has an assistant answer within 5 tokens"):
         build_sft_rows([CONV], tok, max_len=5)
+
+
+def test_sft_rows_are_built_once_into_the_data_cache_and_memory_mapped(tok, tmp_path, monkeypatch):
+    import json
+
+    from llada_cli.engine.config import DataConfig
+    from llada_cli.engine.data import splits
+    from llada_cli.engine.registry import Registry
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text("\n".join(json.dumps({"conversations": CONV}) for _ in range(5)) + "\n")
+    tokenizer_file = tmp_path / "tokenizer.json"
+    tok.save(tokenizer_file)
+    registry = Registry(tmp_path / "home")
+    config = DataConfig(str(data))
+
+    first = splits.sft_rows(registry, config, tok, tokenizer_file, 96, one_turn_per_row=True)
+    monkeypatch.setattr(splits, "iter_sft_conversations", lambda *a: pytest.fail("the file was read again"))
+    again = splits.sft_rows(registry, config, tok, tokenizer_file, 96, one_turn_per_row=True)
+
+    assert isinstance(again.input_ids, np.memmap) and again.input_ids.dtype == np.uint16
+    assert len(again.input_ids) == 10  # two answers per conversation, one row each
+    expected = build_sft_rows([CONV] * 5, tok, max_len=96, one_turn_per_row=True)
+    for table in ("input_ids", "response_mask", "pad_mask"):
+        assert np.array_equal(getattr(first, table), getattr(expected, table))
+        assert np.array_equal(getattr(again, table), getattr(expected, table))

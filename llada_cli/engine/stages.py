@@ -33,6 +33,7 @@ from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS, make_objective
 from .options import REQUIRED, check_options, option, option_values
 from .registry import Registry, Run
+from .schedules import plan_steps
 from .starting_point import (
     check_inherited_shape,
     continued_as_diffusion,
@@ -41,7 +42,7 @@ from .starting_point import (
     rebuilt,
 )
 from .tokenizer import Tokenizer, TokenizerOptions
-from .trainer import EventHandler, Trainer, TrainEvent, plan_steps
+from .trainer import EventHandler, Trainer, TrainEvent
 
 INFERENCE_ROPE_FACTOR = 16.0  # MiniMind's and Nano-LLaDA's YaRN factor
 

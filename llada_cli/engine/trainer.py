@@ -29,11 +29,10 @@ from .config import TrainConfig
 from .data.packing import BatchStream
 from .device import autocast_for, compile_blocks, gradient_scaler, resolve_dtype
 from .distributed import World
-from .errors import UsageError, named
 from .model import Transformer
 from .objectives import LossOutput
 from .registry import Run
-from .schedules import learning_rate, warmup_steps
+from .schedules import Schedule, accumulation, learning_rate, plan_steps
 from .sharding import (
     load_optimizer_state,
     load_whole_weights,
@@ -56,44 +55,6 @@ class TrainEvent:
 
 
 EventHandler = Callable[[TrainEvent], None]
-
-
-def accumulation(config: TrainConfig, world_size: int) -> int:
-    """Micro-batches per optimizer step: grad_accum, or what global_batch_size leaves to each process."""
-    if config.global_batch_size is None:
-        return config.grad_accum
-    per_step = config.batch_size * world_size
-    if config.global_batch_size % per_step:
-        raise UsageError(
-            f"{named('global_batch_size')} {config.global_batch_size} is not a multiple of "
-            f"{named('batch_size')} {config.batch_size} x {world_size} processes = {per_step}"
-        )
-    return config.global_batch_size // per_step
-
-
-def plan_steps(config: TrainConfig, train_rows: int, world_size: int = 1) -> int:
-    """Total optimizer steps from max_steps or epochs (one of them; default one epoch)."""
-    if config.max_steps is not None:
-        return config.max_steps
-    rows_per_step = config.batch_size * accumulation(config, world_size) * world_size
-    return max(1, math.ceil((config.epochs or 1.0) * train_rows / rows_per_step))
-
-
-@dataclass
-class Schedule:
-    """The cadences of one run, derived once from the config and the total."""
-
-    total: int
-    warmup: int
-    eval_every: int
-    save_every: int
-
-    @classmethod
-    def derive(cls, config: TrainConfig, total: int) -> Schedule:
-        eval_every = config.eval_every or max(1, total // 10)
-        return cls(
-            total, warmup_steps(config.warmup_steps, total), eval_every, config.save_every or eval_every
-        )
 
 
 class Trainer:

@@ -28,11 +28,11 @@ def pack_rows(stream: np.ndarray, seq_len: int) -> np.ndarray:
     return stream[: num_rows * seq_len].reshape(num_rows, seq_len)
 
 
-def rows_at(table: np.ndarray | torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Rows `indices` of a table as a tensor; packed token rows are read and widened to int64 here."""
-    if isinstance(table, np.ndarray):
-        return torch.from_numpy(table[indices.numpy()].astype(np.int64))
-    return table[indices]
+def rows_at(table: np.ndarray, indices: torch.Tensor) -> torch.Tensor:
+    """Rows `indices` of a table (in memory or memory-mapped) as a tensor: token ids are widened to
+    int64 here, masks stay bool."""
+    rows = table[indices.numpy()]
+    return torch.from_numpy(rows.astype(np.int64) if rows.dtype.kind in "ui" else rows)
 
 
 def split_indices(num_rows: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,23 +15,35 @@ that exact). Diffusion rows hold one assistant turn each (LLaDA): row i is turns
 i-th user turn as clean prompt and the i-th answer as response, nothing after it.
 """
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
-import torch
+import numpy as np
 
 from ..errors import UsageError, named
 from ..tokenizer import IM_START, Tokenizer
+from .tokens import stream_dtype
 
 ENCODE_CHUNK = 4096  # conversations tokenized (in parallel) at a time
 
 
 @dataclass
+class SFTCounts:
+    truncated: int = 0  # kept rows that were cut to max_len
+    skipped: int = 0  # rows with no response token left (after truncation)
+
+
+@dataclass
 class SFTRows:
-    input_ids: torch.Tensor  # (N, L) int64, EOS after the conversation
-    response_mask: torch.Tensor  # (N, L) bool, assistant content + its <|im_end|>
-    pad_mask: torch.Tensor  # (N, L) bool, the EOS padding after the conversation
-    truncated: int  # kept rows that were cut to max_len
-    skipped: int  # rows with no response token left (after truncation)
+    """The rows as tables (in memory or memory-mapped from the data cache): ids in the token
+    cache's dtype (uint16 under 65,536 ids), masks as bytes; a batch widens its rows."""
+
+    input_ids: np.ndarray  # (N, L), EOS after the conversation
+    response_mask: np.ndarray  # (N, L) bool, assistant content + its <|im_end|>
+    pad_mask: np.ndarray  # (N, L) bool, the EOS padding after the conversation
+    truncated: int
+    skipped: int
 
 
 @dataclass
@@ -98,33 +110,37 @@ def cut_to(conv: TokenizedConversation, max_len: int) -> TokenizedConversation:
     return TokenizedConversation(conv.ids[:end], kept[:end])
 
 
-def to_rows(kept: list[TokenizedConversation], eos_id: int, max_len: int) -> tuple[torch.Tensor, ...]:
+def to_rows(
+    kept: list[TokenizedConversation], eos_id: int, max_len: int, dtype: type
+) -> tuple[np.ndarray, ...]:
     """Pad every conversation with EOS to max_len: (input_ids, response_mask, pad_mask)."""
-    input_ids = torch.full((len(kept), max_len), eos_id, dtype=torch.int64)
-    response_mask = torch.zeros((len(kept), max_len), dtype=torch.bool)
-    lengths = torch.tensor([len(conv.ids) for conv in kept])
+    input_ids = np.full((len(kept), max_len), eos_id, dtype=dtype)
+    response_mask = np.zeros((len(kept), max_len), dtype=bool)
+    lengths = np.array([len(conv.ids) for conv in kept])
     for row, conv in enumerate(kept):
-        input_ids[row, : len(conv.ids)] = torch.tensor(conv.ids, dtype=torch.int64)
-        response_mask[row, : len(conv.ids)] = torch.tensor(conv.response, dtype=torch.bool)
-    pad_mask = torch.arange(max_len)[None, :] >= lengths[:, None]
+        input_ids[row, : len(conv.ids)] = conv.ids
+        response_mask[row, : len(conv.ids)] = conv.response
+    pad_mask = np.arange(max_len)[None, :] >= lengths[:, None]
     return input_ids, response_mask, pad_mask
 
 
-def build_sft_rows(
-    conversations: list[list[dict[str, str]]],
+def sft_row_chunks(
+    conversations: Iterable[list[dict[str, str]]],
     tokenizer: Tokenizer,
     max_len: int,
-    one_turn_per_row: bool = False,
-) -> SFTRows:
-    """Rows of length max_len (one per conversation, or per assistant turn); rows left without a
-    response token are skipped."""
+    one_turn_per_row: bool,
+    counts: SFTCounts,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Rows of length max_len (one per conversation, or per assistant turn), ENCODE_CHUNK
+    conversations at a time, so memory is bounded by a chunk; rows left without a response token
+    are skipped. `counts` is updated as the rows are made."""
     if max_len < 1:
         raise UsageError(f"SFT row length must be at least 1, got {max_len}")
     encoder = ConversationEncoder(tokenizer)
-    chunks: list[tuple[torch.Tensor, ...]] = []  # rows are built chunk by chunk to bound Python memory
-    truncated = skipped = 0
-    for start in range(0, len(conversations), ENCODE_CHUNK):
-        encoded = encoder.encode_batch(conversations[start : start + ENCODE_CHUNK])
+    dtype = stream_dtype(tokenizer.vocab_size)
+    conversations = iter(conversations)
+    while chunk := list(islice(conversations, ENCODE_CHUNK)):
+        encoded = encoder.encode_batch(chunk)
         if one_turn_per_row:
             encoded = [row for conv in encoded for row in one_turn_rows(conv)]
         kept = []
@@ -132,16 +148,31 @@ def build_sft_rows(
             too_long = len(conv.ids) > max_len
             conv = cut_to(conv, max_len)
             if not conv.ids:
-                skipped += 1
+                counts.skipped += 1
                 continue
             kept.append(conv)
-            truncated += too_long
+            counts.truncated += too_long
         if kept:
-            chunks.append(to_rows(kept, tokenizer.eos_id, max_len))
+            yield to_rows(kept, tokenizer.eos_id, max_len, dtype)
+
+
+def no_rows_error(max_len: int, skipped: int) -> UsageError:
+    return UsageError(
+        f"no SFT conversation has an assistant answer within {max_len} tokens "
+        f"({skipped} skipped); raise {named('seq_len')} or check the conversations"
+    )
+
+
+def build_sft_rows(
+    conversations: Iterable[list[dict[str, str]]],
+    tokenizer: Tokenizer,
+    max_len: int,
+    one_turn_per_row: bool = False,
+) -> SFTRows:
+    """The rows of sft_row_chunks, in memory."""
+    counts = SFTCounts()
+    chunks = list(sft_row_chunks(conversations, tokenizer, max_len, one_turn_per_row, counts))
     if not chunks:
-        raise UsageError(
-            f"no SFT conversation has an assistant answer within {max_len} tokens "
-            f"({skipped} skipped); raise {named('seq_len')} or check the conversations"
-        )
-    input_ids, response_mask, pad_mask = (torch.cat(parts) for parts in zip(*chunks, strict=True))
-    return SFTRows(input_ids, response_mask, pad_mask, truncated, skipped)
+        raise no_rows_error(max_len, counts.skipped)
+    input_ids, response_mask, pad_mask = (np.concatenate(parts) for parts in zip(*chunks, strict=True))
+    return SFTRows(input_ids, response_mask, pad_mask, counts.truncated, counts.skipped)

@@ -117,7 +117,12 @@ def _conversation(value: object, where: str) -> list[dict[str, str]] | None:
 
 def read_jsonl_conversations(path: Path) -> list[list[dict[str, str]]]:
     """MiniMind SFT rows: {"conversations": [{"role": ..., "content": ...}, ...]}."""
-    conversations = []
+    return list(iter_jsonl_conversations(path))
+
+
+def iter_jsonl_conversations(path: Path) -> Iterator[list[dict[str, str]]]:
+    """read_jsonl_conversations, one row at a time: memory bounded by a line, not by the file."""
+    count = 0
     for lineno, row in _json_objects(path):
         if "conversations" not in row:
             fields = ", ".join(row) or "none"
@@ -127,9 +132,9 @@ def read_jsonl_conversations(path: Path) -> list[list[dict[str, str]]]:
             )
         conversation = _conversation(row["conversations"], f"{path}:{lineno}")
         if conversation is not None:
-            conversations.append(conversation)
-    _require_rows(conversations, path, "conversations (roles must be system, user or assistant)")
-    return conversations
+            count += 1
+            yield conversation
+    _require_rows(count, path, "conversations (roles must be system, user or assistant)")
 
 
 def read_text_paragraphs(path: Path) -> list[str]:
@@ -208,13 +213,29 @@ def tokenizer_sample(
 
 def load_sft_conversations(source: str, data_dir: Path) -> list[list[dict[str, str]]]:
     """Conversations of "builtin", "minimind", or a .jsonl file of {"conversations": [...]} rows."""
+    return list(iter_sft_conversations(source, data_dir))
+
+
+def iter_sft_conversations(source: str, data_dir: Path) -> Iterator[list[dict[str, str]]]:
+    """load_sft_conversations, one conversation at a time."""
     if source == "builtin":
-        return builtin_corpus().conversations
+        return iter(builtin_corpus().conversations)
     path = _source_path(source, data_dir, MINIMIND_SFT)
     if path.suffix != ".jsonl":
         _check_readable(path)
         raise UsageError(f'unsupported SFT file {path}: use .jsonl with {{"conversations": [...]}} rows')
-    return read_jsonl_conversations(path)
+    return iter_jsonl_conversations(path)
+
+
+def sft_fingerprint(source: str, data_dir: Path) -> str:
+    """A string that changes whenever the conversations of `source` may have changed."""
+    if source == "builtin":
+        conversations = json.dumps(builtin_corpus().conversations, ensure_ascii=False)
+        return "builtin-sft:" + hashlib.sha256(conversations.encode()).hexdigest()[:16]
+    path = _source_path(source, data_dir, MINIMIND_SFT)
+    _check_readable(path)
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def source_fingerprint(source: str, field: str, data_dir: Path | None = None) -> str:

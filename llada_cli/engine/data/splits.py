@@ -7,22 +7,31 @@ permutation, so evaluation finds the same held-out rows later (data/packing.py s
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic import write_text_atomic
 from ..config import DataConfig
 from ..losses import PretrainBatch, sft_batch
 from ..registry import Registry
 from ..tokenizer import Tokenizer
 from .packing import pack_rows, rows_at, split_indices
-from .sft import SFTRows, build_sft_rows
-from .sources import iter_pretrain_texts, load_sft_conversations, source_fingerprint, source_size
-from .tokens import cache_key, tokenize_documents
+from .sft import SFTCounts, SFTRows, no_rows_error, sft_row_chunks
+from .sources import (
+    iter_pretrain_texts,
+    iter_sft_conversations,
+    sft_fingerprint,
+    source_fingerprint,
+    source_size,
+)
+from .tokens import cache_key, load_table, stream_dtype, tokenize_documents, write_tables
 
 
 class ReadProgress:
@@ -76,11 +85,39 @@ def validation_rows(
     return rows_at(rows, split_indices(len(rows), data.val_fraction, seed)[1])
 
 
+SFT_TABLES = ("input_ids", "response_mask", "pad_mask")
+
+
 def sft_rows(
-    registry: Registry, data: DataConfig, tokenizer: Tokenizer, seq_len: int, one_turn_per_row: bool
+    registry: Registry,
+    data: DataConfig,
+    tokenizer: Tokenizer,
+    tokenizer_file: Path,
+    seq_len: int,
+    one_turn_per_row: bool,
 ) -> SFTRows:
-    conversations = load_sft_conversations(data.data, registry.data_dir)
-    return build_sft_rows(conversations, tokenizer, seq_len, one_turn_per_row=one_turn_per_row)
+    """The SFT rows of a source, built once per (source, tokenizer, row length, row kind) into
+    the data cache, streaming (memory bounded by a chunk of conversations), and memory-mapped."""
+    tokenizer_hash = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
+    fingerprint = sft_fingerprint(data.data, registry.data_dir)
+    folder = (
+        registry.cache_dir
+        / "sft"
+        / cache_key(fingerprint, tokenizer_hash, str(seq_len), str(one_turn_per_row))
+    )
+    paths = [folder / f"{name}.npy" for name in SFT_TABLES]
+    counts_path = folder / "counts.json"  # written last: its presence says the tables are whole
+    if not counts_path.is_file():
+        counts = SFTCounts()
+        conversations = iter_sft_conversations(data.data, registry.data_dir)
+        chunks = sft_row_chunks(conversations, tokenizer, seq_len, one_turn_per_row, counts)
+        dtypes = [stream_dtype(tokenizer.vocab_size), np.bool_, np.bool_]
+        if write_tables(chunks, paths, dtypes)[0] == 0:
+            shutil.rmtree(folder)
+            raise no_rows_error(seq_len, counts.skipped)
+        write_text_atomic(counts_path, json.dumps(asdict(counts)))
+    counts = SFTCounts(**json.loads(counts_path.read_text()))
+    return SFTRows(*(load_table(path) for path in paths), counts.truncated, counts.skipped)
 
 
 @dataclass
@@ -110,7 +147,9 @@ def stage_data(
         tables, make, summary = (rows,), PretrainBatch, {}
     else:
         # Diffusion trains one assistant turn per row: later turns must not see an earlier answer masked.
-        sft = sft_rows(registry, data, tokenizer, seq_len, one_turn_per_row=kind == "diffusion")
+        sft = sft_rows(
+            registry, data, tokenizer, tokenizer_file, seq_len, one_turn_per_row=kind == "diffusion"
+        )
         tables, make = (sft.input_ids, sft.response_mask, sft.pad_mask), sft_batch
         summary = {"truncated": sft.truncated, "skipped": sft.skipped}
     train_idx, val_idx = split_indices(len(tables[0]), data.val_fraction, seed)

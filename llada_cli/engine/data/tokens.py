@@ -8,7 +8,9 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,19 +55,35 @@ def _encoded(texts: list[str], tokenizer: Tokenizer, dtype: type) -> np.ndarray:
 
 
 def write_stream(chunks: Iterable[np.ndarray], path: Path, dtype: type) -> None:
-    """A .npy file of the chunks, written as they come: the raw ids go to an unnamed temporary
-    file, then the final file is the header and a block copy of them, renamed into place."""
-    total = 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=path.parent) as raw:  # unnamed: gone however this ends
+    """A 1-D .npy file of the chunks, written as they come (see write_tables)."""
+    write_tables(((np.asarray(chunk, dtype),) for chunk in chunks), [path], [dtype])
+
+
+def write_tables(
+    chunks: Iterable[tuple[np.ndarray, ...]], paths: list[Path], dtypes: list[type]
+) -> list[int]:
+    """One .npy file per position of the chunk tuples, the chunks' rows appended as they come:
+    memory is bounded by a chunk. The raw rows go to unnamed temporary files, then each final file
+    is the header and a block copy of them, renamed into place. Returns the row counts."""
+    totals = [0] * len(paths)
+    shapes: list[tuple[Any, tuple[int, ...]]] = [(dtype, ()) for dtype in dtypes]  # until a chunk says
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:  # unnamed temporary files: gone however this ends
+        raws = [stack.enter_context(tempfile.TemporaryFile(dir=path.parent)) for path in paths]
         for chunk in chunks:
-            raw.write(chunk.tobytes())
-            total += len(chunk)
-        raw.seek(0)
-        with atomic_path(path) as tmp, tmp.open("wb") as out:
-            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
-            np.lib.format.write_array_header_1_0(out, {**header, "shape": (total,)})
-            shutil.copyfileobj(raw, out, COPY_BLOCK)
+            for i, array in enumerate(chunk):
+                raws[i].write(np.ascontiguousarray(array).tobytes())
+                totals[i] += len(array)
+                shapes[i] = (array.dtype, array.shape[1:])
+        for raw, path, total, (dtype, trailing) in zip(raws, paths, totals, shapes, strict=True):
+            raw.seek(0)
+            with atomic_path(path) as tmp, tmp.open("wb") as out:
+                descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+                np.lib.format.write_array_header_1_0(
+                    out, {"descr": descr, "fortran_order": False, "shape": (total, *trailing)}
+                )
+                shutil.copyfileobj(raw, out, COPY_BLOCK)
+    return totals
 
 
 def load_stream(path: Path) -> np.ndarray:
@@ -76,6 +94,14 @@ def load_stream(path: Path) -> np.ndarray:
     if stream.ndim != 1:
         raise LladaError(f"token cache {path} is not a 1-D token stream; delete it and rerun")
     return stream
+
+
+def load_table(path: Path) -> np.ndarray:
+    """A cached table (rows of SFT tokens or masks), memory-mapped."""
+    try:
+        return np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise LladaError(f"data cache {path} is unreadable ({exc}); delete it and rerun") from exc
 
 
 def tokenize_documents(texts: Iterable[str], tokenizer: Tokenizer, cache_path: Path | None) -> np.ndarray:
