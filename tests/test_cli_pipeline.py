@@ -77,6 +77,12 @@ def test_compare_prints_both_answers_and_summary(pipeline):
         "8",
     ).stdout
     assert "ar: ar-chat@4" in output and "diffusion: dlm-chat@4" in output and "all prompts" in output
+    # each side says how it decoded: the same answer length, the diffusion default sampler
+    assert "ar: 8 tokens, --temperature 0.0" in output
+    assert (
+        "diffusion: 8 tokens, --method semi_ar_padding --block-length 8 --cache none --threshold 0.9"
+        in output
+    )
     doc = json.loads(
         pipeline.ok(
             "compare",
@@ -92,6 +98,11 @@ def test_compare_prints_both_answers_and_summary(pipeline):
         ).stdout
     )
     assert doc["ar"]["summary"]["forward_passes"] >= 1 and doc["diffusion"]["settings"]["gen_length"] == 8
+    fitted = json.loads(
+        pipeline.ok("compare", "--ar", "ar-chat", "--diffusion", "dlm-chat", "-p", "Hi", "--json").stdout
+    )  # no length given: one length for both sides, what the shorter context room allows
+    lengths = fitted["ar"]["settings"]["max_new_tokens"], fitted["diffusion"]["settings"]["gen_length"]
+    assert lengths[0] == lengths[1] and 0 < lengths[0] <= 64
 
 
 def test_plot_writes_png_in_first_run(pipeline):
