@@ -298,3 +298,12 @@ def test_running_elsewhere_reads_the_runnable_count(monkeypatch, tmp_path):
 
     monkeypatch.setattr("llada_cli.engine.device.Path", fake_path)
     assert running_elsewhere(samples=1) == 2
+
+
+def test_logs_off_a_terminal_give_one_line_per_step_with_validation_and_time(cli):
+    args = [*MICRO, "--log-every", "2", "--eval-every", "3", "--max-steps", "6", "--run-name", "logs"]
+    result = cli.ok("-v", "pretrain", "ar", *args)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("logs step ")]
+    assert [line.split()[2] for line in lines] == ["2/6", "3/6", "4/6", "6/6"]  # log or eval steps, once each
+    assert ["val " in line for line in lines] == [False, True, False, True]
+    assert all(" elapsed, " in line and line.endswith(" left") for line in lines)

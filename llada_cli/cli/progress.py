@@ -31,6 +31,12 @@ def _shown(value: object) -> str:
     return str(value)
 
 
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s")
+
+
 def data_line(record: dict) -> str:
     """'412 train rows, 21 val rows of 128 tokens; 3 cut to fit, 1 skipped (no answer left)'."""
     text = f"{record['rows']} train rows, {record['val_rows']} val rows of {record['seq_len']} tokens"
@@ -49,6 +55,7 @@ class TrainProgress:
         self.progress: Progress | None = None
         self.task = None
         self.reading = None  # the tokenization task, while a file is tokenized
+        self.started, self.first_step = time.perf_counter(), 0
         self.read_started = 0.0
 
     def __enter__(self) -> TrainProgress:
@@ -73,7 +80,7 @@ class TrainProgress:
             self._reading(event.step, event.total_steps)
         elif event.kind == "start":
             self._start(event)
-        elif event.kind in ("log", "eval"):
+        elif event.kind == "log":  # carries the validation loss too when the step evaluated
             self._update(event)
         elif event.kind == "end" and self.verbosity >= 0:
             best = event.record.get("best")
@@ -106,6 +113,7 @@ class TrainProgress:
         if self.verbosity > 0 and event.record.get("objective"):
             resolved = " ".join(f"{flag(k)} {_shown(v)}" for k, v in event.record["objective"].items())
             err.print(f"{self.run_name}: objective {resolved}", highlight=False)
+        self.started, self.first_step = time.perf_counter(), event.step
         if self.progress is not None:
             self.task = self.progress.add_task(
                 self.run_name, total=event.total_steps, completed=event.step, info=""
@@ -117,5 +125,14 @@ class TrainProgress:
         text = _describe(event.record)
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=event.step, info=text)
-        elif self.verbosity >= 0 and (event.kind == "log" or self.verbosity > 0):
-            err.print(f"{self.run_name} step {event.step}/{event.total_steps}  {text}", highlight=False)
+        elif self.verbosity >= 0:
+            timing = self._timing(event.step, event.total_steps)
+            err.print(
+                f"{self.run_name} step {event.step}/{event.total_steps}  {text}  {timing}", highlight=False
+            )
+
+    def _timing(self, step: int, total: int) -> str:
+        """'1m05s elapsed, 3m10s left' from the pace since this process started training."""
+        elapsed = time.perf_counter() - self.started
+        done = max(step - self.first_step, 1)
+        return f"{_duration(elapsed)} elapsed, {_duration(elapsed / done * (total - step))} left"

@@ -195,6 +195,8 @@ class Trainer:
                 if evaluating:
                     improved, stop = self._evaluate(record)
                 self._write_metrics(record)
+                # one "log" event per such step, with the validation loss when there is one
+                self.on_event(TrainEvent("log", self.step, self.schedule.total, record))
             keep_best = improved and self.config.early_stop_patience > 0
             if stop or keep_best or last or self.step % self.schedule.save_every == 0:
                 self._save()
@@ -250,7 +252,6 @@ class Trainer:
             self.window = _Window()
         record.update(metrics)
         record["epoch"] = round(self.stream.epochs_done, 4)
-        self.on_event(TrainEvent("log", self.step, self.schedule.total, record))
         return record
 
     @torch.no_grad()
