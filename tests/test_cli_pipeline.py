@@ -185,3 +185,24 @@ def test_training_through_the_cli_works_in_either_dtype(cli, dtype):
         info = json.loads((cli.home / "runs" / run / "run.json").read_text())
         assert info["status"] == "completed" and info["train"]["dtype"] == dtype
         assert all(math.isfinite(m["loss"]) for m in cli.metrics(run) if "loss" in m)
+
+
+def test_compare_errors_name_its_own_flags_and_the_summary_sums_forward_passes(pipeline):
+    too_long = pipeline(
+        "compare", "--ar", "ar-chat", "--diffusion", "dlm-chat", "-p", "Hi", "--max-new-tokens", "500"
+    )
+    assert too_long.exit_code == 2
+    assert (
+        too_long.stderr.startswith("error: --max-new-tokens 500 does not fit")
+        and "--gen-length" not in too_long.stderr
+    )
+    clash = pipeline(
+        "compare", "--diffusion", "dlm-chat", "-p", "Hi", "--diffusion-threshold", "0.5", "--diffusion-exact"
+    )
+    assert clash.exit_code == 2 and "--diffusion-exact decodes a fixed number" in clash.stderr
+    assert "drop --diffusion-threshold" in clash.stderr
+    doc = json.loads(
+        pipeline.ok("compare", "--diffusion", "dlm-chat", "-p", "Hi", "-p", "Who?", "--json").stdout
+    )
+    side = doc["diffusion"]
+    assert side["summary"]["forward_passes"] == sum(r["forward_passes"] for r in side["results"])

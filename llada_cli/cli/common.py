@@ -54,15 +54,19 @@ def with_flags(text: str) -> str:
     return LladaError(text).render(flag)
 
 
-def cli_errors(func: F) -> F:
-    """Turn engine errors into one line on stderr (options shown as flags) and the exit code."""
+def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) -> Any:
+    """Turn engine errors into one line on stderr (options shown as flags) and the exit code.
+    `flags`: a command's own flag for a field where it differs from the field's name."""
+    if func is None:
+        return functools.partial(cli_errors, flags=flags)
+    own = flags or {}
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except LladaError as error:
-            typer.echo(f"error: {error.render(flag)}", err=True)
+            typer.echo(f"error: {error.render(lambda name: own.get(name) or flag(name))}", err=True)
             raise typer.Exit(error.exit_code) from None
         except OSError as error:  # a read-only --home, a full disk, an unwritable --out
             where = f": {error.filename}" if error.filename else ""

@@ -12,9 +12,10 @@ from rich.text import Text
 from .. import api
 from ..engine.errors import UsageError
 from ..engine.imported_runs import CheckpointFileOptions
+from ..engine.options import option_names
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 from ..engine.tokenizer import TokenizerOptions
-from .common import cli_errors, complete_run_name, globals_of, out, print_json
+from .common import cli_errors, complete_run_name, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
 
@@ -26,7 +27,17 @@ SIDE_GROUPS = {
 }
 
 
-@cli_errors
+# compare's own flags for the options an error may name: one answer length, and per-side options
+# (a name both sides have is shown as the diffusion side's, where the couplings live)
+ANSWER_LENGTH = {"gen_length": "--max-new-tokens", "max_new_tokens": "--max-new-tokens"}
+COMPARE_FLAGS = {
+    **{name: flag(f"ar_{name}") for name in option_names(ARSettings)},
+    **{name: flag(f"diffusion_{name}") for name in option_names(DiffusionSettings)},
+    **ANSWER_LENGTH,
+}
+
+
+@cli_errors(flags=COMPARE_FLAGS)
 @with_configs(
     **SIDE_GROUPS,
     tokenizer=Group(TokenizerOptions, "Checkpoint files"),
@@ -153,7 +164,7 @@ def _check_kinds(sides: dict[str, api.Model]) -> None:
 def _summary(results: list[api.Result]) -> dict[str, float]:
     seconds = max(r.seconds for r in results)  # the batch runs together: wall time is shared
     tokens = sum(r.new_tokens for r in results)
-    forwards = max(r.forward_passes for r in results)
+    forwards = sum(r.forward_passes for r in results)
     return {
         "seconds": round(seconds, 3),
         "new_tokens": tokens,
