@@ -52,7 +52,9 @@ def test_unknown_run_suggests_close_names(pipeline):
 def test_existing_run_needs_resume_or_overwrite(pipeline):
     before = (pipeline.home / "runs/ar-base/run.json").read_text()
     result = pipeline("pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "ar-base")
-    assert_one_line_error(result, 2, "already exists", "--resume", "--overwrite")
+    assert_one_line_error(
+        result, 2, "already exists", "(completed at step", "--resume with a larger --max-steps", "--overwrite"
+    )
     assert (pipeline.home / "runs/ar-base/run.json").read_text() == before
 
 

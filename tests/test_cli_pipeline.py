@@ -147,7 +147,11 @@ def test_interrupted_run_resumes_with_identical_results(cli, monkeypatch):
     cli.ok(*args, "--run-name", "straight")
     _interrupt_at(4, monkeypatch)
     killed = cli(*args, "--run-name", "killed")
-    assert killed.exit_code == 130 and "--resume" in killed.output
+    assert killed.exit_code == 130
+    assert (
+        f"run 'killed' resumes from step 3: llada --home {cli.home} pretrain diffusion "
+        "--run-name killed --resume" in killed.stderr
+    )
     monkeypatch.undo()
     cli.ok(*args, "--run-name", "killed", "--resume")
     assert _without_timing(cli.metrics("killed")) == _without_timing(cli.metrics("straight"))
@@ -206,3 +210,18 @@ def test_compare_errors_name_its_own_flags_and_the_summary_sums_forward_passes(p
     )
     side = doc["diffusion"]
     assert side["summary"]["forward_passes"] == sum(r["forward_passes"] for r in side["results"])
+
+
+def test_resume_extends_a_finished_run_and_refuses_other_changes(cli):
+    args = ["pretrain", "ar", *MICRO, "--max-steps", "2", "--run-name", "short"]
+    cli.ok(*args)
+    finished = cli("pretrain", "ar", "--run-name", "short", "--resume")
+    assert finished.exit_code == 2 and "--max-steps" in finished.stderr
+    changed = cli("pretrain", "ar", "-n", "short", "--resume", "--max-steps", "4", "--learning-rate", "0.01")
+    assert changed.exit_code == 2 and "--learning-rate 0.01" in changed.stderr
+    wrong_kind = cli("pretrain", "diffusion", "--run-name", "short", "--resume", "--max-steps", "4")
+    assert wrong_kind.exit_code == 2 and "llada pretrain ar" in wrong_kind.stderr
+    cli.ok("pretrain", "ar", "--run-name", "short", "--resume", "--max-steps", "4")
+    info = json.loads((cli.home / "runs/short/run.json").read_text())
+    assert info["train"]["max_steps"] == 4 and info["status"] == "completed"
+    assert [r["step"] for r in cli.metrics("short") if r.get("kind", "train") == "train"][-1] == 4

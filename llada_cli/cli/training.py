@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ import typer
 
 from ..engine.config import DataConfig, ModelConfig, TrainConfig, model_config_from_preset
 from ..engine.distributed import World
+from ..engine.errors import LladaError
+from ..engine.registry import Registry, default_home
 from ..engine.stages import RunOptions, StageRequest, StartOptions, run_stage
 from ..engine.tokenizer import TokenizerOptions
 from .common import err, globals_of
@@ -70,6 +73,8 @@ def build_request(
         model_given=shape.names,
         objective=options.objective.build(),
         objective_given=options.objective.names,
+        train_given=options.train.names,
+        data_given=options.data.names,
         seq_len=shape.values.get("seq_len"),
         parent=parent,
         command=["llada", *sys.argv[1:]],
@@ -80,10 +85,30 @@ def run_training(ctx: typer.Context, request: StageRequest) -> None:
     g = globals_of(ctx)
     if request.run.devices > 1 and World.current().world_size == 1:  # start the processes, as torchrun
         raise typer.Exit(launch(request.run.devices, _without_devices(sys.argv[1:])))
-    with TrainProgress(request.run.run_name, g.verbosity) as progress:
-        run = run_stage(g.registry, request, on_event=progress)
+    try:
+        with TrainProgress(request.run.run_name, g.verbosity) as progress:
+            run = run_stage(g.registry, request, on_event=progress)
+    except KeyboardInterrupt:
+        err.print(interrupted_message(g.registry, request), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if g.verbosity >= 0 and World.current().is_main:
         err.print(f"run saved in {run.path}", highlight=False)
+
+
+def interrupted_message(registry: Registry, request: StageRequest) -> str:
+    """Which run stopped, where it will continue from, and the command that continues it."""
+    name = request.run.run_name
+    try:
+        step = registry.existing(name).latest_step()
+    except LladaError:  # stopped before the run existed: nothing to resume
+        return f"interrupted before run '{name}' started; nothing was saved"
+    words = ["llada", *([] if registry.home == default_home() else ["--home", str(registry.home)])]
+    words += [*(["sft"] if request.stage == "sft" else ["pretrain", request.kind])]
+    words += ["--run-name", name, "--resume"]
+    if request.run.devices > 1:
+        words += ["--devices", str(request.run.devices)]
+    where = "has no checkpoint yet; resuming starts it over" if step is None else f"resumes from step {step}"
+    return f"interrupted: run '{name}' {where}: {shlex.join(words)}"
 
 
 def _without_devices(argv: list[str]) -> list[str]:

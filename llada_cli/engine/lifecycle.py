@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .config import TrainConfig
 from .distributed import World
-from .errors import UsageError
+from .errors import UsageError, named
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS
 from .registry import Registry, Run
@@ -71,13 +72,38 @@ def create_run(
 
 
 def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
-    """A resume request: the stored settings win over today's options."""
+    """A resume request: the stored settings win. `max_steps` may extend the run; any other
+    option given that differs from the stored run is refused, with the list of differences."""
     run = registry.existing(request.run.run_name)
     info = run.info()
-    if info.is_finished:
-        raise UsageError(f"run '{run.name}' already finished ({info.status}); nothing to resume")
     if info.train is None:
         raise UsageError(f"run '{run.name}' was {info.stage}, not trained: there is nothing to resume")
+    command = "sft" if info.stage == "sft" else f"pretrain {info.kind}"
+    asked = "sft" if request.stage == "sft" else f"pretrain {request.kind}"
+    if asked != command:
+        raise UsageError(
+            f"run '{run.name}' is a {info.kind} {info.stage} run: resume it with `llada {command}`"
+        )
+    train = info.train
+    if "max_steps" in request.train_given and request.train.max_steps != train.max_steps:
+        train = extended(run.name, info.step, train, request.train.max_steps)
+    elif info.is_finished:
+        raise UsageError(
+            f"run '{run.name}' already finished ({info.status} at step {info.step}); to train it further, "
+            f"give {named('resume')} with {named('max_steps')} above {info.step}"
+        )
+    differences = [
+        *_differences(request.train, info.train, request.train_given - {"max_steps", "epochs"}),
+        *_differences(request.data, info.data, request.data_given),
+        *_differences(request.model, info.model, request.model_given),
+        *_differences(request.objective, info.objective, request.objective_given),
+    ]
+    if differences:
+        raise UsageError(
+            f"run '{run.name}' was trained with other settings; {named('resume')} continues it as it was: "
+            + "; ".join(differences)
+            + f" (or start a new run, or {named('overwrite')} this one)"
+        )
     return replace(
         request,
         kind=info.kind,
@@ -85,11 +111,31 @@ def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
         model=info.model,
         model_given=frozenset(),
         seq_len=info.seq_len,
-        train=info.train,
+        train=train,
         data=info.data,
         objective=info.objective,
         parent=info.parent,
     )
+
+
+def extended(name: str, step: int, train: TrainConfig, max_steps: int) -> TrainConfig:
+    """The stored training settings with a new step count (not below the steps already done)."""
+    if max_steps <= step:
+        raise UsageError(
+            f"run '{name}' is at step {step}: {named('max_steps')} {max_steps} would not train it further"
+        )
+    return replace(train, max_steps=max_steps, epochs=None)
+
+
+def _differences(given: object, stored: object, names: frozenset[str] | set[str]) -> list[str]:
+    """'`field` 0.001 (the run has 0.003)' for each given option whose value differs from the run's."""
+    if given is None or stored is None:
+        return []
+    return [
+        f"{named(name)} {getattr(given, name)} (the run has {getattr(stored, name)})"
+        for name in sorted(names)
+        if hasattr(stored, name) and getattr(given, name) != getattr(stored, name)
+    ]
 
 
 def finish_failed_start(registry: Registry, resumed: bool, prepared: Prepared, world: World) -> None:
@@ -103,6 +149,7 @@ def started(registry: Registry, prepared: Prepared, trainer: Trainer, device: to
         registry.drop_replaced(prepared.replaced)
         prepared.run.update_info(
             status="running",
+            train=trainer.config,  # a resume may have extended max_steps
             total_steps=trainer.schedule.total,
             device=str(device),
             dtype=trainer.config.dtype,

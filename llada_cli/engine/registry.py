@@ -20,7 +20,7 @@ from typing import Any
 import platformdirs
 
 from .atomic import write_text_atomic
-from .errors import UsageError, named
+from .errors import LladaError, UsageError, named
 from .runinfo import RunInfo
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -199,15 +199,29 @@ class Registry:
         replaced = None
         if run.path.exists():
             if not overwrite:
-                raise UsageError(
-                    f"run '{name}' already exists in {self.runs_dir}; "
-                    f"use {named('resume')} to continue it or {named('overwrite')} to start over"
-                )
+                raise UsageError(self._exists_message(run))
             replaced = run.path.with_name(f".{name}.replaced")
             shutil.rmtree(replaced, ignore_errors=True)
             os.replace(run.path, replaced)
         run.path.mkdir(parents=True)
         return run, replaced
+
+    def _exists_message(self, run: Run) -> str:
+        """What the user can do with a run of that name, given the state it is in."""
+        start = f"run '{run.name}' already exists in {self.runs_dir}"
+        other = f"choose another {named('run_name')}, or {named('overwrite')} to replace it"
+        try:
+            info = run.info()
+        except (OSError, ValueError, LladaError):
+            return f"{start} (its run.json cannot be read); {other}"
+        if info.train is None:
+            return f"{start} ({info.stage}); {other}"
+        if info.is_finished:
+            return (
+                f"{start} ({info.status} at step {info.step}); {named('resume')} with a larger "
+                f"{named('max_steps')} trains it further, or {other}"
+            )
+        return f"{start} ({info.status}); {named('resume')} continues it, or {other}"
 
     @staticmethod
     def restore_replaced(run: Run, replaced: Path | None) -> None:

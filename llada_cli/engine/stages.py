@@ -96,6 +96,8 @@ class StageRequest:
     model_given: frozenset[str] = frozenset()  # shape options the user gave (checked against a parent)
     objective: Any = None  # an OBJECTIVE_CONFIGS config; None: its defaults
     objective_given: frozenset[str] = frozenset()
+    train_given: frozenset[str] = frozenset()  # training and data options the user gave (for --resume)
+    data_given: frozenset[str] = frozenset()
     seq_len: int | None = None  # the training row length asked for (None: the model's context)
     parent: str | None = None  # init_from (diffusion pretraining) or base (SFT)
     command: list[str] = field(default_factory=list)
