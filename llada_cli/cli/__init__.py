@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ..engine.device import idle_cores, use_threads
+from ..engine.errors import UsageError
 from ..engine.registry import default_home
-from . import compare, data, evaluate, plot, pretrain, runs, sample, sft, sweep
-from .common import Globals, err
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from . import compare, data, evaluate, pipeline, plot, pretrain, runs, sample, sft, sweep
+from .commandline import default_map, load_tables
+from .common import Globals, err, flag
 
 app = typer.Typer(
     name="llada",
@@ -34,28 +30,8 @@ app.command("compare")(compare.compare)
 app.command("eval")(evaluate.evaluate)
 app.command("sweep")(sweep.sweep)
 app.command("plot")(plot.plot)
+app.command("pipeline")(pipeline.pipeline)
 app.add_typer(runs.app, name="runs")
-
-
-def _load_config(path: Path) -> dict[str, Any]:
-    """TOML defaults: tables per command, e.g. [pretrain.ar] batch_size = 32 or [sample] steps = 64."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise typer.BadParameter(f"file not found: {path}", param_hint="--config") from None
-    except tomllib.TOMLDecodeError as error:
-        raise typer.BadParameter(f"{path}: invalid TOML ({error})", param_hint="--config") from None
-
-
-def _defaults_map(config: dict[str, Any]) -> dict[str, Any]:
-    """Click's default_map uses parameter names (underscores); accept dashes in the file too."""
-    return {
-        key.replace("-", "_") if not isinstance(value, dict) else key: (
-            _defaults_map(value) if isinstance(value, dict) else value
-        )
-        for key, value in config.items()
-    }
 
 
 @app.callback()
@@ -90,7 +66,11 @@ def root(
         verbosity=-1 if quiet else (1 if verbose else 0),
     )
     if config is not None:
-        ctx.default_map = _defaults_map(_load_config(config))
+        try:
+            ctx.default_map = default_map(ctx.command, load_tables(config), str(config))
+        except UsageError as error:
+            typer.echo(f"error: {error.render(flag)}", err=True)
+            raise typer.Exit(2) from None
     used = use_threads(threads)
     if ctx.obj.verbosity > 0 and ctx.invoked_subcommand not in (None, "runs", "plot", "data"):
         err.print(f"torch threads: {used}", highlight=False)
