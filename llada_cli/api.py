@@ -182,7 +182,7 @@ class Model:
         generator = torch.Generator().manual_seed(seed)
         stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
         if self.kind == "ar":
-            generations = generate_ar(self.network, ids, settings, stops, generator)
+            generations = generate_ar(self.network, ids, settings, stops, generator, on_step=on_step)
         else:
             generations = generate_diffusion(
                 self.network,

@@ -47,8 +47,8 @@ class Cli:
             env={"COLUMNS": "200"},
         )
 
-    def ok(self, *args: str) -> object:
-        result = self(*args)
+    def ok(self, *args: str, input: str | None = None) -> object:
+        result = self(*args, input=input)
         assert result.exit_code == 0, f"llada {' '.join(args)} failed:\n{result.output}"
         return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 
 from llada_cli import api
 from llada_cli.cli.completion import SHELLS, completion_script
-from llada_cli.cli.live import PLACEHOLDER, LiveDenoising
+from llada_cli.cli.live import PLACEHOLDER, LiveDenoising, readable
 from llada_cli.engine.device import idle_cores, running_elsewhere
 from tests.conftest import MICRO
 
@@ -251,6 +253,17 @@ def test_live_view_shows_placeholders_for_masked_slots(pipeline):
     region = torch.tensor([[*tokenizer.encode("Hi"), tokenizer.mask_id, tokenizer.mask_id]])
     text = LiveDenoising(tokenizer, enabled=False).render(3, region).plain
     assert text == "step    3  Hi" + PLACEHOLDER * 2
+    # end-of-text padding shows as nothing, and a character cut by a mask is never shown in half
+    euro = tokenizer.encode("€")  # several byte-level tokens
+    padded = [*tokenizer.encode("ok"), tokenizer.eos_id, tokenizer.eos_id]
+    assert readable(tokenizer, padded) == "ok"
+    assert "\ufffd" not in readable(tokenizer, [euro[0], tokenizer.mask_id, *euro[1:]])
+    assert readable(tokenizer, euro) == "€"
+    # a long answer wraps at the terminal's width instead of running off it
+    long = torch.tensor([tokenizer.encode("word " * 60)])
+    console = Console(width=80, file=io.StringIO())
+    lines = console.render_lines(LiveDenoising(tokenizer, enabled=False).render(1, long), console.options)
+    assert len(lines) > 1 and all(sum(len(seg.text) for seg in line) <= 80 for line in lines)
 
 
 def test_api_generate_logits_and_score(pipeline):

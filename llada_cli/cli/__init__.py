@@ -11,7 +11,7 @@ import typer
 from ..engine.device import idle_cores, use_threads
 from ..engine.errors import UsageError
 from ..engine.registry import default_home
-from . import compare, data, evaluate, pipeline, plot, pretrain, runs, sample, sft, sweep
+from . import chat, compare, data, evaluate, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag
 
@@ -26,6 +26,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(pretrain.app, name="pretrain")
 app.command("sft")(sft.sft)
 app.command("sample")(sample.sample)
+app.command("chat")(chat.chat)
 app.command("compare")(compare.compare)
 app.command("eval")(evaluate.evaluate)
 app.command("sweep")(sweep.sweep)

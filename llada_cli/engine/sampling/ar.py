@@ -8,6 +8,7 @@ row decodes exactly as it would alone. Rows that hit a stop token leave the batc
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -119,8 +120,10 @@ def generate_ar(
     settings: ARSettings,
     stop_ids: set[int],
     generator: torch.Generator | None = None,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
 ) -> list[Generation]:
-    """Decode each prompt token by token until a stop id or max_new_tokens; one forward per token."""
+    """Decode each prompt token by token until a stop id or max_new_tokens; one forward per token.
+    `on_step(t, tokens)` sees the (B, t) tokens so far after each step (-1 after a row stopped)."""
     if not prompts:
         return []
     if min(len(prompt) for prompt in prompts) == 0:
@@ -149,6 +152,8 @@ def generate_ar(
         new = next_tokens(logits, settings, rows.seen, generator)
         tokens[rows.index, t] = new
         steps[rows.index] += 1
+        if on_step is not None:
+            on_step(t + 1, tokens[:, : t + 1])
         going = ~torch.isin(new, stop) & (t + 1 < settings.max_new_tokens)
         for row in rows.index[~going].tolist():
             seconds[row] = time.perf_counter() - started
