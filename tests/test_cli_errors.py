@@ -102,8 +102,8 @@ def test_tokenizer_without_required_special_token(cli, tmp_path):
 
 
 def test_incompatible_options(cli):
-    result = cli("pretrain", "ar", *MICRO, "--max-steps", "2", "--epochs", "1", "--run-name", "z")
-    assert_one_line_error(result, 2, "--max-steps", "--epochs")
+    result = cli("pretrain", "ar", *MICRO, "--global-batch-size", "8", "--grad-accum", "2", "--run-name", "z")
+    assert_one_line_error(result, 2, "--global-batch-size", "--grad-accum")
     assert not (cli.home / "runs" / "z").exists()
 
 

@@ -30,7 +30,7 @@ ENGINE = Path(__file__).parents[1] / "llada_cli" / "engine"
             lambda: TrainConfig(lr_schedule="linear"),
             "`lr_schedule` 'linear' is unknown: use one of cosine, wsd",
         ),
-        (lambda: TrainConfig(max_steps=2, epochs=1.0), "`max_steps` and `epochs` are incompatible"),
+        (lambda: TrainConfig(grad_accum=2, global_batch_size=8), "`global_batch_size` sets `grad_accum`"),
         (lambda: DiffusionPretrainConfig(iid_mask_eps=1.0), "`iid_mask_eps` must be less than 1, got 1"),
         (lambda: DiffusionSettings(gen_length=0), "`gen_length` must be at least 1, got 0"),
         (lambda: RunOptions(run_name="x", devices=0), "`devices` must be at least 1, got 0"),

@@ -4,10 +4,12 @@ import math
 
 import pytest
 
+from llada_cli.engine.config import TrainConfig
 from llada_cli.engine.errors import UsageError
 from llada_cli.engine.schedules import (
     default_block_sizes,
     learning_rate,
+    plan_steps,
     ramped_weight,
     validate_block_sizes,
     warmup_steps,
@@ -165,3 +167,13 @@ def test_zero_and_empty_block_size_lists_are_usage_errors():
         validate_block_sizes([0], 6, "block_sizes_down")
     with pytest.raises(UsageError, match="at least one"):
         validate_block_sizes([], 6, "block_sizes_down")
+
+
+@pytest.mark.parametrize(
+    ("max_steps", "epochs", "expected"),
+    [(None, None, 13), (5, None, 5), (None, 2.0, 25), (5, 2.0, 5), (100, 0.5, 7), (None, 0.01, 1)],
+)
+def test_steps_stop_at_whichever_of_max_steps_and_epochs_ends_first(max_steps, epochs, expected):
+    # 100 rows, 8 rows a step: an epoch is ceil(100 / 8) = 13 steps
+    config = TrainConfig(batch_size=8, max_steps=max_steps, epochs=epochs)
+    assert plan_steps(config, train_rows=100) == expected

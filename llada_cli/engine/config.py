@@ -121,7 +121,9 @@ class TrainConfig:
     max_steps: int | None = option(
         None, "Optimizer steps (default: one epoch).", aliases=("max_iters",), at_least=1
     )
-    epochs: float | None = option(None, "Passes over the data (instead of `max_steps`).", above=0)
+    epochs: float | None = option(
+        None, "Passes over the data (with `max_steps`: whichever ends first).", above=0
+    )
     learning_rate: float = option(3e-4, "Peak learning rate.", aliases=("lr",), at_least=0)
     lr_schedule: str = option("cosine", "LR after warmup.", choices=LR_SCHEDULES)
     warmup_steps: int | None = option(None, "Linear warmup (default: 5% of the steps).", at_least=0)
@@ -162,8 +164,6 @@ class TrainConfig:
         check_options(self)
         if self.global_batch_size is not None and self.grad_accum != 1:
             raise UsageError(f"{named('global_batch_size')} sets {named('grad_accum')}: give one of them")
-        if self.max_steps is not None and self.epochs is not None:
-            raise UsageError(f"{named('max_steps')} and {named('epochs')} are incompatible: give one of them")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -202,11 +202,13 @@ def accumulation(config: TrainConfig, world_size: int) -> int:
 
 
 def plan_steps(config: TrainConfig, train_rows: int, world_size: int = 1) -> int:
-    """Total optimizer steps from max_steps or epochs (one of them; default one epoch)."""
-    if config.max_steps is not None:
-        return config.max_steps
+    """Total optimizer steps: max_steps, epochs, or whichever of the two ends first when both are
+    given (as litgpt and the Hugging Face Trainer do); one epoch by default."""
     rows_per_step = config.batch_size * accumulation(config, world_size) * world_size
-    return max(1, math.ceil((config.epochs or 1.0) * train_rows / rows_per_step))
+    epoch_steps = max(1, math.ceil((config.epochs or 1.0) * train_rows / rows_per_step))
+    if config.max_steps is None:
+        return epoch_steps
+    return config.max_steps if config.epochs is None else min(config.max_steps, epoch_steps)
 
 
 @dataclass
