@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from safetensors.torch import load_file
@@ -225,3 +226,15 @@ def test_resume_extends_a_finished_run_and_refuses_other_changes(cli):
     info = json.loads((cli.home / "runs/short/run.json").read_text())
     assert info["train"]["max_steps"] == 4 and info["status"] == "completed"
     assert [r["step"] for r in cli.metrics("short") if r.get("kind", "train") == "train"][-1] == 4
+
+
+def test_a_run_says_what_it_is_first(cli):
+    result = cli.ok("pretrain", "ar", *MICRO, "--max-steps", "2", "--run-name", "said")
+    first, data, warning = result.stderr.splitlines()[:3]
+    assert re.fullmatch(
+        r"said: AR pretraining, preset tiny, 0\.\dM parameters; cpu (fp32|bf16), \d+ threads; 2 steps", first
+    ), first
+    assert data.startswith("said: 4 rows a step (") and "train rows" in data
+    assert "2 steps are too few to learn much" in warning
+    sft = cli.ok("sft", "--base", "said", "--max-steps", "1", "--batch-size", "2", "--run-name", "chat")
+    assert sft.stderr.startswith("chat: AR SFT of said, ")

@@ -37,9 +37,24 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s")
 
 
-def data_line(record: dict) -> str:
-    """'412 train rows, 21 val rows of 128 tokens; 3 cut to fit, 1 skipped (no answer left)'."""
-    text = f"{record['rows']} train rows, {record['val_rows']} val rows of {record['seq_len']} tokens"
+FEW_STEPS = 20  # below this, a run is a smoke test: say so
+
+
+def run_line(record: dict, total_steps: int) -> str:
+    """'AR pretraining, preset small, 12.9M parameters; cpu fp32, 2 threads; 136 steps'."""
+    return (
+        f"{record['what']}, {record['parameters'] / 1e6:.1f}M parameters; "
+        f"{record['device']} {record['dtype']}, {record['threads']} threads; {total_steps} steps"
+    )
+
+
+def data_line(record: dict, total_steps: int) -> str:
+    """'8 rows a step (1.0 epoch) of 412 train rows, 21 val rows of 128 tokens; 3 cut to fit, ...'."""
+    epochs = total_steps * record["rows_per_step"] / max(record["rows"], 1)
+    text = (
+        f"{record['rows_per_step']} rows a step ({epochs:.2g} epochs) of {record['rows']} train rows, "
+        f"{record['val_rows']} val rows of {record['seq_len']} tokens"
+    )
     if "truncated" in record:
         text += f"; {record['truncated']} cut to fit, {record['skipped']} skipped (no answer left)"
     return text
@@ -108,8 +123,16 @@ class TrainProgress:
             self.reading = None
         if event.record.get("warning"):
             err.print(f"{self.run_name}: {event.record['warning']}", highlight=False)
+        if self.verbosity >= 0 and "what" in event.record:
+            err.print(f"{self.run_name}: {run_line(event.record, event.total_steps)}", highlight=False)
         if self.verbosity >= 0 and "rows" in event.record:
-            err.print(f"{self.run_name}: {data_line(event.record)}", highlight=False)
+            err.print(f"{self.run_name}: {data_line(event.record, event.total_steps)}", highlight=False)
+            if event.total_steps < FEW_STEPS and not event.step:
+                err.print(
+                    f"{self.run_name}: {event.total_steps} steps are too few to learn much; "
+                    "give more --max-steps or --epochs for a model that answers",
+                    highlight=False,
+                )
         if self.verbosity > 0 and event.record.get("objective"):
             resolved = " ".join(f"{flag(k)} {_shown(v)}" for k, v in event.record["objective"].items())
             err.print(f"{self.run_name}: objective {resolved}", highlight=False)

@@ -227,6 +227,16 @@ def _tokenizing_reporter(on_event: EventHandler | None, world: World) -> Callabl
     return lambda done, total: on_event(TrainEvent("prepare", done, total, {"what": "tokenizing"}))
 
 
+def _what(request: StageRequest) -> str:
+    """'AR pretraining, preset small' or 'diffusion SFT of dlm-base': the run's first words."""
+    kind = "AR" if request.kind == "ar" else "diffusion"
+    if request.stage == "sft":
+        return f"{kind} SFT of {request.parent}"
+    if request.parent:
+        return f"{kind} pretraining from {request.parent}"
+    return f"{kind} pretraining, preset {request.start.preset}"
+
+
 def _trainer(
     registry: Registry,
     request: StageRequest,
@@ -266,7 +276,7 @@ def _trainer(
         prepared.run,
         device,
         on_event,
-        data_summary={**data.summary, "objective": option_values(config)},  # shown at the start
+        data_summary={**data.summary, "what": _what(request), "objective": option_values(config)},
         world=world,
     )
     if request.run.resume:

@@ -176,7 +176,15 @@ class Trainer:
     def fit(self) -> str:
         """Train to the planned step count; returns why it ended ("completed" or "early_stopped")."""
         total = self.schedule.total
-        start = {"resumed_from": self.step, **self.data_summary}
+        start = {
+            "resumed_from": self.step,
+            "parameters": self.model.num_parameters,
+            "device": str(self.device),
+            "dtype": self.config.dtype,
+            "threads": torch.get_num_threads(),
+            "rows_per_step": self.config.batch_size * self.accumulation * self.world.world_size,
+            **self.data_summary,
+        }
         if self.compile_fallback:
             start["warning"] = self.compile_fallback
         self.on_event(TrainEvent("start", self.step, total, start))
