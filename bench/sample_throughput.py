@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from llada_cli import api
 from llada_cli.engine.config import PRESETS
 from llada_cli.engine.data.builtin import answer_matches, builtin_corpus
-from llada_cli.engine.evaluate import benchmark_accuracy
+from llada_cli.engine.evaluate import score_replies
 from llada_cli.engine.model import Transformer
 from llada_cli.engine.runinfo import RunInfo
 from llada_cli.engine.sampling.ar import ARSettings, generate_ar
@@ -341,7 +341,7 @@ def add_quality(rows: list[Row], chat: dict[str, api.Model], questions: list, ev
         if row.setting.name not in replies:
             print(f"benchmark questions: {row.setting.name}", file=sys.stderr, flush=True)
             replies[row.setting.name] = benchmark_replies(row.setting, chat, questions, eval_batch)
-        report = benchmark_accuracy(questions, lambda _, r=replies[row.setting.name]: r, answer_matches)
+        report = score_replies(questions, replies[row.setting.name], answer_matches)
         row.accuracy = " / ".join(f"{report.accuracy(g):.0%}" for g in ("seen", "forward", "reverse"))
         if row.setting.kind == "diffusion":
             same = sum(

@@ -9,11 +9,12 @@ import typer
 from .. import api
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
-from ..engine.evaluate import benchmark_accuracy, heldout_likelihood
+from ..engine.evaluate import AccuracyReport, OnProgress, benchmark_accuracy, heldout_likelihood
 from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 from .options import Given, Group, with_configs
+from .progress import counting
 
 
 @cli_errors
@@ -63,24 +64,27 @@ def evaluate(
     )
     report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": source.data}
     if with_likelihood:
-        report["likelihood"] = heldout_likelihood(
-            g.registry, model.loaded, source, max_rows, mc_num, g.seed
-        ).to_dict()
+        with counting("scoring held-out rows", g.verbosity) as on_progress:
+            likelihood = heldout_likelihood(
+                g.registry, model.loaded, source, max_rows, mc_num, g.seed, on_progress
+            )
+        report["likelihood"] = likelihood.to_dict()
     if questions:
-        report["accuracy"] = accuracy(model, answer_length).to_dict()
+        with counting("answering questions", g.verbosity) as on_progress:
+            report["accuracy"] = accuracy(model, answer_length, on_progress).to_dict()
     if as_json:
         print_json(report)
         return
     show(report)
 
 
-def accuracy(model: api.Model, answer_length: int):
+def accuracy(model: api.Model, answer_length: int, on_progress: OnProgress | None = None) -> AccuracyReport:
     length = {"max_new_tokens": answer_length} if model.kind == "ar" else {"gen_length": answer_length}
 
     def answer(prompts: list[str]) -> list[str]:
         return [r.text for r in model.generate(prompts, chat=True, **length)]
 
-    return benchmark_accuracy(builtin_corpus().questions, answer, answer_matches)
+    return benchmark_accuracy(builtin_corpus().questions, answer, answer_matches, on_progress)
 
 
 def show(report: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,6 +31,18 @@ def _shown(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "default"
     return str(value)
+
+
+@contextmanager
+def counting(description: str, verbosity: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar for a long wait counted in items (questions, rows) on a terminal; it goes when done."""
+    if verbosity < 0 or not err.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _duration(seconds: float) -> str:

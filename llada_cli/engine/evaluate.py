@@ -133,7 +133,11 @@ def answer_log_likelihood(
 
 @torch.no_grad()
 def ar_likelihood(
-    model: Transformer, rows: torch.Tensor, batch_size: int = 16, doc_eos_id: int | None = None
+    model: Transformer,
+    rows: torch.Tensor,
+    batch_size: int = 16,
+    doc_eos_id: int | None = None,
+    on_progress: OnProgress | None = None,
 ) -> LikelihoodReport:
     """Next-token NLL over packed rows (the first token of a row has no context and is not scored).
 
@@ -150,6 +154,8 @@ def ar_likelihood(
         logits = model(inputs, attn_mask=attn_mask).float()
         nats += F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="sum").item()
         tokens += batch[:, 1:].numel()
+        if on_progress is not None:
+            on_progress(min(start + batch_size, len(rows)), len(rows))
     return LikelihoodReport(nats / max(1, tokens), tokens, exact=True)
 
 
@@ -162,13 +168,17 @@ def diffusion_likelihood(
     seed: int = 0,
     batch_size: int = 16,
     doc_eos_id: int | None = None,
+    on_progress: OnProgress | None = None,
 ) -> LikelihoodReport:
     """Per-token ELBO bound over packed rows: each row is an unconditional 'answer' of length L."""
     generator = torch.Generator().manual_seed(seed)
-    nats = sum(
-        diffusion_answer_nll(model, [], row.tolist(), mask_id, mc_num, generator, batch_size, doc_eos_id)
-        for row in rows
-    )
+    nats = 0.0
+    for done, row in enumerate(rows, start=1):
+        nats += diffusion_answer_nll(
+            model, [], row.tolist(), mask_id, mc_num, generator, batch_size, doc_eos_id
+        )
+        if on_progress is not None:
+            on_progress(done, len(rows))
     tokens = rows.numel()
     return LikelihoodReport(nats / max(1, tokens), tokens, exact=False)
 
@@ -192,11 +202,27 @@ class AccuracyReport:
         }
 
 
+OnProgress = Callable[[int, int], None]  # (done, total): a long wait reports how far it is
+
+
 def benchmark_accuracy(
-    questions: list, answer: Callable[[list[str]], list[str]], matches: Callable[[str, str], bool]
+    questions: list,
+    answer: Callable[[list[str]], list[str]],
+    matches: Callable[[str, str], bool],
+    on_progress: OnProgress | None = None,
+    chunk: int = 16,
 ) -> AccuracyReport:
-    """Exact-match accuracy per question set (seen, forward, reverse), per set and language, overall."""
-    replies = answer([q.question for q in questions])
+    """Exact-match accuracy per question set (seen, forward, reverse), per set and language, overall.
+    Questions are answered `chunk` at a time, so a caller can show how far it is."""
+    replies: list[str] = []
+    for start in range(0, len(questions), chunk):
+        replies += answer([q.question for q in questions[start : start + chunk]])
+        if on_progress is not None:
+            on_progress(len(replies), len(questions))
+    return score_replies(questions, replies, matches)
+
+
+def score_replies(questions: list, replies: list[str], matches: Callable[[str, str], bool]) -> AccuracyReport:
     correct: dict[str, int] = {}
     total: dict[str, int] = {}
     for question, reply in zip(questions, replies, strict=True):
@@ -208,7 +234,13 @@ def benchmark_accuracy(
 
 
 def heldout_likelihood(
-    registry: Registry, loaded: LoadedRun, data: DataConfig, max_rows: int, mc_num: int, seed: int
+    registry: Registry,
+    loaded: LoadedRun,
+    data: DataConfig,
+    max_rows: int,
+    mc_num: int,
+    seed: int,
+    on_progress: OnProgress | None = None,
 ) -> LikelihoodReport:
     """Perplexity (AR) or ELBO bound (diffusion) on the rows the run held out of `data.data`.
 
@@ -225,7 +257,13 @@ def heldout_likelihood(
     rows = rows[:max_rows]
     doc_eos_id = tokenizer.eos_id if getattr(info.objective, "doc_attention_mask", False) else None
     if loaded.kind == "ar":
-        return ar_likelihood(loaded.model, rows, doc_eos_id=doc_eos_id)
+        return ar_likelihood(loaded.model, rows, doc_eos_id=doc_eos_id, on_progress=on_progress)
     return diffusion_likelihood(
-        loaded.model, rows, tokenizer.mask_id, mc_num, seed=seed, doc_eos_id=doc_eos_id
+        loaded.model,
+        rows,
+        tokenizer.mask_id,
+        mc_num,
+        seed=seed,
+        doc_eos_id=doc_eos_id,
+        on_progress=on_progress,
     )
