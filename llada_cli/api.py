@@ -24,6 +24,7 @@ from .engine.evaluate import answer_log_likelihood
 from .engine.imported_runs import external_run, is_checkpoint_file
 from .engine.options import option_names
 from .engine.registry import Registry, default_home
+from .engine.runinfo import a_kind
 from .engine.sampling.ar import generate_ar
 from .engine.sampling.common import Generation, TraceEvent, model_context
 from .engine.sampling.diffusion import generate_diffusion
@@ -111,7 +112,7 @@ class Model:
         if wrong:
             names = ", ".join(named(name) for name in wrong)
             raise UsageError(
-                f"{names}: not an option of {self.kind} sampling ({self.name} is a {self.kind} run)"
+                f"{names}: not an option of {self.kind} sampling ({self.name} is {a_kind(self.kind)} run)"
             )
         settings = cls(**{**self.sampling_defaults(), **options})
         if isinstance(settings, DiffusionSettings):

@@ -1,5 +1,6 @@
 """Fetching MiniMind (with the ModelScope download replaced) and writing the builtin corpus."""
 
+import io
 import json
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def test_download_calls_modelscope(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         return str(Path(local_dir) / file_path)
 
     monkeypatch.setattr(file_download, "dataset_file_download", fake)
+    monkeypatch.setattr(fetch.socket, "create_connection", lambda *a, **k: io.BytesIO())  # "online"
     assert fetch._download("a/b", "f.jsonl", tmp_path) == tmp_path / "f.jsonl"
     assert seen == {"dataset_id": "a/b", "file_path": "f.jsonl", "local_dir": str(tmp_path)}
 
@@ -97,3 +99,16 @@ def test_write_builtin_round_trips_through_the_readers(tmp_path: Path) -> None:
         "lang": corpus.questions[0].lang,
     }
     assert len(questions) == len(corpus.questions)
+
+
+def test_offline_fetch_fails_at_once_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(address, timeout):
+        assert address == ("www.modelscope.cn", 443) and timeout <= 5
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(fetch.socket, "create_connection", offline)
+    with pytest.raises(LladaError) as error:
+        fetch.fetch_minimind(tmp_path, ["f.jsonl"])
+    message = str(error.value)
+    assert "cannot reach www.modelscope.cn (Network is unreachable): are you offline?" in message
+    assert "\n" not in message and list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ from .. import api
 from ..engine.errors import UsageError
 from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.options import option_names
+from ..engine.runinfo import a_kind
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, flag, globals_of, out, print_json
@@ -158,7 +159,9 @@ def sampler_caption(side: str, settings: ARSettings | DiffusionSettings) -> str:
 def _check_kinds(sides: dict[str, api.Model]) -> None:
     for side, model in sides.items():
         if model.kind != side:
-            raise UsageError(f"--{side} {model.name} is a {model.kind} run; give a {side} run there")
+            raise UsageError(
+                f"--{side} {model.name} is {a_kind(model.kind)} run; give {a_kind(side)} run there"
+            )
 
 
 def _summary(results: list[api.Result]) -> dict[str, float]:

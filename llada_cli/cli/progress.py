@@ -20,7 +20,7 @@ def _describe(record: dict) -> str:
         ("val_loss", "val {:.4f}"),
         ("lr", "lr {:.2e}"),
         ("tokens_per_s", "{:,.0f} tok/s"),
-        ("block_size", "block {}"),
+        ("block_size", "block {:.0f}"),  # averaged over processes, so a float
     ):
         if key in record:
             parts.append(fmt.format(record[key]))

@@ -20,7 +20,7 @@ from .errors import UsageError, named
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS
 from .registry import Registry, Run
-from .runinfo import RunInfo
+from .runinfo import RunInfo, a_kind
 from .tokenizer import Tokenizer
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
     asked = "sft" if request.stage == "sft" else f"pretrain {request.kind}"
     if asked != command:
         raise UsageError(
-            f"run '{run.name}' is a {info.kind} {info.stage} run: resume it with `llada {command}`"
+            f"run '{run.name}' is {a_kind(info.kind)} {info.stage} run: resume it with `llada {command}`"
         )
     train = info.train
     if "max_steps" in request.train_given and request.train.max_steps != train.max_steps:

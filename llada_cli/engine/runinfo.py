@@ -48,6 +48,11 @@ def software_versions() -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__, "llada": llada}
 
 
+def a_kind(kind: str) -> str:
+    """'an AR' or 'a diffusion', for messages about a run of that kind."""
+    return "an AR" if kind == "ar" else f"a {kind}"
+
+
 @dataclass(frozen=True)
 class RunInfo:
     name: str

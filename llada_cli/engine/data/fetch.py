@@ -5,8 +5,10 @@ destination and are renamed into place; a failed download leaves nothing behind.
 """
 
 import json
+import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
@@ -21,9 +23,20 @@ DEFAULT_MINIMIND_FILES = ("pretrain_t2t_mini.jsonl", "sft_t2t_mini.jsonl")
 
 def _download(dataset_id: str, file_name: str, local_dir: Path) -> Path:
     """One file of a ModelScope dataset into local_dir (the boundary tests replace)."""
+    _check_reachable(os.environ.get("MODELSCOPE_DOMAIN", "www.modelscope.cn"))
+    logging.getLogger("modelscope").setLevel(logging.ERROR)  # its retries would print pages of warnings
     from modelscope.hub.file_download import dataset_file_download  # slow import; only when fetching
 
     return Path(dataset_file_download(dataset_id, file_name, local_dir=str(local_dir)))
+
+
+def _check_reachable(host: str, timeout: float = 5.0) -> None:
+    """Fail at once, in one line, when the hub cannot be reached (instead of retrying for half a minute)."""
+    name = host.split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((name, 443), timeout=timeout).close()
+    except OSError as error:
+        raise LladaError(f"cannot reach {name} ({error.strerror or error}): are you offline?") from None
 
 
 def _one_line(exc: BaseException) -> str:
