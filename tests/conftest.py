@@ -38,13 +38,13 @@ class Cli:
         self.home = home
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None) -> object:
+    def __call__(self, *args: str, input: str | None = None, columns: int = 200) -> object:
         return self.runner.invoke(
             app,
             ["--home", str(self.home), *args],
             input=input,
             catch_exceptions=False,
-            env={"COLUMNS": "200"},
+            env={"COLUMNS": str(columns)},
         )
 
     def ok(self, *args: str, input: str | None = None) -> object:

@@ -64,7 +64,7 @@ def test_sample_json_reports_forward_passes(pipeline):
 
 
 def test_compare_prints_both_answers_and_summary(pipeline):
-    output = pipeline.ok(
+    result = pipeline(
         "compare",
         "--ar",
         "ar-chat",
@@ -76,13 +76,24 @@ def test_compare_prints_both_answers_and_summary(pipeline):
         "Who are you?",
         "--max-new-tokens",
         "8",
-    ).stdout
-    assert "ar: ar-chat@4" in output and "diffusion: dlm-chat@4" in output and "all prompts" in output
+        columns=80,
+    )
+    output = result.stdout
+    assert result.exit_code == 0 and max(len(line) for line in output.splitlines()) <= 80
+    assert "ar: ar-chat@4" in output and "diffusion: dlm-chat@4" in output
+    # every number has its own labelled column: a row per prompt and side, and each side's total
+    header = next(line for line in output.splitlines() if "seconds" in line).split()
+    assert header == ["side", "prompt", "new", "tokens", "seconds", "tokens/s", "forward", "passes"]
+    rows = [line.split() for line in output.splitlines() if line.strip().startswith(("ar ", "diffusion "))]
+    assert [row[:2] for row in rows] == [[s, p] for s in ("ar", "diffusion") for p in ("#1", "#2", "all")]
+    for side in (rows[:3], rows[3:]):
+        assert int(side[2][2]) == int(side[0][2]) + int(side[1][2])  # new tokens summed
+        assert int(side[2][5]) == int(side[0][5]) + int(side[1][5])  # forward passes summed
     # each side says how it decoded: the same answer length, the diffusion default sampler
     assert "ar: 8 tokens, --temperature 0.0" in output
     assert (
         "diffusion: 8 tokens, --method semi_ar_padding --block-length 8 --cache none --threshold 0.9"
-        in output
+        in " ".join(output.split())
     )
     doc = json.loads(
         pipeline.ok(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -135,9 +136,10 @@ def compare(
             }
         )
         return
-    out.print(_table(prompts, sides, results))
+    for table in _tables(prompts, sides, results):
+        out.print(table)
     for side in sides:
-        out.print(sampler_caption(side, settings[side]), style="dim", highlight=False)
+        out.print(sampler_caption(side, settings[side]), style="dim", highlight=False, soft_wrap=False)
 
 
 def answer_length(settings: ARSettings | DiffusionSettings) -> int:
@@ -176,28 +178,41 @@ def _summary(results: list[api.Result]) -> dict[str, float]:
     }
 
 
-def _table(prompts: list[str], sides: dict[str, api.Model], results: dict[str, list[api.Result]]) -> Table:
-    table = Table(title=" vs ".join(sides).replace("ar", "AR"), show_lines=True)
-    table.add_column("prompt", max_width=30)
+def _tables(
+    prompts: list[str], sides: dict[str, api.Model], results: dict[str, list[api.Result]]
+) -> tuple[Table, Table]:
+    """The answers side by side, then the figures: one labelled column per number, a row per
+    prompt and side, and each side's total (the batch's wall time; tokens and forwards summed)."""
+    answers = Table(title=" vs ".join(sides).replace("ar", "AR"), show_lines=True)
+    answers.add_column("prompt", max_width=24)
     for side, model in sides.items():
-        table.add_column(f"{side}: {model.name}", ratio=1)
-        table.add_column("s / tok/s / fwd", justify="right", no_wrap=True)
+        answers.add_column(f"{side}: {model.name}", ratio=1)
     for i, prompt in enumerate(prompts):
-        cells = [Text(prompt)]
-        for side in sides:
-            r = results[side][i]
-            cells += [
-                Text(r.text) if r.text else Text("(empty)", style="dim"),
-                f"{r.seconds:.2f}\n{r.tokens_per_second:.1f}\n{r.forward_passes}",
-            ]
-        table.add_row(*cells)
-    if len(prompts) > 1:
-        cells = ["[bold]all prompts[/]"]
-        for side in sides:
+        texts = [results[side][i].text for side in sides]
+        answers.add_row(Text(prompt), *(Text(t) if t else Text("(empty)", style="dim") for t in texts))
+    figures = Table(box=box.SIMPLE_HEAD)
+    for name in ("side", "prompt", "new tokens", "seconds", "tokens/s", "forward passes"):
+        figures.add_column(name, justify="left" if name in ("side", "prompt") else "right", no_wrap=True)
+    for side in sides:
+        for i, r in enumerate(results[side]):
+            number = f"#{i + 1}" if len(prompts) > 1 else "1"
+            figures.add_row(
+                side,
+                number,
+                str(r.new_tokens),
+                f"{r.seconds:.2f}",
+                f"{r.tokens_per_second:.1f}",
+                str(r.forward_passes),
+            )
+        if len(prompts) > 1:
             s = _summary(results[side])
-            cells += [
-                f"{s['new_tokens']} new tokens",
-                f"{s['seconds']:.2f}\n{s['tokens_per_second']:.1f}\n{s['forward_passes']}",
-            ]
-        table.add_row(*cells)
-    return table
+            figures.add_row(
+                side,
+                "all",
+                str(s["new_tokens"]),
+                f"{s['seconds']:.2f}",
+                f"{s['tokens_per_second']:.1f}",
+                str(s["forward_passes"]),
+                style="bold",
+            )
+    return answers, figures
