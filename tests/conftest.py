@@ -47,8 +47,8 @@ class Cli:
             env={"COLUMNS": str(columns)},
         )
 
-    def ok(self, *args: str, input: str | None = None) -> object:
-        result = self(*args, input=input)
+    def ok(self, *args: str, input: str | None = None, columns: int = 200) -> object:
+        result = self(*args, input=input, columns=columns)
         assert result.exit_code == 0, f"llada {' '.join(args)} failed:\n{result.output}"
         return result
 

@@ -47,6 +47,31 @@ def test_runs_list_and_show_json(pipeline):
     assert shown["kind"] == "diffusion" and 6 in shown["checkpoints"]
 
 
+def test_runs_list_and_show_read_well_at_80_columns(pipeline):
+    listed = pipeline.ok("runs", "list", columns=80).stdout.splitlines()
+    assert max(len(line) for line in listed) <= 80
+    assert listed[0].split() == [
+        "name",
+        "kind",
+        "stage",
+        "status",
+        "step",
+        "lr",
+        "batch",
+        "tokens",
+        "time",
+        "best",
+        "val",
+    ]
+    rows = {line.split()[0]: line.split() for line in listed[1:5]}
+    assert rows["ar-base"][1:5] == ["ar", "pretrain", "completed", "6/6"]
+    assert rows["dlm-chat"][1:3] == ["dlm", "sft"] and rows["dlm-chat"][6:8] == ["4", "751"]
+    assert "cross entropy" in listed[-1] and "ELBO bound" in listed[-1]
+    shown = " ".join(pipeline.ok("runs", "show", "dlm-base", columns=80).stdout.split())
+    assert "nats/token (ELBO bound)" in shown and "learning_rate 0.0003" in shown
+    assert not re.search(r"\d\.\d{8}", shown)  # no 16-digit floats
+
+
 def test_sample_json_reports_forward_passes(pipeline):
     result = pipeline.ok(
         "sample", "dlm-chat", "--prompt", "Hello", "--chat", "--max-new-tokens", "8", "--steps", "8", "--json"

@@ -45,7 +45,7 @@ def counting(description: str, verbosity: int) -> Iterator[Callable[[int, int], 
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s")
@@ -172,4 +172,4 @@ class TrainProgress:
         """'1m05s elapsed, 3m10s left' from the pace since this process started training."""
         elapsed = time.perf_counter() - self.started
         done = max(step - self.first_step, 1)
-        return f"{_duration(elapsed)} elapsed, {_duration(elapsed / done * (total - step))} left"
+        return f"{duration(elapsed)} elapsed, {duration(elapsed / done * (total - step))} left"

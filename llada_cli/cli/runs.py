@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich import box
 from rich.table import Table
 
 from ..engine.errors import LladaError, UsageError
@@ -17,6 +19,7 @@ from ..engine.stages import RunOptions
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
+from .progress import duration
 
 app = typer.Typer(help="List, inspect and remove runs.", no_args_is_help=True)
 
@@ -31,6 +34,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON document on std
 
 def summary(run: Run) -> dict[str, Any]:
     info = run.info()
+    train = info.train
     return {
         "name": run.name,
         "kind": info.kind,
@@ -40,11 +44,27 @@ def summary(run: Run) -> dict[str, Any]:
         "step": info.step,
         "total_steps": info.total_steps,
         "parameters": info.parameters,
+        "learning_rate": train.learning_rate if train else None,
+        "batch_size": train.batch_size * train.grad_accum if train else None,
+        "tokens": info.tokens,
+        "seconds": _wall_seconds(info.created, info.finished),
         "best_val_loss": (info.best or {}).get("val_loss"),
+        "loss_kind": LOSS_KIND[info.kind],
         "checkpoints": run.checkpoint_steps(),
         "created": info.created,
         "path": str(run.path),
     }
+
+
+LOSS_KIND = {"ar": "cross entropy", "diffusion": "ELBO bound", "?": "?"}  # both in nats per token
+
+
+def _wall_seconds(created: str, finished: str | None) -> float | None:
+    """From the run's creation to its end (tokenizing included); None while it has not ended."""
+    if not finished:
+        return None
+    start, end = (datetime.fromisoformat(stamp) for stamp in (created, finished))
+    return (end - start).total_seconds()
 
 
 def _summary_or_corrupt(run: Run) -> dict[str, Any]:
@@ -52,18 +72,12 @@ def _summary_or_corrupt(run: Run) -> dict[str, Any]:
     try:
         return summary(run)
     except LladaError:
-        return {
-            "name": run.name,
-            "kind": "?",
-            "stage": "?",
-            "parent": None,
-            "status": "corrupt",
-            "step": 0,
-            "total_steps": None,
-            "parameters": None,
-            "best_val_loss": None,
-            "path": str(run.path),
-        }
+        return {"name": run.name, "kind": "?", "stage": "?", "status": "corrupt", "path": str(run.path)}
+
+
+LIST_COLUMNS = ("name", "kind", "stage", "status", "step", "lr", "batch", "tokens", "time", "best val")
+TEXT_COLUMNS = ("name", "kind", "stage", "status")
+LIST_CAPTION = "best val: nats/token (ar: cross entropy; dlm, diffusion: ELBO bound)"
 
 
 @app.command("list")
@@ -77,21 +91,43 @@ def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if not rows:
         err.print(f"no runs yet in {globals_of(ctx).registry.runs_dir}", highlight=False)
         return
-    table = Table("name", "kind", "stage", "parent", "status", "step", "params", "best val")
+    table = Table(
+        box=None, pad_edge=False, header_style="bold underline", caption=LIST_CAPTION, caption_justify="left"
+    )
+    longest = max(len(row["name"]) for row in rows)
+    for column in LIST_COLUMNS:
+        justify = "left" if column in TEXT_COLUMNS else "right"
+        # a name is never cut: a narrow terminal shortens the other columns first
+        table.add_column(
+            column, no_wrap=True, justify=justify, min_width=longest if column == "name" else None
+        )
     for row in rows:
-        best = f"{row['best_val_loss']:.4f}" if row["best_val_loss"] is not None else "-"
-        params = f"{row['parameters'] / 1e6:.2f}M" if row["parameters"] else "-"
+        if row["status"] == "corrupt":
+            table.add_row(row["name"], "?", "?", "corrupt", *["-"] * 6)
+            continue
+        best = row["best_val_loss"]
         table.add_row(
             row["name"],
-            row["kind"],
+            "dlm" if row["kind"] == "diffusion" else row["kind"],
             row["stage"],
-            row["parent"] or "-",
             row["status"],
             f"{row['step']}/{row['total_steps'] or '?'}",
-            params,
-            best,
+            f"{row['learning_rate']:.0e}" if row["learning_rate"] else "-",
+            str(row["batch_size"] or "-"),
+            _count(row["tokens"]),
+            duration(row["seconds"]) if row["seconds"] is not None else "-",
+            f"{best:.3f}" if best is not None else "-",
         )
     out.print(table)
+
+
+def _count(number: int | None) -> str:
+    if not number:
+        return "-"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if number >= scale:
+            return f"{number / scale:.1f}{suffix}"
+    return str(number)
 
 
 @app.command("show")
@@ -103,10 +139,47 @@ def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(info)
         return
-    for key, value in summary(run).items():
-        out.print(f"[bold]{key:>12}[/]  {value}", highlight=False)
-    out.print(f"[bold]{'model':>12}[/]  {info['model']}", highlight=False)
-    out.print(f"[bold]{'command':>12}[/]  {' '.join(info.get('command') or [])}", highlight=False)
+    about = summary(run)
+    table = Table(box=box.SIMPLE, show_header=False, title=f"run {run.name}", title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # paths and commands wrap, never cut
+    best = (
+        f"{about['best_val_loss']:.4f} nats/token ({about['loss_kind']})" if about["best_val_loss"] else "-"
+    )
+    for label, value in (
+        (
+            "kind",
+            f"{about['kind']} {about['stage']}" + (f" from {about['parent']}" if about["parent"] else ""),
+        ),
+        ("status", f"{about['status']} at step {about['step']}/{about['total_steps'] or '?'}"),
+        ("best val", best),
+        ("parameters", _count(about["parameters"])),
+        ("tokens seen", _count(about["tokens"])),
+        ("wall time", duration(about["seconds"]) if about["seconds"] is not None else "-"),
+        ("checkpoints", ", ".join(map(str, about["checkpoints"])) or "-"),
+        ("created", about["created"]),
+        ("path", about["path"]),
+    ):
+        table.add_row(label, value)
+    for section in ("model", "train", "data", "objective"):
+        if isinstance(info.get(section), dict):
+            table.add_row(section, _settings(info[section]))
+    table.add_row("command", " ".join(info.get("command") or []) or "-")
+    out.print(table)
+
+
+def _settings(values: dict[str, Any]) -> str:
+    """'hidden_size 64 · learning_rate 0.003 · ...' with short numbers."""
+    shown = [f"{key} {_value(value)}" for key, value in values.items() if value is not None]
+    return " · ".join(shown)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_value(v) for v in value) or "-"
+    return str(value)
 
 
 @app.command("rm")
