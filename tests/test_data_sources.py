@@ -137,7 +137,9 @@ def test_tool_calling_conversations_are_skipped(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"messages": []}, ":1: no field 'conversations' (fields: messages)"),
+        ({"text": "hi"}, ":1: not an SFT row (fields: text); expected conversations or messages"),
+        ({"messages": []}, ":1: 'messages' must be a non-empty list of messages"),
+        ({"prompt": "q", "response": 3}, ":1: field 'response' is int, expected a string"),
         ({"conversations": "hi"}, ":1: 'conversations' must be a non-empty list of messages"),
         ({"conversations": []}, ":1: 'conversations' must be a non-empty list of messages"),
         ({"conversations": ["hi"]}, ":1: message 0 must be an object with a string 'role'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ import typer
 
 from ..engine.atomic import atomic_path
 from ..engine.data import fetch as fetching
+from ..engine.data.formats import is_sft_row
 from ..engine.data.sources import read_jsonl_conversations, read_jsonl_texts
 from ..engine.errors import UsageError
 from .common import cli_errors, err, globals_of, out
@@ -78,4 +80,8 @@ def _holds_conversations(path: Path) -> bool:
             first = next((line for line in handle if line.strip()), "")
     except (OSError, UnicodeDecodeError):
         return False  # the text reader reports the problem with its usual message
-    return '"conversations"' in first
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and is_sft_row(row)

@@ -11,12 +11,10 @@ from pathlib import Path
 
 from ..errors import UsageError, named
 from .builtin import builtin_corpus
+from .formats import FORMATS, iter_parquet_texts, row_conversation
 
 MINIMIND_PRETRAIN = "pretrain_t2t_mini.jsonl"
 MINIMIND_SFT = "sft_t2t_mini.jsonl"
-ROLES = ("system", "user", "assistant")
-# Tool-calling rows (MiniMind ships some) need a tool-aware template; they are skipped, not rejected.
-TOOL_FIELDS = ("tool_calls", "functions", "tools")
 OnRead = Callable[[int], None]  # told the byte count of each piece of a file read
 
 
@@ -99,24 +97,9 @@ def iter_jsonl_texts(path: Path, field: str = "text", on_read: OnRead | None = N
     _require_rows(count, path, f"'{field}' texts")
 
 
-def _conversation(value: object, where: str) -> list[dict[str, str]] | None:
-    """A validated list of {"role", "content"} messages, or None for a tool-calling conversation."""
-    if not isinstance(value, list) or not value:
-        raise UsageError(f"{where}: 'conversations' must be a non-empty list of messages")
-    messages = []
-    for i, message in enumerate(value):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise UsageError(f"{where}: message {i} must be an object with a string 'role'")
-        if message["role"] not in ROLES or any(message.get(key) for key in TOOL_FIELDS):
-            return None
-        if not isinstance(message.get("content"), str):
-            raise UsageError(f"{where}: message {i} ({message['role']}) needs a string 'content'")
-        messages.append({"role": message["role"], "content": message["content"]})
-    return messages
-
-
 def read_jsonl_conversations(path: Path) -> list[list[dict[str, str]]]:
-    """MiniMind SFT rows: {"conversations": [{"role": ..., "content": ...}, ...]}."""
+    """SFT rows in any format of formats.py (MiniMind's {"conversations": [...]}, OpenAI's
+    {"messages": [...]}, prompt/response, question/answer, Alpaca), as lists of messages."""
     return list(iter_jsonl_conversations(path))
 
 
@@ -124,13 +107,7 @@ def iter_jsonl_conversations(path: Path) -> Iterator[list[dict[str, str]]]:
     """read_jsonl_conversations, one row at a time: memory bounded by a line, not by the file."""
     count = 0
     for lineno, row in _json_objects(path):
-        if "conversations" not in row:
-            fields = ", ".join(row) or "none"
-            raise UsageError(
-                f"{path}:{lineno}: no field 'conversations' (fields: {fields}); "
-                'expected {"conversations": [{"role": ..., "content": ...}, ...]}'
-            )
-        conversation = _conversation(row["conversations"], f"{path}:{lineno}")
+        conversation = row_conversation(row, f"{path}:{lineno}")
         if conversation is not None:
             count += 1
             yield conversation
@@ -186,7 +163,12 @@ def iter_pretrain_texts(
     if path.suffix == ".jsonl":
         return iter_jsonl_texts(path, field, on_read)
     _check_readable(path)
-    raise UsageError(f'unsupported data file {path}: use .jsonl ({{"{field}": ...}} rows) or .txt')
+    if path.suffix == ".parquet":
+        return iter_parquet_texts(path, field, on_read)
+    raise UsageError(
+        f'unsupported data file {path}: use .jsonl ({{"{field}": ...}} rows), .txt, '
+        f'or .parquet (a "{field}" column)'
+    )
 
 
 def source_size(source: str, data_dir: Path) -> int | None:
@@ -223,7 +205,7 @@ def iter_sft_conversations(source: str, data_dir: Path) -> Iterator[list[dict[st
     path = _source_path(source, data_dir, MINIMIND_SFT)
     if path.suffix != ".jsonl":
         _check_readable(path)
-        raise UsageError(f'unsupported SFT file {path}: use .jsonl with {{"conversations": [...]}} rows')
+        raise UsageError(f"unsupported SFT file {path}: use .jsonl with one conversation a row ({FORMATS})")
     return iter_jsonl_conversations(path)
 
 

@@ -1,0 +1,119 @@
+"""The row formats users already have, read into one shape.
+
+SFT rows become a list of {"role", "content"} messages, from any of:
+- `conversations` (MiniMind, ShareGPT-like) or `messages` (OpenAI chat): a list of messages;
+- flat pairs: `prompt`/`response`, `question`/`answer`, or Alpaca's `instruction`/`input`/`output`
+  (the user turn is the instruction, then a blank line and the input when there is one);
+each with an optional `system` string, which becomes the first message.
+
+Pretraining text also comes from Parquet files (a string column), read in record batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ..errors import UsageError, named
+
+ROLES = ("system", "user", "assistant")
+# Tool-calling rows (MiniMind ships some) need a tool-aware template; they are skipped, not rejected.
+TOOL_FIELDS = ("tool_calls", "functions", "tools")
+MESSAGE_LISTS = ("conversations", "messages")
+PAIRS = (("prompt", "response"), ("question", "answer"), ("instruction", "output"))
+FORMATS = (
+    'conversations or messages: [{"role", "content"}, ...], prompt/response, question/answer, '
+    "or instruction/input/output"
+)
+
+
+def is_sft_row(row: dict) -> bool:
+    """Whether a row has the fields of an SFT format (a text row has only its text field)."""
+    return any(key in row for key in MESSAGE_LISTS) or any(a in row and b in row for a, b in PAIRS)
+
+
+def row_conversation(row: dict, where: str) -> list[dict[str, str]] | None:
+    """The messages of one SFT row in any accepted format; None for a tool-calling conversation."""
+    listed = next((key for key in MESSAGE_LISTS if key in row), None)
+    if listed is not None:
+        messages = _messages(row[listed], listed, where)
+    else:
+        pair = next((pair for pair in PAIRS if pair[0] in row and pair[1] in row), None)
+        if pair is None:
+            fields = ", ".join(row) or "none"
+            raise UsageError(f"{where}: not an SFT row (fields: {fields}); expected {FORMATS}")
+        messages = _pair(row, pair, where)
+    if messages is None:
+        return None
+    system = row.get("system")
+    if system not in (None, "") and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": _text(system, "system", where)})
+    return messages
+
+
+def _messages(value: object, key: str, where: str) -> list[dict[str, str]] | None:
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where}: '{key}' must be a non-empty list of messages")
+    messages = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise UsageError(f"{where}: message {i} must be an object with a string 'role'")
+        if message["role"] not in ROLES or any(message.get(field) for field in TOOL_FIELDS):
+            return None
+        if not isinstance(message.get("content"), str):
+            raise UsageError(f"{where}: message {i} ({message['role']}) needs a string 'content'")
+        messages.append({"role": message["role"], "content": message["content"]})
+    return messages
+
+
+def _pair(row: dict, pair: tuple[str, str], where: str) -> list[dict[str, str]]:
+    asked, answered = pair
+    question = _text(row[asked], asked, where)
+    if asked == "instruction" and row.get("input"):
+        question = f"{question}\n\n{_text(row['input'], 'input', where)}"
+    return [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": _text(row[answered], answered, where)},
+    ]
+
+
+def _text(value: object, field: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: field '{field}' is {type(value).__name__}, expected a string")
+    return value
+
+
+# ------------------------------------------------------------------------------------ parquet
+
+
+def iter_parquet_texts(path: Path, field: str, on_read: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The non-empty strings of column `field`, a record batch at a time (the file is never loaded
+    whole); `on_read` hears about the share of the file's bytes each batch stands for."""
+    try:
+        import pyarrow.parquet as pq  # an optional extra
+    except ImportError:
+        raise UsageError(
+            f"{path}: reading .parquet needs pyarrow: pip install 'llada-cli[parquet]'"
+        ) from None
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises its own errors for a file that is not Parquet
+        raise UsageError(f"{path}: not a readable Parquet file ({error})") from None
+    columns = table.schema_arrow.names
+    if field not in columns:
+        raise UsageError(
+            f"{path}: no column '{field}' (columns: {', '.join(columns)}); use {named('jsonl_field')}"
+        )
+    total_rows, size = max(1, table.metadata.num_rows), path.stat().st_size
+    row = 0
+    for batch in table.iter_batches(batch_size=1024, columns=[field]):
+        for value in batch.column(0).to_pylist():
+            row += 1
+            if value is not None and not isinstance(value, str):
+                raise UsageError(
+                    f"{path}: row {row}: column '{field}' is {type(value).__name__}, expected text"
+                )
+            if value and value.strip():
+                yield value
+        if on_read is not None:
+            on_read(size * batch.num_rows // total_rows)
