@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import UsageError, named
+from .loggers import LOGGERS
 from .options import check_options, option
 from .schedules import LR_SCHEDULES
 
@@ -157,6 +158,11 @@ class TrainConfig:
         2, "Newest checkpoints kept (0: all); with early stopping, the best one too.", at_least=0
     )
     log_every: int = option(10, "Metrics line every N steps.", aliases=("log_interval",), at_least=1)
+    logger: str = option(
+        "jsonl",
+        "Also send the metrics to tensorboard or wandb (metrics.jsonl is always written).",
+        choices=LOGGERS,
+    )
     early_stop_patience: int = option(0, "Stop after N evaluations without gain (0: off).", at_least=0)
     early_stop_min_delta: float = option(0.0, "Smallest gain that counts.", at_least=0)
 

@@ -92,8 +92,10 @@ def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
             f"run '{run.name}' already finished ({info.status} at step {info.step}); to train it further, "
             f"give {named('resume')} with {named('max_steps')} above {info.step}"
         )
+    if "logger" in request.train_given:  # where metrics also go may change on resume
+        train = replace(train, logger=request.train.logger)
     differences = [
-        *_differences(request.train, info.train, request.train_given - {"max_steps", "epochs"}),
+        *_differences(request.train, info.train, request.train_given - {"max_steps", "epochs", "logger"}),
         *_differences(request.data, info.data, request.data_given),
         *_differences(request.model, info.model, request.model_given),
         *_differences(request.objective, info.objective, request.objective_given),

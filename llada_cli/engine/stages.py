@@ -29,6 +29,7 @@ from .lifecycle import (
     request_from_run,
     started,
 )
+from .loggers import check_logger
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS, make_objective
 from .options import REQUIRED, check_options, option, option_values
@@ -131,6 +132,7 @@ def _run_stage(
         request = request_from_run(registry, request)
     elif request.stage == "sft":
         request = _sft_request(registry, request)
+    check_logger(request.train.logger)  # before anything is written
     torch.manual_seed(request.train.seed)
     prepared = _prepare(registry, request, world)
     try:

@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -29,6 +29,7 @@ from .config import TrainConfig
 from .data.packing import BatchStream
 from .device import autocast_for, compile_blocks, gradient_scaler, resolve_dtype
 from .distributed import World
+from .loggers import MetricsLogger, open_logger
 from .model import Transformer
 from .objectives import LossOutput
 from .registry import Run
@@ -96,6 +97,7 @@ class Trainer:
         self.stream = BatchStream(
             train_rows, config.batch_size, config.seed, self.world.rank, self.world.world_size
         )
+        self.logger: MetricsLogger | None = None  # tensorboard or wandb, opened by fit()
         # each process draws its own masks (rank 0: the single-process stream)
         self.generator = torch.Generator().manual_seed(config.seed + 1 + self.world.rank)
         self.optimizer = self._make_optimizer()
@@ -188,6 +190,15 @@ class Trainer:
         if self.compile_fallback:
             start["warning"] = self.compile_fallback
         self.on_event(TrainEvent("start", self.step, total, start))
+        if self.world.is_main:
+            self.logger = open_logger(self.config.logger, self.run, self.step, asdict(self.config))
+        try:
+            return self._loop(total)
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+
+    def _loop(self, total: int) -> str:
         self.model.train()
         while self.step < total:
             loss, tokens, metrics = self._train_step()
@@ -298,6 +309,8 @@ class Trainer:
             return
         with self.run.metrics_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self.logger is not None:
+            self.logger.log(record)
 
     def _save(self) -> None:
         # every process takes part: they gather random states (and, sharded, the weights)
