@@ -11,7 +11,7 @@ import typer
 from ..engine.device import idle_cores, use_threads
 from ..engine.errors import UsageError
 from ..engine.registry import default_home
-from . import chat, compare, data, evaluate, pipeline, plot, pretrain, runs, sample, sft, sweep
+from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag
 
@@ -32,6 +32,7 @@ app.command("eval")(evaluate.evaluate)
 app.command("sweep")(sweep.sweep)
 app.command("plot")(plot.plot)
 app.command("pipeline")(pipeline.pipeline)
+app.command("export")(export.export)
 app.add_typer(runs.app, name="runs")
 
 

@@ -12,6 +12,7 @@ from rich import box
 from rich.table import Table
 
 from ..engine.errors import LladaError, UsageError
+from ..engine.hf_format import is_hf_folder
 from ..engine.imported_runs import register_import
 from ..engine.registry import Run
 from ..engine.runinfo import KINDS
@@ -208,7 +209,11 @@ def remove(
 def import_checkpoint(
     ctx: typer.Context,
     checkpoint: Annotated[
-        Path, typer.Argument(help="A .pt, .pth or .safetensors state dict (MiniMind, Nano-LLaDA).")
+        Path,
+        typer.Argument(
+            help="A .pt, .pth or .safetensors state dict (MiniMind, Nano-LLaDA), or a transformers "
+            "folder (config.json, safetensors, tokenizer.json; e.g. from llada export)."
+        ),
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new run.")],
     kind: Annotated[
@@ -226,7 +231,7 @@ def import_checkpoint(
 ) -> None:
     """Register an external checkpoint as a run (architecture read off tensor names and shapes)."""
     tokenizer_path = tokenizer.build().path
-    if tokenizer_path is None:
+    if tokenizer_path is None and not is_hf_folder(checkpoint):
         raise UsageError("runs import needs the model's tokenizer: --tokenizer FILE or --tokenizer-dir DIR")
     run, report = register_import(
         globals_of(ctx).registry,

@@ -9,6 +9,7 @@ from pathlib import Path
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
 from .checkpoint_files import EXTERNAL_SUFFIXES, read_checkpoint
 from .errors import UsageError, named
+from .hf_format import is_hf_folder, load_hf_folder
 from .importing import DIFFUSION_LAYOUTS, ImportReport, detect_layout, load_external_model
 from .model import grow_vocab
 from .options import check_options, option
@@ -51,12 +52,17 @@ def external_run(
 
     Without `kind`, the layout tells: Nano-LLaDA checkpoints are diffusion models, MiniMind's AR.
     """
-    if tokenizer_path is None:
-        raise UsageError(
-            f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
-        )
-    causal = None if kind is None else kind == "ar"  # None: the layout says (one read of the file)
-    model, report = load_external_model(path, causal, num_attention_heads, seq_len)
+    if is_hf_folder(Path(path)):  # a transformers folder (llada export): config.json says it all
+        model, kind = load_hf_folder(Path(path), kind)
+        tokenizer_path = tokenizer_path or Path(path) / "tokenizer.json"
+        report = ImportReport("transformers", sorted(model.state_dict()), [], [])
+    else:
+        if tokenizer_path is None:
+            raise UsageError(
+                f"{path}: an external checkpoint needs {named('tokenizer')} or {named('tokenizer_dir')}"
+            )
+        causal = None if kind is None else kind == "ar"  # None: the layout says (one read of the file)
+        model, report = load_external_model(path, causal, num_attention_heads, seq_len)
     kind = "ar" if model.config.causal else "diffusion"
     tokenizer = Tokenizer.load(tokenizer_path)
     if kind == "diffusion":
@@ -80,7 +86,7 @@ def register_import(
     registry: Registry,
     path: Path,
     name: str,
-    tokenizer_path: Path,
+    tokenizer_path: Path | None,
     kind: str | None,
     overwrite: bool = False,
     num_attention_heads: int | None = None,
