@@ -107,7 +107,7 @@ def test_help_shows_every_training_option_with_its_default_and_aliases(cli):
         assert "--" + field.name.replace("_", "-") in text, field.name
     for alias in ("--max-iters", "--lr", "--max-seq-len", "--tokenizer-json", "-n"):
         assert alias in text
-    assert "cosine|wsd|constant" in text and "0.0003" in text
+    assert "{cosine,wsd,constant}" in text and "0.0003" in text
     assert "--load-from" in cli.ok("sft", "--help").stdout
 
 

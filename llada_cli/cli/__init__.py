@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +15,11 @@ from ..engine.registry import default_home
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag
+from .root import HelpCommand, RootGroup
 
 app = typer.Typer(
     name="llada",
+    cls=RootGroup,
     help="Train, fine-tune, sample and compare masked-diffusion language models next to an AR baseline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -24,16 +27,26 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(pretrain.app, name="pretrain")
-app.command("sft")(sft.sft)
-app.command("sample")(sample.sample)
-app.command("chat")(chat.chat)
-app.command("compare")(compare.compare)
-app.command("eval")(evaluate.evaluate)
-app.command("sweep")(sweep.sweep)
-app.command("plot")(plot.plot)
-app.command("pipeline")(pipeline.pipeline)
-app.command("export")(export.export)
+app.command("sft", cls=HelpCommand)(sft.sft)
+app.command("sample", cls=HelpCommand)(sample.sample)
+app.command("chat", cls=HelpCommand)(chat.chat)
+app.command("compare", cls=HelpCommand)(compare.compare)
+app.command("eval", cls=HelpCommand)(evaluate.evaluate)
+app.command("sweep", cls=HelpCommand)(sweep.sweep)
+app.command("plot", cls=HelpCommand)(plot.plot)
+app.command("pipeline", cls=HelpCommand)(pipeline.pipeline)
+app.command("export", cls=HelpCommand)(export.export)
 app.add_typer(runs.app, name="runs")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            number = metadata.version("llada-cli")
+        except metadata.PackageNotFoundError:
+            number = "dev"
+        typer.echo(f"llada {number}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -60,6 +73,10 @@ def root(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file of defaults for any command; flags win.")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     ctx.obj = Globals(
         home=(home or default_home()).expanduser(),

@@ -15,11 +15,12 @@ from ..engine.data.formats import is_sft_row
 from ..engine.data.sources import read_jsonl_conversations, read_jsonl_texts
 from ..engine.errors import UsageError
 from .common import cli_errors, err, globals_of, out
+from .root import HelpCommand, HelpGroup
 
-app = typer.Typer(help="Get training data.", no_args_is_help=True)
+app = typer.Typer(cls=HelpGroup, help="Get training data.", no_args_is_help=True)
 
 
-@app.command("fetch")
+@app.command("fetch", cls=HelpCommand)
 @cli_errors
 def fetch(
     ctx: typer.Context,

@@ -56,6 +56,7 @@ class Group:
     prefix: str = ""  # compare's per-side options: --ar-temperature
     prefixed_aliases: bool = True  # False: aliases keep their own spelling (--gen-temp on one side)
     help: dict[str, str] = dataclasses.field(default_factory=dict)  # per-command help overrides
+    hide: frozenset[str] = frozenset()  # accepted (e.g. in seed command lines) but not offered in --help
 
     def specs(self) -> list[tuple[dataclasses.Field, Spec]]:
         return [(f, s) for f, s in option_fields(self.cls) if f.name not in self.skip]
@@ -84,7 +85,11 @@ class Group:
         if not required:
             extra["show_default"] = self.unset_default or _shown(field.default)
         declared = typer.Option(
-            *flags, help=with_flags(self.help.get(field.name, spec.help)), rich_help_panel=self.panel, **extra
+            *flags,
+            help=with_flags(self.help.get(field.name, spec.help)),
+            rich_help_panel=self.panel,
+            hidden=field.name in self.hide,
+            **extra,
         )
         default = ... if required else None
         annotation = kind if required else kind | None

@@ -218,14 +218,5 @@ def _print_planned(step: Step, decision: Decision, line: list[str]) -> None:
 
 
 def _invoke(root: Any, args: list[str]) -> int:
-    """Run one `llada` command line in this process; its exit code."""
-    try:
-        result = root.main(args=args, prog_name="llada", standalone_mode=False)
-    except typer.Exit as stop:
-        return stop.exit_code
-    except Exception as error:  # click's usage errors: shown as the command would show them
-        if hasattr(error, "show") and hasattr(error, "exit_code"):
-            error.show()
-            return error.exit_code
-        raise
-    return result if isinstance(result, int) else 0
+    """Run one `llada` command line in this process; its exit code (errors are shown as usual)."""
+    return root.main(args=args, prog_name="llada", standalone_mode=False)

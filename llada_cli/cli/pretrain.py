@@ -9,10 +9,13 @@ import typer
 from ..engine.objectives import ARPretrainConfig, DiffusionPretrainConfig
 from .common import cli_errors, complete_run_name
 from .options import Group, with_configs
+from .root import HelpCommand, HelpGroup
 from .training import RUN, TRAIN, TrainingOptions, build_request, run_training, training_options
 
 app = typer.Typer(
-    help="Pretrain an AR model, or a diffusion model (optionally from an AR run).", no_args_is_help=True
+    cls=HelpGroup,
+    help="Pretrain an AR model, or a diffusion model (optionally from an AR run).",
+    no_args_is_help=True,
 )
 DATA_HELP = "builtin, minimind, or a .jsonl/.txt file."
 InitFrom = Annotated[
@@ -33,7 +36,7 @@ def NanoSwitch(flag: str) -> object:  # noqa: N802 (a type alias factory)
     return Annotated[bool, typer.Option(flag, hidden=True)]
 
 
-@app.command("ar")
+@app.command("ar", cls=HelpCommand)
 @cli_errors
 @with_configs(**training_options(DATA_HELP, Group(ARPretrainConfig, TRAIN)))
 def pretrain_ar(ctx: typer.Context, *, options: TrainingOptions) -> None:
@@ -41,7 +44,7 @@ def pretrain_ar(ctx: typer.Context, *, options: TrainingOptions) -> None:
     run_training(ctx, build_request(ctx, "ar", "pretrain", None, options))
 
 
-@app.command("diffusion")
+@app.command("diffusion", cls=HelpCommand)
 @cli_errors
 @with_configs(**training_options(DATA_HELP, Group(DiffusionPretrainConfig, "Diffusion objective")))
 def pretrain_diffusion(

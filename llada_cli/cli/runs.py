@@ -21,8 +21,9 @@ from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import duration
+from .root import HelpCommand, HelpGroup
 
-app = typer.Typer(help="List, inspect and remove runs.", no_args_is_help=True)
+app = typer.Typer(cls=HelpGroup, help="List, inspect and remove runs.", no_args_is_help=True)
 
 RunName = Annotated[
     str, typer.Argument(help="Run name (or name@step, or a run folder).", autocompletion=complete_run_name)
@@ -81,7 +82,7 @@ TEXT_COLUMNS = ("name", "kind", "stage", "status")
 LIST_CAPTION = "best val: nats/token (ar: cross entropy; dlm, diffusion: ELBO bound)"
 
 
-@app.command("list")
+@app.command("list", cls=HelpCommand)
 @cli_errors
 def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every run of the registry."""
@@ -131,7 +132,7 @@ def _count(number: int | None) -> str:
     return str(number)
 
 
-@app.command("show")
+@app.command("show", cls=HelpCommand)
 @cli_errors
 def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     """A run's configuration, status and checkpoints."""
@@ -183,7 +184,7 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-@app.command("rm")
+@app.command("rm", cls=HelpCommand)
 @cli_errors
 def remove(
     ctx: typer.Context,
@@ -200,7 +201,7 @@ def remove(
         err.print(f"removed {run.name}", highlight=False)
 
 
-@app.command("import")
+@app.command("import", cls=HelpCommand)
 @cli_errors
 @with_configs(
     tokenizer=Group(TokenizerOptions, "Options"),

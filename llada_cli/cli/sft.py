@@ -26,7 +26,9 @@ Base = Annotated[
 @cli_errors
 @with_configs(
     **training_options(
-        "builtin, minimind, or a conversations .jsonl.", Group(DiffusionSFTConfig, "SFT (diffusion runs)")
+        "builtin, minimind, or a conversations .jsonl.",
+        Group(DiffusionSFTConfig, "SFT (diffusion runs)"),
+        fine_tuning=True,
     )
 )
 def sft(ctx: typer.Context, base: Base, *, options: TrainingOptions) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import typer
@@ -12,6 +12,7 @@ import typer
 from ..engine.config import DataConfig, ModelConfig, TrainConfig, model_config_from_preset
 from ..engine.distributed import World
 from ..engine.errors import LladaError
+from ..engine.options import option_names
 from ..engine.registry import Registry, default_home
 from ..engine.stages import RunOptions, StageRequest, StartOptions, run_stage
 from ..engine.tokenizer import TokenizerOptions
@@ -47,11 +48,16 @@ class TrainingOptions:
     objective: Given
 
 
-def training_options(data_help: str, objective: Group) -> dict[str, Any]:
-    """`with_configs` arguments of a training command: its option groups, passed as one `options`."""
-    return dict(
-        into=("options", TrainingOptions), **RUN_GROUPS, data=data_group(data_help), objective=objective
-    )
+def training_options(data_help: str, objective: Group, fine_tuning: bool = False) -> dict[str, Any]:
+    """`with_configs` arguments of a training command: its option groups, passed as one `options`.
+    Fine-tuning takes the base run's shape: only the row length is offered (the other shape
+    options stay accepted, checked against the base, for the seed's command lines)."""
+    groups = dict(RUN_GROUPS)
+    if fine_tuning:
+        groups["start"] = replace(groups["start"], hide=frozenset(option_names(StartOptions)))
+        hidden_shape = frozenset(option_names(ModelConfig) - {"seq_len"})
+        groups["shape"] = replace(groups["shape"], hide=hidden_shape, unset_default="the base run's")
+    return dict(into=("options", TrainingOptions), **groups, data=data_group(data_help), objective=objective)
 
 
 def build_request(
