@@ -29,6 +29,7 @@ from .config import TrainConfig
 from .data.packing import BatchStream
 from .device import autocast_for, compile_blocks, gradient_scaler, resolve_dtype
 from .distributed import World
+from .errors import LladaError, named
 from .loggers import MetricsLogger, open_logger
 from .model import Transformer
 from .objectives import LossOutput
@@ -203,6 +204,13 @@ class Trainer:
         while self.step < total:
             loss, tokens, metrics = self._train_step()
             self.step += 1
+            if not math.isfinite(loss):  # nothing after this is worth saving
+                good = self.run.latest_step()
+                where = f"its last good checkpoint is step {good}" if good else "it has no checkpoint"
+                raise LladaError(
+                    f"the loss became {loss} at step {self.step}: training diverged and stopped; {where} "
+                    f"(a lower {named('learning_rate')} or more {named('warmup_steps')} may help)"
+                )
             self.tokens_seen += tokens
             self.window.add(loss, tokens)
             last = self.step == total
