@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from ..engine.checkpoint import load_run
-from ..engine.errors import UsageError
 from ..engine.hf_format import export_hf
 from .common import cli_errors, complete_run_name, err, globals_of, out
 
-FORMATS = ("hf",)
+FORMAT = Literal["hf"]  # the only one so far
 
 
 @cli_errors
@@ -20,15 +19,13 @@ def export(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="Run name or name@step.", autocompletion=complete_run_name)],
     folder: Annotated[Path, typer.Argument(help="Folder to write (new, or empty).")],
-    format: Annotated[str, typer.Option("--format", help="hf: a transformers folder.")] = "hf",
+    format: Annotated[FORMAT, typer.Option("--format", help="hf: a transformers folder.")] = "hf",
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a folder that is not empty.")
+        bool, typer.Option("--overwrite", help="Replace an earlier export in FOLDER.")
     ] = False,
 ) -> None:
     """Export a run: an AR run loads with AutoModelForCausalLM.from_pretrained(FOLDER); a diffusion
     run's folder (with a model card) goes back into llada with `llada runs import FOLDER`."""
-    if format not in FORMATS:
-        raise UsageError(f"--format {format} is unknown: use one of {', '.join(FORMATS)}")
     found, step = globals_of(ctx).registry.resolve(run)
     loaded = load_run(found, step)
     export_hf(loaded, folder, overwrite)

@@ -12,6 +12,7 @@ so it is for `llada runs import`, which reads such a folder back to the same log
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from .checkpoint import LoadedRun
 from .config import ModelConfig
 from .errors import LladaError, UsageError, named
-from .model import Transformer
+from .model import YARN_BETA_FAST, YARN_BETA_SLOW, Transformer
 from .tokenizer import EOS, IM_END, MASK, Tokenizer
 
 WEIGHTS = "model.safetensors"
@@ -43,6 +44,25 @@ llada sample {name} --chat --prompt "Hello"
 
 The mask token is `{mask}` (id {mask_id}); the chat template is ChatML.
 """
+
+
+def check_exportable(config: ModelConfig) -> None:
+    """Refuse a model transformers would compute differently: only YaRN can differ.
+
+    The ramp's slow edge is the pair whose wave turns YARN_BETA_SLOW times over the original
+    length (model.py, pair_turning). llada clamps it to the last pair as MiniMind does,
+    transformers to head_dim - 1: past the last pair the two ramps have different slopes.
+    """
+    if config.rope_scaling <= 1:
+        return
+    dim, turns = config.head_dim, config.rope_original_max_position / (YARN_BETA_SLOW * 2 * math.pi)
+    slow_edge = dim * math.log(turns) / (2 * math.log(config.rope_theta))
+    if not 0 <= slow_edge <= dim // 2 - 1:
+        raise UsageError(
+            f"YaRN scaling ({named('inference_rope_scaling')}) with {named('rope_theta')} "
+            f"{config.rope_theta:g} at head size {dim} has no transformers equivalent: its ramp ends past "
+            "the last frequency pair, where transformers' YaRN differs from llada's"
+        )
 
 
 def hf_config(config: ModelConfig, tokenizer: Tokenizer, kind: str) -> dict[str, Any]:
@@ -84,29 +104,43 @@ def hf_config(config: ModelConfig, tokenizer: Tokenizer, kind: str) -> dict[str,
             "rope_type": "yarn",
             "factor": config.rope_scaling,
             "original_max_position_embeddings": config.rope_original_max_position,
-            "beta_fast": 32.0,
-            "beta_slow": 1.0,
+            "beta_fast": YARN_BETA_FAST,
+            "beta_slow": YARN_BETA_SLOW,
             "attention_factor": 1.0,
         }
+        # some transformers 4.x releases take the factor as this length over the original one
+        values["max_position_embeddings"] = round(config.rope_original_max_position * config.rope_scaling)
     return values
 
 
 def export_hf(loaded: LoadedRun, out: Path, overwrite: bool = False) -> Path:
     """Write the run's weights, tokenizer and configs as a transformers folder at `out`."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UsageError(f"{out} exists and is not empty; choose another folder or give {named('overwrite')}")
-    model, tokenizer, kind = loaded.model, loaded.tokenizer, loaded.kind
-    staging = out.with_name(f".{out.name}.partial")  # renamed into place once complete
+    _check_target(out, overwrite)
+    check_exportable(loaded.model.config)
+    target = out.expanduser().resolve()  # "." has no name to put the staging folder beside
+    staging = target.with_name(f".{target.name}.partial")  # renamed into place once complete
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        _write_folder(staging, model, tokenizer, kind, loaded.info.name)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        _write_folder(staging, loaded.model, loaded.tokenizer, loaded.kind, loaded.info.name)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """A new or empty folder; with `overwrite`, also an earlier export, never other files."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not overwrite:
+        raise UsageError(f"{out} exists and is not empty; choose another folder or give {named('overwrite')}")
+    if not is_hf_folder(out):
+        raise UsageError(
+            f"{out} is not an earlier export (no config.json); {named('overwrite')} replaces only those"
+        )
 
 
 def _write_folder(folder: Path, model: Transformer, tokenizer: Tokenizer, kind: str, name: str) -> None:
@@ -169,7 +203,7 @@ def load_hf_folder(path: Path, kind: str | None = None) -> tuple[Transformer, st
         values = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise LladaError(f"{path / 'config.json'}: not a readable JSON config ({error})") from None
-    if values.get("model_type") not in ("llama", "qwen3", "qwen2", "mistral"):
+    if values.get("model_type") not in ("llama", "qwen3", "mistral"):
         raise LladaError(
             f"{path}: model_type '{values.get('model_type')}' is not a Llama-style model llada can read"
         )
@@ -192,7 +226,12 @@ def load_hf_folder(path: Path, kind: str | None = None) -> tuple[Transformer, st
 def _model_config(values: dict[str, Any], kind: str, path: Path) -> ModelConfig:
     if values.get("attention_bias") or values.get("mlp_bias"):
         raise LladaError(f"{path}: biases in attention or MLP; llada's model has none")
-    scaling = values.get("rope_scaling") or {}
+    if values.get("sliding_window") and values.get("use_sliding_window", True):
+        raise LladaError(f"{path}: sliding-window attention; llada's attention sees the whole row")
+    heads, hidden = values.get("num_attention_heads"), values.get("hidden_size")
+    if values.get("head_dim") and heads and hidden and values["head_dim"] * heads != hidden:
+        raise LladaError(f"{path}: head_dim {values['head_dim']} is not hidden_size / num_attention_heads")
+    rope_theta, rope_scaling, rope_original = _rope(values, path)
     try:
         return ModelConfig(
             vocab_size=values["vocab_size"],
@@ -202,9 +241,9 @@ def _model_config(values: dict[str, Any], kind: str, path: Path) -> ModelConfig:
             num_kv_heads=values.get("num_key_value_heads"),
             intermediate_size=values.get("intermediate_size"),
             seq_len=values.get("llada", {}).get("seq_len") or values.get("max_position_embeddings", 2048),
-            rope_theta=float(values.get("rope_theta", 10000.0)),
-            rope_scaling=float(scaling.get("factor", 1.0)),
-            rope_original_max_position=int(scaling.get("original_max_position_embeddings", 2048)),
+            rope_theta=rope_theta,
+            rope_scaling=rope_scaling,
+            rope_original_max_position=rope_original,
             tie_embeddings=bool(values.get("tie_word_embeddings", False)),
             qk_norm=values.get("model_type") == "qwen3",
             norm_eps=float(values.get("rms_norm_eps", 1e-6)),
@@ -213,6 +252,31 @@ def _model_config(values: dict[str, Any], kind: str, path: Path) -> ModelConfig:
         )
     except KeyError as missing:
         raise LladaError(f"{path / 'config.json'} lacks {missing}") from None
+
+
+def _rope(values: dict[str, Any], path: Path) -> tuple[float, float, int]:
+    """RoPE base, YaRN factor and original length. transformers 5 nests them all in
+    `rope_parameters`; earlier releases keep `rope_theta` apart and the scaling in `rope_scaling`."""
+    rope = values.get("rope_parameters") or values.get("rope_scaling") or {}
+    theta = float(values.get("rope_theta") or rope.get("rope_theta") or 10000.0)
+    rope_type = rope.get("rope_type") or rope.get("type") or "default"
+    if rope_type == "default":
+        return theta, 1.0, 2048
+    as_minimind = (
+        rope_type == "yarn"
+        and rope.get("factor")
+        and rope.get("attention_factor") == 1
+        and (rope.get("beta_fast") or YARN_BETA_FAST) == YARN_BETA_FAST
+        and (rope.get("beta_slow") or YARN_BETA_SLOW) == YARN_BETA_SLOW
+        and rope.get("truncate", True)
+    )
+    if not as_minimind:
+        raise LladaError(
+            f"{path}: RoPE scaling '{rope_type}' (attention factor {rope.get('attention_factor')}) has no "
+            f"llada equivalent: llada scales only as MiniMind's YaRN (attention factor 1, betas 32 and 1)"
+        )
+    original = rope.get("original_max_position_embeddings") or values.get("max_position_embeddings", 2048)
+    return theta, float(rope["factor"]), int(original)
 
 
 def _folder_state(path: Path) -> dict[str, torch.Tensor]:
