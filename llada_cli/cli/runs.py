@@ -14,6 +14,7 @@ from rich.table import Table
 from ..engine.errors import LladaError, UsageError
 from ..engine.hf_format import is_hf_folder
 from ..engine.imported_runs import register_import
+from ..engine.locks import shown_status
 from ..engine.registry import Run
 from ..engine.runinfo import KINDS
 from ..engine.stages import RunOptions
@@ -42,7 +43,7 @@ def summary(run: Run) -> dict[str, Any]:
         "kind": info.kind,
         "stage": info.stage,
         "parent": info.parent,
-        "status": info.status,
+        "status": shown_status(run.path, info.status),
         "step": info.step,
         "total_steps": info.total_steps,
         "parameters": info.parameters,
@@ -86,7 +87,15 @@ LIST_CAPTION = "best val: nats/token (ar: cross entropy; dlm, diffusion: ELBO bo
 @cli_errors
 def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every run of the registry."""
-    rows = [_summary_or_corrupt(run) for run in globals_of(ctx).registry.runs()]
+    registry = globals_of(ctx).registry
+    registry.recover_all()  # what stopped overwrites left: back in place, or listed under a new name
+    rows = [_summary_or_corrupt(run) for run in registry.runs()]
+    for name in registry.incomplete_names():
+        err.print(
+            f"run folder '{name}' has no run.json (a start stopped before writing it): "
+            f"`llada runs rm {name}` removes it, starting the run again replaces it",
+            highlight=False,
+        )
     if as_json:
         print_json(rows)
         return
@@ -138,6 +147,7 @@ def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     """A run's configuration, status and checkpoints."""
     run, _ = globals_of(ctx).registry.resolve(name)
     info = run.info().to_json() | {"checkpoints": run.checkpoint_steps(), "path": str(run.path)}
+    info["status"] = shown_status(run.path, info["status"])
     if as_json:
         print_json(info)
         return
@@ -191,10 +201,20 @@ def remove(
     names: Annotated[list[str], typer.Argument(help="Runs to delete.", autocompletion=complete_run_name)],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Delete runs (asks first unless --yes)."""
+    """Delete runs (asks first unless --yes); a run being trained is refused."""
     registry = globals_of(ctx).registry
-    runs = [registry.existing(name) for name in names]
+    runs = [registry.removable(name) for name in names]
+    for run in runs:
+        children = [child for child in registry.children(run.name) if child not in names]
+        if children:
+            err.print(
+                f"warning: run '{run.name}' is the parent of {', '.join(children)} "
+                "(their run.json names it; they keep their own weights)",
+                highlight=False,
+            )
     if not yes and not typer.confirm(f"Delete {len(runs)} run(s): {', '.join(r.name for r in runs)}?"):
+        for run in runs:
+            err.print(f"kept run '{run.name}'", highlight=False)
         raise typer.Exit(1)
     for run in runs:
         registry.remove(run.name)

@@ -1,15 +1,16 @@
 """A training run's folder through its life: created (or reopened to resume), started, and ended
 with a status in run.json (running, interrupted, failed, completed, early_stopped).
 
-Only the main process writes (distributed.py); an overwritten run is moved aside until the new
-one has started, so a new run that fails its checks gives the old one back.
+Only the main process writes (distributed.py), and it owns the run while it trains: the run's lock
+(locks.py) refuses a second writer. An overwritten run is moved aside until the new one has saved
+its first checkpoint, so a new run that fails its checks, or is killed, gives the old one back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -17,15 +18,16 @@ import torch
 from .config import TrainConfig
 from .distributed import World
 from .errors import UsageError, named
+from .locks import RunLock, refuse_if_busy
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS
-from .registry import Registry, Run
+from .registry import Creation, Registry, Run
 from .runinfo import RunInfo, a_kind
 from .tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from .stages import StageRequest
-    from .trainer import Trainer
+    from .trainer import EventHandler, Trainer, TrainEvent
 
 
 @dataclass
@@ -35,7 +37,22 @@ class Prepared:
     run: Run
     model: Transformer
     tokenizer: Tokenizer
-    replaced: Path | None  # an overwritten run, moved aside until this one starts
+    creation: Creation | None = None  # a new run's lock and the run it replaces (main process)
+
+
+def claim(registry: Registry, request: StageRequest) -> AbstractContextManager[object]:
+    """What the main process owns before it reads a run: a resumed run is locked, and cleaned of
+    what a killed checkpoint write left. An overwritten run is only checked now (before a tokenizer
+    is trained for nothing): it is locked when it is moved aside."""
+    name = request.run.run_name
+    if request.run.overwrite:
+        refuse_if_busy(registry.runs_dir / name)
+    if not request.run.resume:
+        return nullcontext()
+    run = registry.existing(name)
+    lock = RunLock.acquire(run.path)
+    run.clean_leftovers()
+    return lock
 
 
 def create_run(
@@ -49,26 +66,30 @@ def create_run(
 ) -> Prepared:
     """A new run folder with its tokenizer and run.json, made by the main process; then the other
     processes, waiting at the barrier, open it."""
-    run, replaced = registry.prepare_new(request.run.run_name, request.run.overwrite)
-    tokenizer.save(run.tokenizer_path)
+    run, creation = registry.prepare_new(request.run.run_name, request.run.overwrite)
     objective = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
-    run.write_info(
-        RunInfo(
-            name=request.run.run_name,
-            kind=request.kind,
-            stage=request.stage,
-            model=model.config,
-            parameters=model.num_parameters,
-            parent=parent,
-            train=request.train,
-            data=request.data,
-            objective=objective,
-            seq_len=seq_len,
-            command=request.command,
+    try:
+        tokenizer.save(run.tokenizer_path)
+        run.write_info(
+            RunInfo(
+                name=request.run.run_name,
+                kind=request.kind,
+                stage=request.stage,
+                model=model.config,
+                parameters=model.num_parameters,
+                parent=parent,
+                train=request.train,
+                data=request.data,
+                objective=objective,
+                seq_len=seq_len,
+                command=request.command,
+            )
         )
-    )
+    except BaseException:
+        registry.restore_replaced(run, creation)
+        raise
     world.barrier()
-    return Prepared(run, model, tokenizer, replaced)
+    return Prepared(run, model, tokenizer, creation)
 
 
 def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
@@ -140,15 +161,32 @@ def _differences(given: object, stored: object, names: frozenset[str] | set[str]
     ]
 
 
-def finish_failed_start(registry: Registry, resumed: bool, prepared: Prepared, world: World) -> None:
+def finish_failed_start(registry: Registry, prepared: Prepared) -> None:
     """A run that never started leaves nothing behind, and an overwritten one comes back."""
-    if not resumed and world.is_main:
-        registry.restore_replaced(prepared.run, prepared.replaced)
+    if prepared.creation is not None:
+        registry.restore_replaced(prepared.run, prepared.creation)
 
 
-def started(registry: Registry, prepared: Prepared, trainer: Trainer, device: torch.device) -> None:
+def dropping_replaced(
+    registry: Registry, prepared: Prepared, on_event: EventHandler | None
+) -> EventHandler | None:
+    """`on_event`, and the overwritten run deleted once the new one has saved its first checkpoint:
+    until then a killed new run leaves the old one to `Registry.recover`."""
+    creation = prepared.creation
+    if creation is None or creation.replaced is None:
+        return on_event
+
+    def handle(event: TrainEvent) -> None:
+        if event.kind == "checkpoint":
+            registry.drop_replaced(creation)
+        if on_event is not None:
+            on_event(event)
+
+    return handle
+
+
+def started(prepared: Prepared, trainer: Trainer, device: torch.device) -> None:
     if trainer.world.is_main:
-        registry.drop_replaced(prepared.replaced)
         prepared.run.update_info(
             status="running",
             train=trainer.config,  # a resume may have extended max_steps

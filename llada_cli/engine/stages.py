@@ -9,6 +9,7 @@ continues.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from .errors import UsageError, named
 from .imported_runs import external_kind, is_checkpoint_file
 from .lifecycle import (
     Prepared,
+    claim,
     create_run,
+    dropping_replaced,
     finish_failed_start,
     fit_recording_status,
     request_from_run,
@@ -128,21 +131,27 @@ def _run_stage(
 ) -> Run:
     if device.type == "cuda" and world.world_size > 1:
         device = torch.device("cuda", world.local_rank)
-    if request.run.resume:
-        request = request_from_run(registry, request)
-    elif request.stage == "sft":
-        request = _sft_request(registry, request)
-    check_logger(request.train.logger)  # before anything is written
-    torch.manual_seed(request.train.seed)
-    prepared = _prepare(registry, request, world)
-    try:
-        trainer = _trainer(registry, request, prepared, device, on_event, world)
-    except BaseException:
-        finish_failed_start(registry, request.run.resume, prepared, world)
-        raise
-    started(registry, prepared, trainer, device)
-    fit_recording_status(prepared.run, trainer.fit, world)
-    return prepared.run
+    with ExitStack() as owned:  # the run's lock, held by the main process until training ends
+        if world.is_main:
+            owned.enter_context(claim(registry, request))
+        if request.run.resume:
+            request = request_from_run(registry, request)
+        elif request.stage == "sft":
+            request = _sft_request(registry, request)
+        check_logger(request.train.logger)  # before anything is written
+        torch.manual_seed(request.train.seed)
+        prepared = _prepare(registry, request, world)
+        if prepared.creation is not None:
+            owned.enter_context(prepared.creation.lock)
+        on_event = dropping_replaced(registry, prepared, on_event)
+        try:
+            trainer = _trainer(registry, request, prepared, device, on_event, world)
+        except BaseException:
+            finish_failed_start(registry, prepared)
+            raise
+        started(prepared, trainer, device)
+        fit_recording_status(prepared.run, trainer.fit, world)
+        return prepared.run
 
 
 def _sft_request(registry: Registry, request: StageRequest) -> StageRequest:
@@ -175,8 +184,8 @@ def _reopened(registry: Registry, request: StageRequest) -> Prepared:
     tokenizer = Tokenizer.load(run.tokenizer_path)
     config = run.info().model
     if run.latest_step() is not None:
-        return Prepared(run, Transformer(config), tokenizer, None)
-    return Prepared(run, rebuilt(_initial_model(registry, request, tokenizer)[0], config), tokenizer, None)
+        return Prepared(run, Transformer(config), tokenizer)
+    return Prepared(run, rebuilt(_initial_model(registry, request, tokenizer)[0], config), tokenizer)
 
 
 def _initial_model(
