@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import re
 
+import click
 import pytest
 import typer
 
 from llada_cli.cli import app
-from llada_cli.cli.root import hoist_globals
+from llada_cli.cli.root import _help_record, hoist_globals
 
 COMMANDS = [
     c.split()
     for c in (
+        "",
+        "pretrain",
+        "runs",
+        "data",
         "sft",
         "sample",
         "chat",
@@ -40,7 +45,7 @@ def _command(path: list[str]):
     return command
 
 
-@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) or "llada" for p in COMMANDS])
 def test_help_at_80_columns_shows_every_flag_whole_and_every_default(cli, path):
     text = cli.ok(*path, "--help", columns=80).stdout
     assert max(len(line) for line in text.splitlines()) <= 80
@@ -52,20 +57,72 @@ def test_help_at_80_columns_shows_every_flag_whole_and_every_default(cli, path):
         for flag in param.opts:
             assert re.search(rf"(^|[\s,]){re.escape(flag)}([\s,]|$)", flat), flag
         default = param.show_default
-        if isinstance(default, str) and default:
-            assert f"[default: {default}]" in flat, param.name
+        if isinstance(default, str) and default and "(default" not in (param.help or ""):
+            assert f"default: {default}]" in flat, param.name  # [default: X] or [env var: Y; default: X]
 
 
-def test_sft_help_keeps_brackets_and_offers_only_the_row_length_of_the_shape(cli):
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) or "llada" for p in COMMANDS])
+def test_every_option_states_its_default(path):
+    command = _command(path)
+    ctx = click.Context(command, info_name=" ".join(["llada", *path]))
+    for param in command.get_params(ctx):
+        if param.param_type_name != "option" or param.hidden or param.is_eager or not param.expose_value:
+            continue
+        text = _help_record(param, ctx)[1]
+        assert re.search(r"\[default: [^]]+\]|\[required\]|; default: ", text), (param.name, text)
+
+
+def test_a_default_in_words_replaces_the_field_value_and_an_unset_one_says_so(cli):
+    text = " ".join(cli.ok("pretrain", "diffusion", "--help", columns=80).stdout.split())
+    for shown in (
+        "--max-steps, --max-iters N Optimizer steps. [default: one epoch]",
+        "--seed N Seed of weights, data order and masks. [default: the global seed]",
+        "--mask-schedule {iid_t,wsd}",
+        "[default: iid_t]",
+        "--global-batch-size N Rows per optimizer step over all processes; sets grad_accum from it. "
+        "[default: none]",
+        "--compile torch.compile the transformer blocks (a first step of compiling, then faster steps). "
+        "[default: off]",
+    ):
+        assert shown in text, shown
+    assert "[default: 0]" not in text.split("--seed N")[1].split("--eval-every")[0]
+
+
+def test_sft_help_keeps_brackets_and_offers_only_the_shape_options_it_uses(cli):
     text = " ".join(cli.ok("sft", "--help", columns=80).stdout.split())
-    assert "Restrict t to [a,b], e.g. 0.2,0.8" in text
-    assert "--seq-len" in text and "--hidden-size" not in text and "--preset" not in text
+    assert "--mask-ratio-band FLOAT,FLOAT Restrict t to [a,b], e.g. 0.2,0.8. [default: none]" in text
+    for offered in ("--seq-len, --max-seq-len N", "--dropout X", "--max-position-embeddings N"):
+        assert offered in text, offered
+    assert "Training row length. [default: the base run's]" in text
+    for ignored in (
+        "--hidden-size",
+        "--num-hidden-layers",
+        "--preset",
+        "--vocab-size",
+        "--tokenizer-sample-mb",
+    ):
+        assert ignored not in text, ignored
 
 
 def test_sampler_defaults_are_shown(cli):
     text = " ".join(cli.ok("sample", "--help", columns=80).stdout.split())
-    for shown in ("--remasking {low_confidence,random}", "[default: low_confidence]", "[default: none]"):
+    for shown in (
+        "Usage: llada sample [OPTIONS] [RUN]",
+        "--remasking {low_confidence,random} Which slots to commit each step. [default: low_confidence]",
+        "--cache {none,prefix,dual} Block KV cache (Fast-dLLM). [default: none]",
+        "--temperature, --gen-temp X 0 = greedy / argmax: deterministic. [default: 0.0]",
+        "--block-length N Semi-autoregressive block size. [default: 32 when it divides the gen length]",
+        "--seed N Sampling seed. [default: global --seed]",
+        "--json One JSON document on stdout. [default: off]",
+    ):
         assert shown in text, shown
+
+
+def test_root_help_names_metavars_and_the_home_default(cli):
+    text = " ".join(cli.ok("--help", columns=80).stdout.split())
+    assert "--threads N CPU threads for torch." in text
+    assert "default: the user data folder" in text and "int range" not in text
+    assert "Usage: llada runs import [OPTIONS] CHECKPOINT" in cli.ok("runs", "import", "--help").stdout
 
 
 def test_version(cli):
@@ -97,6 +154,8 @@ def test_hoisting_moves_only_global_options(words, expected):
     ("args", "fragment"),
     [
         (["sample", "x", "--bogus"], "No such option: --bogus"),
+        (["sample", "x", "--temprature", "1"], "(Possible options: --temperature"),
+        (["sample", "x", "--remasking", "best"], "'--remasking': 'best' is not one of 'low_confidence'"),
         (["pretrain", "ar", "--batch-size", "many"], "--batch-size"),
         (["export"], "Missing argument"),
     ],

@@ -53,7 +53,13 @@ def _print_version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option("--home", envvar="LLADA_HOME", help="Registry root (runs, data, caches).")
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="LLADA_HOME",
+            help="Registry root (runs, data, caches).",
+            show_default="the user data folder, e.g. ~/.local/share/llada",
+        ),
     ] = None,
     device: Annotated[
         str, typer.Option("--device", envvar="LLADA_DEVICE", help="auto, cpu, cuda or mps.")

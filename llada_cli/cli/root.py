@@ -1,4 +1,5 @@
-"""The root command's behaviour: global options anywhere on the line, and one-line usage errors.
+"""The command line's behaviour: help that reads at 80 columns, global options anywhere on the
+line, and one-line usage errors.
 
 `llada sample RUN --home X` means `llada --home X sample RUN`: a global option given after the
 subcommand moves in front of it, unless that command has an option of the same name (`sample
@@ -40,8 +41,20 @@ class PlainHelp:
         if hasattr(self, "format_commands"):
             self.format_commands(ctx, formatter)
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage line names arguments as their help does: RUN, [RUN], RUNS..."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                pieces += param.get_usage_pieces(ctx)
+            else:
+                pieces.append(_argument(param) if param.required else f"[{_argument(param)}]")
+        return pieces + ([self.subcommand_metavar] if hasattr(self, "subcommand_metavar") else [])
+
 
 METAVARS = {"str": "TEXT", "list[str]": "TEXT", "int": "N", "float": "X", "path": "PATH"}
+METAVARS |= {"int range": "N", "float range": "X"}
+STATED_DEFAULT = re.compile(r"\s*\(default:? ([^()]*)\)")  # "Optimizer steps (default: one epoch)."
 
 
 def _help_record(param: Any, ctx: Any) -> tuple[str, str] | None:
@@ -49,17 +62,39 @@ def _help_record(param: Any, ctx: Any) -> tuple[str, str] | None:
     record = param.get_help_record(ctx)
     if record is None:
         return None
-    names, text = record
-    kind = param.display_type(ctx).strip("<>")  # typer's "<int>", "<list[str]>", "<a|b>"
-    names = names.removesuffix(f" <{kind}>")
+    text = re.sub(r"default: \((.*?)\)(?=[;\]])", r"default: \1", record[1])  # typer's "(text)"
     if param.param_type_name == "argument":
-        names = names.upper()
-    elif not param.is_flag:
-        names += f" {METAVARS.get(kind, '{' + kind.replace('|', ',') + '}')}"
-    text = re.sub(r"\[default: \((.*?)\)\]", r"[default: \1]", text)
-    if param.param_type_name == "argument" and param.required:
-        text += "  [required]"
-    return names, text
+        required = param.required and "[required]" not in text
+        return _argument(param), text + "  [required]" * required
+    short_first = sorted(param.opts, key=lambda opt: len(opt) - len(opt.lstrip("-")))
+    names = ", ".join(short_first) + "".join(f" / {opt}" for opt in param.secondary_opts)
+    if not param.is_flag:
+        names += f" {_metavar(param, ctx)}"
+    shows_default = param.expose_value and not param.is_eager  # not --help, --version, completion
+    return names, _with_default(text, param.is_flag) if shows_default else text
+
+
+def _argument(param: Any) -> str:
+    return param.name.upper() + ("..." if param.nargs != 1 else "")
+
+
+def _metavar(param: Any, ctx: Any) -> str:
+    if param.metavar:
+        return param.metavar
+    kind = param.display_type(ctx).strip("<>")  # typer's "<int>", "<list[str]>", "<a|b>"
+    return METAVARS.get(kind, "{" + kind.replace("|", ",") + "}")
+
+
+def _with_default(text: str, switch: bool) -> str:
+    """Every option says its default: one the help states in words wins over the field's value
+    (`--seed`: the global seed, not 0), and an unset one says what it is (off, none)."""
+    stated = STATED_DEFAULT.search(text)
+    if stated:
+        text = re.sub(r"\s*\[default: [^]]*\]", "", STATED_DEFAULT.sub("", text, count=1))
+        return f"{text}  [default: {stated.group(1)}]"
+    if re.search(r"\bdefault\b", text) or "[required]" in text:
+        return text
+    return f"{text}  [default: {'off' if switch else 'none'}]"
 
 
 class HelpCommand(PlainHelp, TyperCommand):
@@ -92,14 +127,12 @@ class RootGroup(HelpGroup):
 
 
 def _one_line(error: Any) -> str:
-    message = " ".join(error.format_message().split())
-    hint = getattr(error, "param_hint", None) or getattr(getattr(error, "param", None), "opts", None)
-    if isinstance(hint, (list, tuple)):
-        hint = " / ".join(hint)
+    message = " ".join(error.format_message().split()).replace("Value error, ", "")  # typer's prefix
+    opts = getattr(getattr(error, "param", None), "opts", None) or []
+    if opts and not any(opt in message for opt in opts):  # name the option when click did not
+        message = f"{opts[0]}: {message}"
     context = getattr(error, "ctx", None)
     where = context.command_path if context is not None else ""
-    if hint and hint not in message:
-        message = f"{hint}: {message}"
     return f"{where}: {message}" if where else message
 
 

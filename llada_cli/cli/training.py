@@ -50,12 +50,14 @@ class TrainingOptions:
 
 def training_options(data_help: str, objective: Group, fine_tuning: bool = False) -> dict[str, Any]:
     """`with_configs` arguments of a training command: its option groups, passed as one `options`.
-    Fine-tuning takes the base run's shape: only the row length is offered (the other shape
-    options stay accepted, checked against the base, for the seed's command lines)."""
+    Fine-tuning takes the base run's shape: only what it may change is offered (the row length,
+    the context, dropout: see stages._initial_model); the other shape options stay accepted,
+    checked against the base, for the seed's command lines."""
     groups = dict(RUN_GROUPS)
     if fine_tuning:
-        groups["start"] = replace(groups["start"], hide=frozenset(option_names(StartOptions)))
-        hidden_shape = frozenset(option_names(ModelConfig) - {"seq_len"})
+        hidden_start = option_names(StartOptions) - {"max_position_embeddings", "inference_rope_scaling"}
+        groups["start"] = replace(groups["start"], hide=frozenset(hidden_start))
+        hidden_shape = frozenset(option_names(ModelConfig) - {"seq_len", "dropout"})
         groups["shape"] = replace(groups["shape"], hide=hidden_shape, unset_default="the base run's")
     return dict(into=("options", TrainingOptions), **groups, data=data_group(data_help), objective=objective)
 
