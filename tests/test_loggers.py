@@ -17,14 +17,16 @@ def _scalars(records: list[dict], key: str) -> dict[int, float]:
     return {r["step"]: r[key] for r in records if key in r}
 
 
-def test_tensorboard_gets_the_same_scalars_as_metrics_jsonl(cli):
+def test_tensorboard_gets_the_same_scalars_as_metrics_jsonl_across_a_resume(cli):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cli.ok(*ARGS, "--logger", "tensorboard", "--run-name", "tb")
+    cli.ok("pretrain", "ar", "--run-name", "tb", "--resume", "--max-steps", "6")
     events = EventAccumulator(str(cli.home / "runs/tb/tensorboard"))
     events.Reload()
     metrics = cli.metrics("tb")
+    assert [r["step"] for r in metrics] == [1, 2, 3, 4, 5, 6]
     for key in ("loss", "val_loss", "lr"):
         logged = {e.step: e.value for e in events.Scalars(key)}
         assert logged == pytest.approx(_scalars(metrics, key), rel=1e-6), key

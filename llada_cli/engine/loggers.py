@@ -65,7 +65,9 @@ class TensorBoardLogger:
     def __init__(self, run: Run, resumed_at: int) -> None:
         from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 
-        self.writer = SummaryWriter(str(run.path / "tensorboard"), purge_step=resumed_at or None)
+        # metrics.jsonl keeps the steps up to the checkpoint, so the events from the next step on
+        # (written by the process that was stopped) give way to the resumed run's
+        self.writer = SummaryWriter(str(run.path / "tensorboard"), purge_step=resumed_at + 1)
 
     def log(self, record: dict[str, Any]) -> None:
         for key, value in _scalars(record).items():
