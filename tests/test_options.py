@@ -25,7 +25,7 @@ ENGINE = Path(__file__).parents[1] / "llada_cli" / "engine"
     ("make", "message"),
     [
         (lambda: TrainConfig(grad_accum=0), "`grad_accum` must be at least 1, got 0"),
-        (lambda: TrainConfig(learning_rate=math.nan), "`learning_rate` must be a number, got nan"),
+        (lambda: TrainConfig(learning_rate=math.nan), "`learning_rate` must be a finite number, got nan"),
         (
             lambda: TrainConfig(lr_schedule="linear"),
             "`lr_schedule` 'linear' is unknown: use one of cosine, wsd",
@@ -37,7 +37,7 @@ ENGINE = Path(__file__).parents[1] / "llada_cli" / "engine"
         (lambda: TrainConfig(global_batch_size=0), "`global_batch_size` must be at least 1, got 0"),
         (
             lambda: StartOptions(tokenizer_sample_mb=math.nan),
-            "`tokenizer_sample_mb` must be a number, got nan",
+            "`tokenizer_sample_mb` must be a finite number, got nan",
         ),
         (lambda: StartOptions(max_position_embeddings=1), "`max_position_embeddings` must be at least 2"),
         (lambda: CheckpointFileOptions(seq_len=1), "`seq_len` must be at least 2, got 1"),
@@ -57,7 +57,7 @@ ENGINE = Path(__file__).parents[1] / "llada_cli" / "engine"
         ),
         (lambda: DiffusionSettings(cap_start_ratio=0.0), "`cap_start_ratio` must be more than 0"),
         (lambda: DiffusionSettings(max_decode_per_step=-1), "`max_decode_per_step` must be at least 0"),
-        (lambda: DiffusionSettings(repeat_penalty=math.nan), "`repeat_penalty` must be a number, got nan"),
+        (lambda: DiffusionSettings(repeat_penalty=math.nan), "`repeat_penalty` must be a finite number, got nan"),
         (lambda: ARSettings(top_k=-1), "`top_k` must be at least 0, got -1"),
     ],
 )
@@ -116,10 +116,10 @@ def test_help_shows_every_training_option_with_its_default_and_aliases(cli):
     [
         (["--devices", "0"], "--devices must be at least 1, got 0"),
         (["--global-batch-size", "0"], "--global-batch-size must be at least 1, got 0"),
-        (["--tokenizer-sample-mb", "nan"], "--tokenizer-sample-mb must be a number, got nan"),
+        (["--tokenizer-sample-mb", "nan"], "--tokenizer-sample-mb must be a finite number, got nan"),
         (["--dropout", "1"], "--dropout must be less than 1, got 1"),
         (["--grad-accum", "0"], "--grad-accum must be at least 1, got 0"),
-        (["--learning-rate", "nan"], "--learning-rate must be a number, got nan"),
+        (["--learning-rate", "nan"], "--learning-rate must be a finite number, got nan"),
         (["--val-fraction", "1"], "--val-fraction must be less than 1, got 1"),
     ],
 )

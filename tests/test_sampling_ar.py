@@ -168,7 +168,7 @@ def test_empty_prompt_is_refused(model):
         (dict(top_k=-1), "`top_k` must be at least 0, got -1"),
         (dict(top_p=0.0), "`top_p` must be more than 0, got 0"),
         (dict(top_p=1.5), "`top_p` must be at most 1, got 1.5"),
-        (dict(repetition_penalty=float("nan")), "`repetition_penalty` must be a number, got nan"),
+        (dict(repetition_penalty=float("nan")), "`repetition_penalty` must be a finite number, got nan"),
     ],
 )
 def test_settings_errors(settings, message):

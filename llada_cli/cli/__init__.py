@@ -84,8 +84,12 @@ def root(
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
+    home = (home or default_home()).expanduser()
+    if home.exists() and not home.is_dir():
+        typer.echo(f"error: --home {home} is a file; give a folder (it is created if missing)", err=True)
+        raise typer.Exit(2)
     ctx.obj = Globals(
-        home=(home or default_home()).expanduser(),
+        home=home,
         device=device,
         seed=seed,
         verbosity=-1 if quiet else (1 if verbose else 0),

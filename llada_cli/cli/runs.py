@@ -244,7 +244,8 @@ def import_checkpoint(
         ),
     ] = None,
     num_attention_heads: Annotated[
-        int | None, typer.Option(help="Query heads, when the checkpoint does not say (no q-norm, no args).")
+        int | None,
+        typer.Option(min=1, help="Query heads, when the checkpoint does not say (no q-norm, no args)."),
     ] = None,
     *,
     tokenizer: Given[TokenizerOptions],

@@ -95,6 +95,8 @@ def sample(
     g = globals_of(ctx)
     if (run is None) == (checkpoint is None):
         raise UsageError("give the run to sample: RUN or --checkpoint (one of them)")
+    if as_json and as_jsonl:
+        raise UsageError("--json and --jsonl: choose one output format")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
     model = api.load(

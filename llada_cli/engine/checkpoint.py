@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def load_weights(path: Path, config: ModelConfig | None = None, device: str = "c
     """Build the model described by the file (or `config`, e.g. with causal switched) and load it."""
     config = config or read_weights_config(path)
     model = Transformer(config)
-    state = load_file(str(path), device="cpu")
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise _damaged(path, str(err)) from None
     if config.tie_embeddings:
         state.setdefault("lm_head.weight", state.get("embed_tokens.weight"))
         state.setdefault("embed_tokens.weight", state.get("lm_head.weight"))
@@ -69,7 +73,18 @@ def save_trainer_state(state: dict[str, Any], path: Path) -> None:
 
 def load_trainer_state(path: Path) -> dict[str, Any]:
     # weights_only: optimizer tensors, RNG byte tensors and plain numbers; never arbitrary objects
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, UnicodeDecodeError, OSError):
+        raise _damaged(path, "truncated or not a torch file") from None
+
+
+def _damaged(path: Path, reason: str) -> LladaError:
+    """A checkpoint file that cannot be read: the step's folder goes, and the one before is used."""
+    return LladaError(
+        f"cannot read {path} ({reason}); the checkpoint is damaged: remove {path.parent} "
+        "to resume from the checkpoint before it"
+    )
 
 
 @dataclass

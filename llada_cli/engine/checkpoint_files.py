@@ -4,6 +4,7 @@ unrestricted pickle; then the state dict out of any training wrapper, its names 
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def _load_object(path: Path) -> Any:
 
 def _torch_load(path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a plain pickle's protocol warning: the error below says it
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
         if any(marker in str(err) for marker in PYTHON_OBJECT_ERRORS):  # refused before constructing it
             raise LladaError(

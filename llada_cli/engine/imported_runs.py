@@ -93,6 +93,11 @@ def register_import(
     command: list[str] | None = None,
 ) -> tuple[Run, ImportReport]:
     """A completed run at step 0 holding the external model: ready to sample, fine-tune or continue."""
+    if Run(registry.runs_dir / name).info_path.is_file() and not overwrite:  # before a long read
+        raise UsageError(
+            f"run '{name}' already exists in {registry.runs_dir}; choose another --name, or "
+            f"{named('overwrite')} to replace it"
+        )
     loaded = external_run(path, tokenizer_path, kind, num_attention_heads=num_attention_heads)
     run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
     try:

@@ -76,7 +76,7 @@ def option_names(cls: type) -> set[str]:
 
 
 def check_options(config: Any) -> None:
-    """Refuse a value outside the declared choices or bounds (NaN is outside every bound)."""
+    """Refuse a value outside the declared choices or bounds, or not finite (NaN, infinity)."""
     for field, spec in option_fields(type(config)):
         value = getattr(config, field.name)
         if value is None or isinstance(value, bool):
@@ -90,8 +90,8 @@ def check_options(config: Any) -> None:
 
 
 def _check_bounds(name: str, value: float, spec: Spec) -> None:
-    if isinstance(value, float) and math.isnan(value):
-        raise UsageError(f"{named(name)} must be a number, got nan")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{named(name)} must be a finite number, got {value}")
     rules = (
         (spec.at_least, lambda b: value >= b, "at least"),
         (spec.above, lambda b: value > b, "more than"),

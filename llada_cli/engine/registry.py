@@ -122,7 +122,14 @@ class Run:
         final = self.checkpoint_dir(step)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.checkpoints_dir))
         try:
-            write_files(tmp)
+            try:
+                write_files(tmp)
+            except OSError as err:  # a full disk, typically: the earlier checkpoints are untouched
+                kept = self.latest_step()
+                since = f"step {kept} is intact" if kept is not None else "no earlier checkpoint exists"
+                raise LladaError(
+                    f"cannot save the checkpoint of step {step}: {err.strerror or err}; {since}"
+                ) from None
             if final.exists():  # re-saving a step: move the old one aside first, drop it after
                 old = final.with_name(final.name + ".old")
                 shutil.rmtree(old, ignore_errors=True)

@@ -105,8 +105,12 @@ class RunInfo:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UsageError(f"{path.parent} is not a llada run (no run.json)") from None
+        except UnicodeDecodeError:
+            raise LladaError(f"{path} is corrupt (not UTF-8 text); fix or remove it") from None
         except json.JSONDecodeError as err:
             raise LladaError(f"{path} is corrupt ({err.msg}); fix or remove it") from None
+        if not isinstance(data, dict):
+            raise LladaError(f"{path} does not describe a run (not a JSON object); fix or remove it")
         try:
             return cls.from_json(data)
         except (KeyError, TypeError, ValueError) as err:

@@ -1,0 +1,204 @@
+"""Every bad input is answered in one line with the right exit code, and nothing is written.
+
+One parametrized test per class of input: option values (on the command line and through
+--config), sampling values, broken run.json files, damaged checkpoints, a full disk, config files,
+imports and global options. Exit code 2 is a usage error, 1 a runtime one."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+
+import pytest
+from conftest import MICRO
+
+from llada_cli.cli import app
+
+ONE_STEP = [*MICRO, "--max-steps", "2", "--run-name", "bad"]
+DIFFUSION = ("pretrain", "diffusion")
+AR = ("pretrain", "ar")
+
+
+def one_line_error(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()  # a training run's own lines may come first
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:] and "Traceback" not in result.output, result.stderr
+    return errors[0].removeprefix("error: ")
+
+
+TRAINING_VALUES = [
+    (AR, "--learning-rate", "nan", "--learning-rate must be a finite number, got nan"),
+    (AR, "--learning-rate", "-1", "--learning-rate must be at least 0, got -1"),
+    (AR, "--epochs", "nan", "--epochs must be a finite number, got nan"),
+    (AR, "--epochs", "inf", "--epochs must be a finite number, got inf"),
+    (AR, "--hidden-size", "-8", "--hidden-size must be at least 1, got -8"),
+    (AR, "--min-lr-ratio", "-2", "--min-lr-ratio must be at least 0, got -2"),
+    (AR, "--weight-decay", "nan", "--weight-decay must be a finite number, got nan"),
+    (AR, "--grad-clip", "nan", "--grad-clip must be a finite number, got nan"),
+    (AR, "--warmup-steps", "-3", "--warmup-steps must be at least 0, got -3"),
+    (AR, "--keep-checkpoints", "-1", "--keep-checkpoints must be at least 0, got -1"),
+    (DIFFUSION, "--iid-mask-eps", "-1", "--iid-mask-eps must be more than 0, got -1"),
+    (DIFFUSION, "--iid-mask-eps", "nan", "--iid-mask-eps must be a finite number, got nan"),
+    (DIFFUSION, "--variable-length-prob", "2", "--variable-length-prob must be at most 1, got 2"),
+]
+
+
+@pytest.mark.parametrize(("command", "flag", "value", "message"), TRAINING_VALUES)
+def test_training_values_are_refused_before_anything_is_written(cli, command, flag, value, message):
+    result = cli(*command, *ONE_STEP, flag, value)
+    assert one_line_error(result, 2) == message and result.stderr.count("\n") == 1
+    assert not (cli.home / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("learning-rate", "nan", "--learning-rate must be a finite number, got nan"),
+        ("epochs", "inf", "--epochs must be a finite number, got inf"),
+        ("hidden-size", "-8", "--hidden-size must be at least 1, got -8"),
+    ],
+)
+def test_the_same_values_through_config_are_refused(cli, tmp_path, key, value, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(f"[pretrain.ar]\n{key} = {value}\n")
+    result = cli("--config", str(config), *AR, "--max-steps", "2", "--run-name", "bad")
+    assert one_line_error(result, 2) == message
+    assert not (cli.home / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"pretrain = 5\n", "'pretrain' must be a table of options, e.g. [pretrain]"),
+        (bytes(range(256)), "not a text file (expected TOML or YAML)"),
+        (None, "is a folder"),
+    ],
+)
+def test_config_files_that_are_not_configs(cli, tmp_path, content, message):
+    config = tmp_path / "c.toml"
+    config.mkdir() if content is None else config.write_bytes(content)
+    assert message in one_line_error(cli("--config", str(config), *AR, *ONE_STEP), 2)
+
+
+@pytest.mark.parametrize(
+    ("run", "args", "message"),
+    [
+        ("ar-base", ["--temperature", "nan"], "--temperature must be a finite number, got nan"),
+        ("dlm-base", ["--threshold", "nan"], "--threshold must be a finite number, got nan"),
+        ("ar-base", ["--max-new-tokens", "100000000000"], "--max-new-tokens 100000000000 does not fit"),
+        ("ar-base", ["--json", "--jsonl"], "--json and --jsonl: choose one output format"),
+    ],
+)
+def test_sampling_values(pipeline, run, args, message):
+    assert message in one_line_error(pipeline("sample", run, "-p", "hi", *args), 2)
+
+
+def test_eval_names_its_own_flag(pipeline):
+    assert "'--answer-length'" in one_line_error(pipeline("eval", "ar-base", "--answer-length", "-1"), 2)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe{", "is corrupt (not UTF-8 text)"),
+        (b"[1, 2]", "does not describe a run (not a JSON object)"),
+        (b'{"name": "broken"', "is corrupt"),
+        ("kind", "does not describe a run ('kind')"),
+        ("model", "does not describe a run ('model')"),
+    ],
+)
+def test_a_broken_run_json_is_named_and_hides_no_other_run(cli, pipeline, content, message):
+    runs = cli.home / "runs"
+    shutil.copytree(pipeline.home / "runs" / "ar-base", runs / "good")
+    shutil.copytree(pipeline.home / "runs" / "ar-base", runs / "broken")
+    info = runs / "broken" / "run.json"
+    if isinstance(content, bytes):
+        info.write_bytes(content)
+    else:  # a run.json that lacks a key every run has
+        data = json.loads(info.read_text())
+        del data[content]
+        info.write_text(json.dumps(data))
+    listing = cli.ok("runs", "list", columns=80).stdout
+    assert "good" in listing
+    for command in (("runs", "show", "broken"), ("sample", "broken", "-p", "hi")):
+        error = one_line_error(cli(*command), 1)
+        assert error.startswith(f"{info} ") and message in error and "fix or remove it" in error
+
+
+@pytest.mark.parametrize(
+    ("damaged", "content", "reason"),
+    [
+        ("trainer.pt", b"\x80\x02garbage" * 20, "truncated or not a torch file"),
+        ("trainer.pt", None, "truncated or not a torch file"),  # cut after 100 bytes
+        ("model.safetensors", b"\xff" * 300, "Error while deserializing header"),
+    ],
+)
+def test_a_damaged_checkpoint_on_resume_names_the_file(cli, pipeline, damaged, content, reason):
+    run = cli.home / "runs" / "ar-base"
+    shutil.copytree(pipeline.home / "runs" / "ar-base", run)
+    step = run / "checkpoints" / "step-0000006"
+    path = step / damaged
+    path.write_bytes(content if content is not None else path.read_bytes()[:100])
+    before = (run / "run.json").read_text()
+    error = one_line_error(cli(*AR, "--run-name", "ar-base", "--resume", "--max-steps", "8"), 1)
+    assert error.startswith(f"cannot read {path} ({reason}")
+    assert error.endswith(f"the checkpoint is damaged: remove {step} to resume from the checkpoint before it")
+    assert (run / "run.json").read_text() == before
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
+    from llada_cli.engine import checkpoint
+
+    saved = []
+    real_save = checkpoint.save_file
+
+    def save_until_the_disk_is_full(tensors, path, metadata=None):
+        if saved:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(path)
+        real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint, "save_file", save_until_the_disk_is_full)
+    result = cli(*AR, *MICRO, "--max-steps", "4", "--save-every", "2", "--run-name", "full")
+    error = one_line_error(result, 1)
+    assert error == "cannot save the checkpoint of step 4: No space left on device; step 2 is intact"
+    run = cli.home / "runs" / "full"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000002"]
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--num-attention-heads", "-4"], 2, "'--num-attention-heads'"),
+        (["--num-attention-heads", "0"], 2, "'--num-attention-heads'"),
+        (["-n", "ar-base"], 2, "run 'ar-base' already exists in"),
+    ],
+)
+def test_import_options(pipeline, args, code, message):
+    run = pipeline.home / "runs" / "ar-base"
+    weights = run / "checkpoints" / "step-0000006" / "model.safetensors"
+    tokenizer = ["--tokenizer", str(run / "tokenizer.json")]
+    result = pipeline("runs", "import", str(weights), *tokenizer, "-n", "imported", *args)
+    error = one_line_error(result, code)
+    assert message in error and "--resume" not in error
+    assert not (pipeline.home / "runs" / "imported").exists()
+
+
+def test_a_plain_pickle_is_refused_without_a_library_warning(cli, pipeline, tmp_path):
+    import pickle
+
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    tokenizer = pipeline.home / "runs" / "ar-base" / "tokenizer.json"
+    result = cli("runs", "import", str(path), "--tokenizer", str(tokenizer), "-n", "p")
+    assert one_line_error(result, 1) == f"cannot read {path}: not a PyTorch checkpoint (UnpicklingError)"
+
+
+def test_home_that_is_a_file(cli, tmp_path):
+    home = tmp_path / "file"
+    home.write_text("")
+    result = cli.runner.invoke(app, ["--home", str(home), "runs", "list"])
+    assert one_line_error(result, 2) == f"--home {home} is a file; give a folder (it is created if missing)"
