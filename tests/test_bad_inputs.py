@@ -42,6 +42,9 @@ TRAINING_VALUES = [
     (DIFFUSION, "--iid-mask-eps", "-1", "--iid-mask-eps must be more than 0, got -1"),
     (DIFFUSION, "--iid-mask-eps", "nan", "--iid-mask-eps must be a finite number, got nan"),
     (DIFFUSION, "--variable-length-prob", "2", "--variable-length-prob must be at most 1, got 2"),
+    (DIFFUSION, "--block-sizes-up", "4,-1", "--wsd-block-sizes-up must be at least 1, got -1"),
+    (AR, "--vocab-size", "100", "--vocab-size must be at least 259, got 100"),
+    (AR, "--jsonl-field", "", "--jsonl-field must name a field, e.g. text"),
 ]
 
 
@@ -89,6 +92,8 @@ def test_config_files_that_are_not_configs(cli, tmp_path, content, message):
         ("dlm-base", ["--threshold", "nan"], "--threshold must be a finite number, got nan"),
         ("ar-base", ["--max-new-tokens", "100000000000"], "--max-new-tokens 100000000000 does not fit"),
         ("ar-base", ["--json", "--jsonl"], "--json and --jsonl: choose one output format"),
+        # an option the run's kind does not use is still checked
+        ("dlm-base", ["--max-new-tokens", "-1"], "--max-new-tokens must be at least 1, got -1"),
     ],
 )
 def test_sampling_values(pipeline, run, args, message):

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import typer
 
-from ..engine.options import Spec, configured, option_fields
+from ..engine.options import Spec, check_values, configured, option_fields
 from .common import complete_run_name, flag, with_flags
 
 T = TypeVar("T")
@@ -119,6 +119,9 @@ class Given(Generic[T]):
 
     cls: type[T]
     values: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        check_values(self.cls, self.values)  # also the options this command will not use
 
     @property
     def names(self) -> frozenset[str]:

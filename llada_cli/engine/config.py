@@ -183,3 +183,5 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if not self.jsonl_field.strip():
+            raise UsageError(f"{named('jsonl_field')} must name a field, e.g. text")

@@ -109,9 +109,13 @@ class DiffusionPretrainConfig(DocumentMasking):
         (),
         "Block curriculum warmup sizes, e.g. 1,4,16,64,256 (default: from the row length).",
         aliases=("block_sizes_up",),
+        at_least=1,
     )
     wsd_block_sizes_down: tuple[int, ...] = option(
-        (), "Block curriculum decay sizes (default: from the row length).", aliases=("block_sizes_down",)
+        (),
+        "Block curriculum decay sizes (default: from the row length).",
+        aliases=("block_sizes_down",),
+        at_least=1,
     )
     repeat_penalty_weight: float = option(
         0.0,

@@ -77,16 +77,22 @@ def option_names(cls: type) -> set[str]:
 
 def check_options(config: Any) -> None:
     """Refuse a value outside the declared choices or bounds, or not finite (NaN, infinity)."""
-    for field, spec in option_fields(type(config)):
-        value = getattr(config, field.name)
-        if value is None or isinstance(value, bool):
+    check_values(type(config), option_values(config))
+
+
+def check_values(cls: type, values: Mapping[str, Any]) -> None:
+    """The same check on values by field name, before a config is built (or when none will be):
+    a value is refused even where the command does not use it. A list's numbers are each checked."""
+    specs = {f.name: spec for f, spec in option_fields(cls)}
+    for name, value in values.items():
+        spec = specs.get(name)
+        if spec is None or value is None or isinstance(value, bool):
             continue
         if spec.choices is not None and value not in spec.choices:
-            raise UsageError(
-                f"{named(field.name)} '{value}' is unknown: use one of {', '.join(spec.choices)}"
-            )
-        if isinstance(value, (int, float)):
-            _check_bounds(field.name, value, spec)
+            raise UsageError(f"{named(name)} '{value}' is unknown: use one of {', '.join(spec.choices)}")
+        for number in value if isinstance(value, tuple) else (value,):
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                _check_bounds(name, number, spec)
 
 
 def _check_bounds(name: str, value: float, spec: Spec) -> None:

@@ -45,7 +45,7 @@ from .starting_point import (
     load_parent,
     rebuilt,
 )
-from .tokenizer import Tokenizer, TokenizerOptions
+from .tokenizer import MIN_VOCAB_SIZE, Tokenizer, TokenizerOptions
 from .trainer import EventHandler, Trainer, TrainEvent
 
 INFERENCE_ROPE_FACTOR = 16.0  # MiniMind's and Nano-LLaDA's YaRN factor
@@ -71,7 +71,10 @@ class StartOptions:
 
     preset: str = option("small", "Size preset; the shape options override it.", choices=PRESETS)
     vocab_size: int = option(
-        6400, "BPE vocabulary to train (without `tokenizer`).", aliases=("target_vocab_size",)
+        6400,
+        "BPE vocabulary to train (without `tokenizer`).",
+        aliases=("target_vocab_size",),
+        at_least=MIN_VOCAB_SIZE,
     )
     tokenizer_sample_mb: float = option(
         64.0, "Megabytes of the corpus, spread over all of it, that a new tokenizer trains on.", above=0
