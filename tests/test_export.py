@@ -95,6 +95,15 @@ def test_ar_export_imports_back_and_refuses_a_full_folder(cli, tmp_path, monkeyp
     refused = cli("export", "ar", str(notes), "--overwrite")
     assert refused.exit_code == 2 and "not an earlier export" in refused.stderr
     assert (notes / "todo.txt").read_text() == "keep me"
+    file = notes / "todo.txt"
+    for args in ([], ["--overwrite"]):
+        refused = cli("export", "ar", str(file), *args)
+        assert (
+            refused.exit_code == 2
+            and refused.stderr
+            == f"error: {file} is a file; export writes a folder: choose a new folder name\n"
+        )
+    assert file.read_text() == "keep me"
 
     here = tmp_path / "here"  # "." is the current folder
     here.mkdir()

@@ -135,6 +135,8 @@ def _check_target(out: Path, overwrite: bool) -> None:
     """A new or empty folder; with `overwrite`, also an earlier export, never other files."""
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
+    if not out.is_dir():
+        raise UsageError(f"{out} is a file; export writes a folder: choose a new folder name")
     if not overwrite:
         raise UsageError(f"{out} exists and is not empty; choose another folder or give {named('overwrite')}")
     if not is_hf_folder(out):
