@@ -16,6 +16,7 @@ from llada_cli import api
 from llada_cli.cli.completion import SHELLS, completion_script
 from llada_cli.cli.live import PLACEHOLDER, LiveDenoising, readable
 from llada_cli.engine.device import idle_cores, running_elsewhere
+from llada_cli.engine.trace_plot import read_trace, trace_figure
 from tests.conftest import MICRO
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,13 +239,20 @@ def test_trace_and_heatmap(pipeline, tmp_path):
         ).stdout
     )
     assert [r["prompt"] for r in doc["results"]] == ["Hi", "Who are you?"]
-    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    header, *events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert (header["kind"], header["run"]) == ("header", "dlm-chat@4")
+    assert header["prompts"] == ["Hi", "Who are you?"]
+    assert header["settings"]["gen_length"] == 8 and header["settings"]["steps"] == 8
     first_row = [e for e in events if e["row"] == 0 and e["kind"] == "commit"]
     positions = [e["position"] for e in first_row]
     assert first_row and len(set(positions)) == len(positions) and all(0 <= p < 8 for p in positions)
     assert all(0 <= e["step"] < 8 for e in events)
     png = pipeline.ok("plot", "--trace", str(trace), "--out", str(tmp_path / "t.png")).stdout.strip()
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
+    figure = trace_figure(read_trace(trace))  # one panel per prompt of the batch
+    titles = [axis.get_title(loc="left") for axis in figure.axes]
+    assert titles[:2] == ["prompt 1 of 2: Hi", "prompt 2 of 2: Who are you?"]
+    assert "8 steps, gen length 8, block length 8" in figure.get_suptitle()
 
 
 def test_live_view_shows_placeholders_for_masked_slots(pipeline):

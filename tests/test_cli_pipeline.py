@@ -142,11 +142,13 @@ def test_compare_prints_both_answers_and_summary(pipeline):
     assert lengths[0] == lengths[1] and 0 < lengths[0] <= 64
 
 
-def test_plot_writes_png_in_first_run(pipeline):
+def test_plot_writes_png_in_the_current_folder(pipeline, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = pipeline.ok("plot", "ar-base", "dlm-base")
-    png = pipeline.home / "runs/ar-base/loss.png"
+    png = tmp_path / "loss-ar-base-dlm-base.png"
     assert result.stdout.strip() == str(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (pipeline.home / "runs/ar-base/loss.png").exists()
 
 
 def test_eval_reports_likelihood_and_the_three_question_sets(pipeline):

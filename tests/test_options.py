@@ -57,7 +57,10 @@ ENGINE = Path(__file__).parents[1] / "llada_cli" / "engine"
         ),
         (lambda: DiffusionSettings(cap_start_ratio=0.0), "`cap_start_ratio` must be more than 0"),
         (lambda: DiffusionSettings(max_decode_per_step=-1), "`max_decode_per_step` must be at least 0"),
-        (lambda: DiffusionSettings(repeat_penalty=math.nan), "`repeat_penalty` must be a finite number, got nan"),
+        (
+            lambda: DiffusionSettings(repeat_penalty=math.nan),
+            "`repeat_penalty` must be a finite number, got nan",
+        ),
         (lambda: ARSettings(top_k=-1), "`top_k` must be at least 0, got -1"),
     ],
 )

@@ -1,37 +1,19 @@
-"""`llada plot`: training curves of one or more runs (PNG), or a sampling trace heatmap."""
+"""`llada plot`: training curves of one or more runs (a figure or a text chart), or a sampling
+trace as a decoding-order heatmap."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..engine.errors import UsageError
-from ..engine.plotting import Series, collect_series, plot_series, plot_trace, read_metrics
+from ..engine.figures import figure_path, safe_name_part, save_figure
+from ..engine.plotting import collect_series, curves_figure, curves_name, read_metrics
+from ..engine.trace_plot import MAX_PANELS, read_trace, trace_figure
 from .common import cli_errors, complete_run_name, err, globals_of, out
-
-SPARKS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float], width: int = 48) -> str:
-    """A compact text chart of a series, resampled to `width` characters."""
-    values = [v for v in values if math.isfinite(v)]
-    if not values:
-        return "(no finite values)"
-    if len(values) > width:
-        values = [values[int(i * len(values) / width)] for i in range(width)]
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    return "".join(SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)
-
-
-def print_text_chart(found: dict[str, list[Series]]) -> None:
-    for series_list in found.values():
-        for s in series_list:
-            err.print(f"{s.label:<32} {sparkline(s.y)}  {s.y[0]:.4g} -> {s.y[-1]:.4g}", highlight=False)
+from .text_chart import chart_lines
 
 
 @cli_errors
@@ -41,7 +23,13 @@ def plot(
         list[str] | None, typer.Argument(help="Runs to overlay.", autocompletion=complete_run_name)
     ] = None,
     out_file: Annotated[
-        Path | None, typer.Option("--out", "-o", help="PNG file (default: in the first run's folder).")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Figure file (.png, .pdf, .svg, ...) or a folder (default: loss-RUN1-RUN2.png in the "
+            "current folder; with --trace, the trace's name with .png).",
+        ),
     ] = None,
     metric: Annotated[
         str,
@@ -49,45 +37,78 @@ def plot(
             help="Comma-separated metrics.jsonl fields, e.g. loss,val_loss,lr,block_size,tokens_per_s."
         ),
     ] = "loss,val_loss",
-    smooth: Annotated[float, typer.Option(help="EMA smoothing weight in [0, 1).", min=0.0, max=0.999)] = 0.0,
+    smooth: Annotated[
+        float,
+        typer.Option(
+            help="EMA weight in [0, 1) for training series; validation is drawn as measured.",
+            min=0.0,
+            max=0.999,
+        ),
+    ] = 0.0,
     log_y: Annotated[bool, typer.Option("--log-y", help="Logarithmic y axis.")] = False,
     x_axis: Annotated[str, typer.Option("--x", help="step or tokens.")] = "step",
+    text: Annotated[
+        bool, typer.Option("--text", help="Print the curves as a text chart instead of writing a figure.")
+    ] = False,
     trace: Annotated[Path | None, typer.Option(help="Draw a `llada sample --trace` file instead.")] = None,
+    prompts: Annotated[
+        str | None,
+        typer.Option(
+            help=f"With --trace: the prompts to draw, e.g. 2 or 1-4,7 (default: all, at most {MAX_PANELS})."
+        ),
+    ] = None,
 ) -> None:
     """Plot loss curves (several runs on one figure) or a decoding-order heatmap."""
     if trace is not None:
-        if runs:
-            raise UsageError("--trace draws a sampling trace; do not give runs with it")
-        path = plot_trace(_read_trace(trace), out_file or trace.with_suffix(".png"))
-        out.print(str(path), highlight=False)
+        _plot_trace(trace, bool(runs), out_file, prompts, text)
         return
+    if prompts is not None:
+        raise UsageError("--prompts picks the prompts of a --trace figure; give --trace FILE")
     if not runs:
         raise UsageError("give one or more runs to plot (see `llada runs list`), or --trace FILE")
     if x_axis not in ("step", "tokens"):
         raise UsageError(f"--x {x_axis}: use step or tokens")
-    registry = globals_of(ctx).registry
-    resolved = [registry.resolve(name)[0] for name in runs]
-    found = collect_series(
-        {r.name: read_metrics(r.metrics_path) for r in resolved},
-        [m.strip() for m in metric.split(",") if m.strip()],
-        x_axis,
-        smooth,
-    )
-    target = out_file or resolved[0].path / "loss.png"
-    plot_series(found, target, x_axis, log_y, title=" vs ".join(r.name for r in resolved))
+    if text and out_file is not None:
+        raise UsageError("--text prints the chart instead of writing a figure; drop --out")
+    metrics = [m.strip() for m in metric.split(",") if m.strip()]
+    if not metrics:
+        raise UsageError("--metric: give one or more metrics.jsonl fields, e.g. loss,val_loss")
+    resolved = [globals_of(ctx).registry.resolve(name)[0] for name in runs]
+    names = list(dict.fromkeys(r.name for r in resolved))
+    target = None if text else figure_path(out_file, curves_name(metrics, names))
+    kinds = {r.name: r.kind for r in resolved}
+    records = {r.name: read_metrics(r.metrics_path, f"{r.name}/metrics.jsonl") for r in resolved}
+    found = collect_series(records, metrics, x_axis, smooth)
+    if target is None:
+        for line in chart_lines(found, kinds, x_axis, log_y, out.width):
+            out.print(line, markup=False, highlight=False)
+        return
+    save_figure(curves_figure(found, kinds, x_axis, log_y, title=" vs ".join(names)), target)
     if out_file is None and err.is_terminal:
-        print_text_chart(found)
+        for line in chart_lines(found, kinds, x_axis, log_y, err.width):
+            err.print(line, markup=False, highlight=False)
     out.print(str(target), highlight=False)
 
 
-def _read_trace(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise UsageError(f"trace file not found: {path}")
-    events = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from None
-    return events
+def _plot_trace(trace: Path, runs: bool, out_file: Path | None, prompts: str | None, text: bool) -> None:
+    if runs:
+        raise UsageError("--trace draws a sampling trace; do not give runs with it")
+    if text:
+        raise UsageError("--text draws training curves; a trace is drawn as a figure")
+    target = figure_path(out_file, safe_name_part(trace.stem) + ".png")
+    figure = trace_figure(read_trace(trace), prompt_rows(prompts))
+    out.print(str(save_figure(figure, target)), highlight=False)
+
+
+def prompt_rows(text: str | None) -> list[int] | None:
+    """0-based batch rows from 1-based numbers and ranges: '2', '1-4,7'."""
+    if text is None:
+        return None
+    rows: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        last = last or first
+        if not (first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last)):
+            raise UsageError(f"--prompts {text}: give prompt numbers from 1, e.g. 2 or 1-4,7")
+        rows += range(int(first) - 1, int(last))
+    return rows

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from .. import api
 from ..engine.atomic import write_text_atomic
-from ..engine.errors import UsageError
+from ..engine.errors import LladaError, UsageError
 from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.options import option_names
 from ..engine.sampling.common import TraceEvent
@@ -97,6 +97,8 @@ def sample(
         raise UsageError("give the run to sample: RUN or --checkpoint (one of them)")
     if as_json and as_jsonl:
         raise UsageError("--json and --jsonl: choose one output format")
+    if trace is not None and trace.is_dir():
+        raise UsageError(f"--trace {trace} is a folder; give a file, e.g. {trace / 'trace.jsonl'}")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
     model = api.load(
@@ -124,7 +126,7 @@ def sample(
     for warning in model.warnings:
         err.print(f"warning: {warning}", highlight=False)
     if trace is not None:
-        write_trace(trace, events or [], model)
+        write_trace(trace, events or [], model, prompts, settings)
     if as_json:
         print_json(
             {
@@ -157,8 +159,18 @@ def show(results: list[api.Result], verbosity: int) -> None:
             )
 
 
-def write_trace(path: Path, events: list[TraceEvent], model: api.Model) -> None:
-    lines = [
+def write_trace(
+    path: Path, events: list[TraceEvent], model: api.Model, prompts: list[str], settings: Any
+) -> None:
+    """JSON lines: a header (run, prompts, sampler settings, EOS ids), then one line per token written."""
+    header = {
+        "kind": "header",
+        "run": model.name,
+        "prompts": prompts,
+        "settings": vars(settings),
+        "eos_ids": sorted({model.tokenizer.eos_id, model.tokenizer.im_end_id}),
+    }
+    lines = [json.dumps(header, ensure_ascii=False)] + [
         json.dumps(
             {
                 "step": e.step,
@@ -172,4 +184,7 @@ def write_trace(path: Path, events: list[TraceEvent], model: api.Model) -> None:
         )
         for e in events
     ]
-    write_text_atomic(path, "".join(line + "\n" for line in lines))
+    try:
+        write_text_atomic(path, "".join(line + "\n" for line in lines))
+    except OSError as error:  # named by the trace's path, not the temporary file beside it
+        raise LladaError(f"cannot write {path}: {error.strerror or error}") from None
