@@ -15,7 +15,7 @@ from ..engine.errors import LladaError, UsageError
 from ..engine.hf_format import is_hf_folder
 from ..engine.imported_runs import register_import
 from ..engine.locks import shown_status
-from ..engine.registry import Run
+from ..engine.run_folder import Run
 from ..engine.runinfo import KINDS
 from ..engine.stages import RunOptions
 from ..engine.tokenizer import TokenizerOptions

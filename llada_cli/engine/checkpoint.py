@@ -16,7 +16,7 @@ from .atomic import atomic_path
 from .config import ModelConfig
 from .errors import LladaError
 from .model import Transformer
-from .registry import Run
+from .run_folder import Run
 from .runinfo import RunInfo
 from .tokenizer import Tokenizer
 

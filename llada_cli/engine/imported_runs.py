@@ -13,7 +13,8 @@ from .hf_format import is_hf_folder, load_hf_folder
 from .importing import DIFFUSION_LAYOUTS, ImportReport, detect_layout, load_external_model
 from .model import grow_vocab
 from .options import check_options, option
-from .registry import Registry, Run
+from .registry import Registry
+from .run_folder import Run
 from .runinfo import RunInfo
 from .tokenizer import Tokenizer
 

@@ -21,7 +21,8 @@ from .errors import UsageError, named
 from .locks import RunLock, refuse_if_busy
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS
-from .registry import Creation, Registry, Run
+from .registry import Creation, Registry
+from .run_folder import Run
 from .runinfo import RunInfo, a_kind
 from .tokenizer import Tokenizer
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import UsageError, named
 
 if TYPE_CHECKING:
-    from .registry import Run
+    from .run_folder import Run
 
 LOGGERS = ("jsonl", "tensorboard", "wandb")
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}  # logger: the module it needs

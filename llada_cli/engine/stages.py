@@ -36,7 +36,8 @@ from .loggers import check_logger
 from .model import Transformer
 from .objectives import OBJECTIVE_CONFIGS, make_objective
 from .options import REQUIRED, check_options, option, option_values
-from .registry import Registry, Run
+from .registry import Registry
+from .run_folder import Run
 from .schedules import plan_steps
 from .starting_point import (
     check_inherited_shape,

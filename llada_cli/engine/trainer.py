@@ -33,7 +33,7 @@ from .errors import LladaError, named
 from .loggers import MetricsLogger, open_logger
 from .model import Transformer
 from .objectives import LossOutput
-from .registry import Run
+from .run_folder import Run
 from .schedules import Schedule, accumulation, learning_rate, plan_steps
 from .sharding import (
     load_optimizer_state,
