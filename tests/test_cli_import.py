@@ -95,3 +95,21 @@ def test_checkpoint_files_sample_and_fine_tune_in_place(cli, tmp_path):
     likelihood = json.loads(scored.stdout)["likelihood"]
     assert likelihood["exact"] and likelihood["tokens"] == 2 * 31
     assert not (cli.home / "runs" / checkpoint.name).exists()  # the file was not imported
+
+
+def test_an_import_shows_what_it_reads_on_a_terminal(cli, tmp_path, monkeypatch):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from llada_cli.cli import progress
+
+    checkpoint, tokenizer = _files(tmp_path)
+    screen = StringIO()
+    monkeypatch.setattr(progress, "err", Console(file=screen, force_terminal=True, width=80))
+    cli.ok("runs", "import", str(checkpoint), "--name", "mm", "--tokenizer", str(tokenizer))
+    size = checkpoint.stat().st_size / 2**20
+    assert f"importing {checkpoint.name} ({size:,.1f} MB)" in screen.getvalue()
+    screen.truncate(0)
+    cli.ok("-q", "runs", "import", str(checkpoint), "--name", "mm2", "--tokenizer", str(tokenizer))
+    assert screen.getvalue() == ""  # --quiet: results and errors only

@@ -10,6 +10,7 @@ import typer
 from ..engine.checkpoint import load_run
 from ..engine.hf_format import export_hf
 from .common import cli_errors, complete_run_name, err, globals_of, out
+from .progress import waiting
 
 FORMAT = Literal["hf"]  # the only one so far
 
@@ -26,9 +27,11 @@ def export(
 ) -> None:
     """Export a run: an AR run loads with AutoModelForCausalLM.from_pretrained(FOLDER); a diffusion
     run's folder (with a model card) goes back into llada with `llada runs import FOLDER`."""
-    found, step = globals_of(ctx).registry.resolve(run)
-    loaded = load_run(found, step)
-    export_hf(loaded, folder, overwrite)
+    g = globals_of(ctx)
+    found, step = g.registry.resolve(run)
+    with waiting(f"exporting {found.name} to {folder.name or folder}", g.verbosity):
+        loaded = load_run(found, step)
+        export_hf(loaded, folder, overwrite)
     err.print(
         f"exported {found.name}@{loaded.step} ({loaded.kind}) as a transformers folder", highlight=False
     )

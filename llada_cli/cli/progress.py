@@ -45,6 +45,16 @@ def counting(description: str, verbosity: int) -> Iterator[Callable[[int, int], 
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
+@contextmanager
+def waiting(description: str, verbosity: int) -> Iterator[None]:
+    """A spinner for a long wait with no count (reading a checkpoint); it goes when done."""
+    if verbosity < 0 or not err.is_terminal:
+        yield
+        return
+    with err.status(description):
+        yield
+
+
 def duration(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)

@@ -21,7 +21,7 @@ from ..engine.stages import RunOptions
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
-from .progress import duration
+from .progress import duration, waiting
 from .root import HelpCommand, HelpGroup
 
 app = typer.Typer(cls=HelpGroup, help="List, inspect and remove runs.", no_args_is_help=True)
@@ -255,15 +255,22 @@ def import_checkpoint(
     tokenizer_path = tokenizer.build().path
     if tokenizer_path is None and not is_hf_folder(checkpoint):
         raise UsageError("runs import needs the model's tokenizer: --tokenizer FILE or --tokenizer-dir DIR")
-    run, report = register_import(
-        globals_of(ctx).registry,
-        checkpoint,
-        name,
-        tokenizer_path,
-        kind,  # None: as the file's layout says
-        overwrite=replace.values.get("overwrite", False),
-        num_attention_heads=num_attention_heads,
-        command=["llada", *sys.argv[1:]],
-    )
+    g = globals_of(ctx)
+    with waiting(f"importing {checkpoint.name} ({_size_mb(checkpoint):,.1f} MB)", g.verbosity):
+        run, report = register_import(
+            g.registry,
+            checkpoint,
+            name,
+            tokenizer_path,
+            kind,  # None: as the file's layout says
+            overwrite=replace.values.get("overwrite", False),
+            num_attention_heads=num_attention_heads,
+            command=["llada", *sys.argv[1:]],
+        )
     err.print(report.summary(), highlight=False)
     out.print(str(run.path), highlight=False)
+
+
+def _size_mb(path: Path) -> float:
+    files = path.rglob("*") if path.is_dir() else [path] if path.exists() else []
+    return sum(f.stat().st_size for f in files if f.is_file()) / 2**20
