@@ -131,6 +131,37 @@ def test_a_failure_in_the_processes_ends_them_all_with_one_line(cli):
 
     assert resumed.returncode == 1
     lines = resumed.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: training failed in process ")
-    assert "UnpicklingError: Weights only load failed" in lines[-1]
+    damaged = run / "checkpoints" / "step-0000003"
+    assert lines[-1] == (
+        f"error: cannot read {damaged / 'trainer.pt'} (truncated or not a torch file); the checkpoint "
+        f"is damaged: remove {damaged} to resume from the checkpoint before it"
+    )
+    assert sum(line.startswith("error:") for line in lines) == 1  # every process fails alike: once
     assert not any("Traceback" in line or "torchrun" in line or line.startswith("W1") for line in lines)
+
+
+def test_an_unexpected_failure_in_a_process_is_one_line_naming_it(monkeypatch, capsys):
+    from llada_cli.cli import launch
+
+    torchrun_stderr = [
+        "W1125 03:40:00.000000 123 torch/distributed/run.py:792] Setting OMP_NUM_THREADS\n",
+        "step 1/4  loss 6.2\n",
+        "[rank1]: Traceback (most recent call last):\n",
+        '[rank1]:   File "trainer.py", line 10, in step\n',
+        "[rank1]: RuntimeError: CUDA error: an illegal memory access. Compile with TORCH_USE_CUDA_DSA\n",
+        "E1125 03:40:01.000000 123 torch/distributed/elastic/multiprocessing/api.py:869] failed\n",
+    ]
+
+    class Torchrun:
+        def __init__(self, *args, **kwargs):
+            self.stderr = iter(torchrun_stderr)
+
+        def wait(self):
+            return 1
+
+    monkeypatch.setattr(launch.subprocess, "Popen", Torchrun)
+    assert launch.launch(2, ["pretrain", "ar"]) == 1
+    assert capsys.readouterr().err == (
+        "step 1/4  loss 6.2\n"
+        "error: training failed in process 1: RuntimeError: CUDA error: an illegal memory access\n"
+    )
