@@ -179,7 +179,7 @@ class Bench:
 
     def race(self, name: str) -> None:
         """While a run trains, an overwrite and a second resume are refused naming its process; once
-        it is killed, it shows as interrupted."""
+        it is killed, it shows as interrupted and resumes."""
         trainer = self.llada(*self.train(name, steps=100_000))
         while (self.info(name) or {}).get("status") != "running":
             if trainer.poll() is not None:
@@ -191,8 +191,12 @@ class Bench:
         trainer.send_signal(signal.SIGKILL)
         trainer.wait()
         self.figures.kills += 1
-        shown = self.llada("runs", "show", name, "--json").communicate()[0]
-        self.check(json.loads(shown)["status"] == "interrupted")
+        shown = json.loads(self.llada("runs", "show", name, "--json").communicate()[0])
+        self.check(shown["status"] == "interrupted")
+        # the next resume (one more step) clears what the kill left mid checkpoint
+        resumed = ["pretrain", "ar", "--run-name", name, "--resume", "--max-steps", str(shown["step"] + 1)]
+        self.figures.resumes += 1
+        self.check(self.finish(*resumed)[0] == 0)
 
     def check(self, passed: bool) -> None:
         self.figures.race_checks += 1

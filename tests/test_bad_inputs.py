@@ -126,7 +126,8 @@ def test_a_broken_run_json_is_named_and_hides_no_other_run(cli, pipeline, conten
         del data[content]
         info.write_text(json.dumps(data))
     listing = cli.ok("runs", "list", columns=80).stdout
-    assert "good" in listing
+    rows = {line.split()[0]: line for line in listing.splitlines() if line.split()}
+    assert "completed" in rows["good"] and "corrupt" in rows["broken"]
     for command in (("runs", "show", "broken"), ("sample", "broken", "-p", "hi")):
         error = one_line_error(cli(*command), 1)
         assert error.startswith(f"{info} ") and message in error and "fix or remove it" in error
