@@ -6,16 +6,19 @@ import math
 from pathlib import Path
 
 import pytest
+import torch.nn.functional as F
 
 from llada_cli.engine.config import DataConfig, ModelConfig, TrainConfig
 from llada_cli.engine.diffusion_pretraining import MASK_SCHEDULES, DiffusionPretrainConfig
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.imported_runs import CheckpointFileOptions
+from llada_cli.engine.masking import NOISE_SCHEDULES
 from llada_cli.engine.objectives import DiffusionSFTConfig
 from llada_cli.engine.options import option_fields
+from llada_cli.engine.run_options import CheckpointFileOptions, RunOptions, StartOptions
+from llada_cli.engine.sampling.cache import CACHES
+from llada_cli.engine.sampling.remasking import REMASKING
 from llada_cli.engine.sampling.settings import ARSettings, DiffusionSettings
 from llada_cli.engine.schedules import LR_SCHEDULES
-from llada_cli.engine.stages import RunOptions, StartOptions
 from tests.conftest import MICRO
 
 ENGINE = Path(__file__).parents[1] / "llada_cli" / "engine"
@@ -96,6 +99,12 @@ def test_choices_are_the_keys_of_the_registries():
     assert specs["lr_schedule"].choices == tuple(LR_SCHEDULES)
     specs = {f.name: spec for f, spec in option_fields(DiffusionPretrainConfig)}
     assert specs["mask_schedule"].choices == tuple(MASK_SCHEDULES)
+    assert specs["noise_schedule"].choices == tuple(NOISE_SCHEDULES)
+    specs = {f.name: spec for f, spec in option_fields(DiffusionSettings)}
+    assert specs["remasking"].choices == tuple(REMASKING)
+    assert specs["cache"].choices == tuple(CACHES)
+    specs = {f.name: spec for f, spec in option_fields(ModelConfig)}
+    assert all(callable(getattr(F, name, None)) for name in specs["hidden_act"].choices)
 
 
 def test_the_engine_spells_no_flag():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from importlib import metadata
 from pathlib import Path
@@ -9,13 +10,12 @@ from typing import Annotated
 
 import typer
 
-from ..engine.device import idle_cores, use_threads
 from ..engine.errors import UsageError
 from ..engine.registry import default_home
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag
-from .root import HelpCommand, RootGroup
+from .root import BEFORE_COMMAND, HelpCommand, RootGroup
 
 app = typer.Typer(
     name="llada",
@@ -84,6 +84,7 @@ def root(
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
 ) -> None:
+    idle_threads = ctx.obj is IDLE_THREADS
     home = (home or default_home()).expanduser()
     if home.exists() and not home.is_dir():
         typer.echo(f"error: --home {home} is a file; give a folder (it is created if missing)", err=True)
@@ -100,12 +101,24 @@ def root(
         except UsageError as error:
             typer.echo(f"error: {error.render(flag)}", err=True)
             raise typer.Exit(2) from None
-    used = use_threads(threads)
-    if ctx.obj.verbosity > 0 and ctx.invoked_subcommand not in (None, "runs", "plot", "data"):
+    ctx.meta[BEFORE_COMMAND] = functools.partial(_use_threads, threads, idle_threads)
+
+
+def _use_threads(threads: int | None, idle_threads: bool, ctx: typer.Context) -> None:
+    """torch's thread count, set as the command starts: --help and completion load no torch."""
+    from ..engine.device import idle_cores, use_threads  # loads torch
+
+    used = use_threads(idle_cores() if threads is None and idle_threads else threads)
+    root = ctx.find_root()
+    if root.obj.verbosity > 0 and root.invoked_subcommand not in ("runs", "plot", "data"):
         err.print(f"torch threads: {used}", highlight=False)
+
+
+# main()'s ctx.obj for the callback: torch then gets one thread per core that other processes leave
+# idle, unless --threads / LLADA_THREADS say otherwise (in-process callers keep torch's default)
+IDLE_THREADS = object()
 
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    use_threads(idle_cores())  # --threads / LLADA_THREADS override it in the callback
-    app(prog_name="llada")
+    app(prog_name="llada", obj=IDLE_THREADS)

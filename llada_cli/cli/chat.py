@@ -12,18 +12,21 @@ import dataclasses
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import torch
 import typer
 
-from .. import api
 from ..engine.errors import LladaError, UsageError, named
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .common import cli_errors, complete_run_name, err, flag, globals_of, out
 from .live import LiveDenoising, readable
 from .options import Given, with_configs
 from .sample import SAMPLER_GROUPS, sampler_options
+
+if TYPE_CHECKING:
+    import torch
+
+    from .. import api
 
 COMMANDS = {
     "/reset": "forget the conversation (the system message stays)",
@@ -56,6 +59,9 @@ def chat(
     diffusion: Given[DiffusionSettings],
 ) -> None:
     """Chat with a fine-tuned run: /reset, /system TEXT, /set OPTION VALUE, /exit."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from .. import api
+
     g = globals_of(ctx)
     model = api.load(run, device=g.device, home=g.home)
     options = sampler_options(shared, ar, diffusion)

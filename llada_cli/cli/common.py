@@ -17,6 +17,7 @@ from rich.console import Console
 
 from ..engine.errors import LladaError
 from ..engine.registry import Registry, default_home
+from ..engine.run_folder import Run
 
 # Results go to stdout; logs, progress and errors to stderr, so `--json | jq` always works.
 out = Console(soft_wrap=True)
@@ -41,7 +42,9 @@ def globals_of(ctx: typer.Context) -> Globals:
     root = ctx.find_root()
     if isinstance(root.obj, Globals):
         return root.obj
-    return Globals(default_home(), os.environ.get("LLADA_DEVICE", "auto"), 0, 0)
+    # shell completion parses the line without running the callback: --home (or LLADA_HOME) as given
+    home = Path(root.params["home"]).expanduser() if root.params.get("home") else default_home()
+    return Globals(home, os.environ.get("LLADA_DEVICE", "auto"), 0, 0)
 
 
 def flag(name: str) -> str:
@@ -107,3 +110,20 @@ def complete_run_name(ctx: typer.Context, incomplete: str) -> list[str]:
     except OSError:
         return []
     return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_run_of(kind: str) -> Callable[[typer.Context, str], list[str]]:
+    """Shell completion: names of the registry's runs of one kind (ar or diffusion)."""
+
+    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
+        runs = globals_of(ctx).registry.runs_dir
+        return [name for name in complete_run_name(ctx, incomplete) if _kind(Run(runs / name)) == kind]
+
+    return complete
+
+
+def _kind(run: Run) -> str | None:
+    try:
+        return run.info().kind
+    except (LladaError, OSError):  # an unreadable run.json: offered for no kind
+        return None

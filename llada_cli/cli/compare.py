@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .. import api
 from ..engine.errors import UsageError
-from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.options import option_names
+from ..engine.run_options import CheckpointFileOptions
 from ..engine.runinfo import a_kind
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 from ..engine.tokenizer import TokenizerOptions
-from .common import cli_errors, complete_run_name, flag, globals_of, out, print_json
+from .common import cli_errors, complete_run_of, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
+
+if TYPE_CHECKING:
+    from .. import api
 
 # Each side's sampler options, prefixed: --ar-temperature, --diffusion-steps, ...
 SIDE_GROUPS = {
@@ -53,7 +55,7 @@ def compare(
             "--ar",
             "--minimind-checkpoint",
             help="AR run or checkpoint file.",
-            autocompletion=complete_run_name,
+            autocompletion=complete_run_of("ar"),
         ),
     ] = None,
     diffusion: Annotated[
@@ -62,7 +64,7 @@ def compare(
             "--diffusion",
             "--diffusion-checkpoint",
             help="Diffusion run or checkpoint file.",
-            autocompletion=complete_run_name,
+            autocompletion=complete_run_of("diffusion"),
         ),
     ] = None,
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Prompt (repeatable).")] = None,
@@ -87,6 +89,9 @@ def compare(
     """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row.
 
     With only --ar or only --diffusion, that side alone."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from .. import api
+
     g = globals_of(ctx)
     if ar is None and diffusion is None:
         raise UsageError("give --ar RUN, --diffusion RUN or both")

@@ -18,6 +18,12 @@ from .common import cli_errors, err, globals_of, out
 from .root import HelpCommand, HelpGroup
 
 app = typer.Typer(cls=HelpGroup, help="Get training data.", no_args_is_help=True)
+SOURCES = ("builtin", "minimind")  # the named sources; any other source is a local .jsonl file
+
+
+def complete_source(incomplete: str) -> list[str]:
+    """Shell completion: the named sources (the shell completes a file's path when none matches)."""
+    return [name for name in SOURCES if name.startswith(incomplete)]
 
 
 @app.command("fetch", cls=HelpCommand)
@@ -25,7 +31,11 @@ app = typer.Typer(cls=HelpGroup, help="Get training data.", no_args_is_help=True
 def fetch(
     ctx: typer.Context,
     source: Annotated[
-        str, typer.Argument(help="builtin, minimind, or a local .jsonl file to check and copy.")
+        str,
+        typer.Argument(
+            help="builtin, minimind, or a local .jsonl file to check and copy.",
+            autocompletion=complete_source,
+        ),
     ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder (default: <home>/data/<source>).")

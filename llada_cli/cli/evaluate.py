@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import api
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
-from ..engine.evaluate import AccuracyReport, OnProgress, benchmark_accuracy, heldout_likelihood
-from ..engine.imported_runs import CheckpointFileOptions
+from ..engine.run_options import CheckpointFileOptions
 from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting
+
+if TYPE_CHECKING:
+    from .. import api
+    from ..engine.evaluate import AccuracyReport, OnProgress
 
 
 @cli_errors
@@ -57,6 +59,10 @@ def evaluate(
     file: Given[CheckpointFileOptions],
 ) -> None:
     """Score a run: likelihood on held-out text, and accuracy on the builtin benchmark's question sets."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from .. import api
+    from ..engine.evaluate import heldout_likelihood
+
     g = globals_of(ctx)
     source = data.build()
     model = api.load(
@@ -79,6 +85,8 @@ def evaluate(
 
 
 def accuracy(model: api.Model, answer_length: int, on_progress: OnProgress | None = None) -> AccuracyReport:
+    from ..engine.evaluate import benchmark_accuracy  # loads torch, as in evaluate()
+
     length = {"max_new_tokens": answer_length} if model.kind == "ar" else {"gen_length": answer_length}
 
     def answer(prompts: list[str]) -> list[str]:

@@ -7,8 +7,6 @@ from typing import Annotated, Literal
 
 import typer
 
-from ..engine.checkpoint import load_run
-from ..engine.hf_format import export_hf
 from .common import cli_errors, complete_run_name, err, globals_of, out
 from .progress import waiting
 
@@ -27,6 +25,10 @@ def export(
 ) -> None:
     """Export a run: an AR run loads with AutoModelForCausalLM.from_pretrained(FOLDER); a diffusion
     run's folder (with a model card) goes back into llada with `llada runs import FOLDER`."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from ..engine.checkpoint import load_run
+    from ..engine.hf_format import export_hf
+
     g = globals_of(ctx)
     found, step = g.registry.resolve(run)
     with waiting(f"exporting {found.name} to {folder.name or folder}", g.verbosity):

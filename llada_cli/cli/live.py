@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import torch
 from rich.live import Live
 from rich.text import Text
 
 from ..engine.tokenizer import Tokenizer
 from .common import err
+
+if TYPE_CHECKING:
+    import torch
 
 PLACEHOLDER = "░"
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..engine.objectives import ARPretrainConfig, DiffusionPretrainConfig
-from .common import cli_errors, complete_run_name
+from ..engine.objective_configs import ARPretrainConfig, DiffusionPretrainConfig
+from .common import cli_errors, complete_run_of
 from .options import Group, with_configs
 from .root import HelpCommand, HelpGroup
 from .training import RUN, TRAIN, TrainingOptions, build_request, run_training, training_options
@@ -25,7 +25,7 @@ InitFrom = Annotated[
         "--init-from-minimind",
         help="AR run (name, name@step or folder) or checkpoint file to continue as diffusion.",
         rich_help_panel=RUN,
-        autocompletion=complete_run_name,
+        autocompletion=complete_run_of("ar"),
     ),
 ]
 

@@ -6,11 +6,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..engine.trainer import TrainEvent
 from .common import err, flag
+
+if TYPE_CHECKING:
+    from ..engine.trainer import TrainEvent
 
 
 def _describe(record: dict) -> str:

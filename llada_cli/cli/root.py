@@ -97,8 +97,17 @@ def _with_default(text: str, switch: bool) -> str:
     return f"{text}  [default: {'off' if switch else 'none'}]"
 
 
+# ctx.meta key: a function of the command's context that the root callback leaves to run as the
+# command starts (after its options parsed), so that --help and completion never run it
+BEFORE_COMMAND = "llada.before_command"
+
+
 class HelpCommand(PlainHelp, TyperCommand):
-    pass
+    def invoke(self, ctx: Any) -> Any:
+        before = ctx.meta.get(BEFORE_COMMAND)
+        if before is not None:
+            before(ctx)
+        return super().invoke(ctx)
 
 
 class HelpGroup(PlainHelp, TyperGroup):
@@ -106,12 +115,15 @@ class HelpGroup(PlainHelp, TyperGroup):
 
 
 class RootGroup(HelpGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # here rather than in main, so that shell completion reads the line the same way
+        return super().parse_args(ctx, hoist_globals(self, args))
+
     def main(
         self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **extra: Any
     ) -> Any:
-        words = hoist_globals(self, list(sys.argv[1:] if args is None else args))
         try:
-            code = super().main(words, prog_name, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
         except typer.Abort:
             typer.echo("aborted", err=True)
             code = 1

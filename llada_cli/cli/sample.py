@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from .. import api
 from ..engine.atomic import write_text_atomic
 from ..engine.errors import LladaError, UsageError
-from ..engine.imported_runs import CheckpointFileOptions
 from ..engine.options import option_names
-from ..engine.sampling.common import TraceEvent
+from ..engine.run_options import CheckpointFileOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from ..engine.tokenizer import TokenizerOptions
 from .common import (
@@ -29,6 +27,10 @@ from .common import (
 from .live import LiveDenoising
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
+
+if TYPE_CHECKING:
+    from .. import api
+    from ..engine.sampling.common import TraceEvent
 
 SHARED = option_names(SamplingSettings)
 SAMPLER_GROUPS = {
@@ -92,6 +94,9 @@ def sample(
     file: Given[CheckpointFileOptions],
 ) -> None:
     """Generate answers; diffusion runs denoise, AR runs decode left to right."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from .. import api
+
     g = globals_of(ctx)
     if (run is None) == (checkpoint is None):
         raise UsageError("give the run to sample: RUN or --checkpoint (one of them)")

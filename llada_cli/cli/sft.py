@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..engine.objectives import DiffusionSFTConfig
+from ..engine.objective_configs import DiffusionSFTConfig
 from .common import cli_errors, complete_run_name
 from .options import Group, with_configs
 from .training import RUN, TrainingOptions, build_request, run_training, training_options

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from .. import api
 from ..engine.errors import UsageError
 from ..engine.plotting import plot_sweep
 from ..engine.sweep import DEFAULT_GRID, batch_differences, builtin_questions, questions_from_file, run_sweep
-from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
+from .common import cli_errors, complete_run_of, err, globals_of, out, print_json
+
+if TYPE_CHECKING:
+    from .. import api
 
 
 @cli_errors
 def sweep(
     ctx: typer.Context,
-    run: Annotated[str, typer.Argument(help="A diffusion run.", autocompletion=complete_run_name)],
+    run: Annotated[str, typer.Argument(help="A diffusion run.", autocompletion=complete_run_of("diffusion"))],
     questions_file: Annotated[
         Path | None,
         typer.Option(
@@ -41,6 +43,9 @@ def sweep(
     """Accuracy, tokens/s, forward passes per token and agreement with the exact sampler for each
     setting (methods, thresholds, caches, block lengths, editing); then whether batching changes
     any answer at temperature 0."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from .. import api
+
     g = globals_of(ctx)
     model = api.load(run, device=g.device, home=g.home)
     if model.kind != "diffusion":

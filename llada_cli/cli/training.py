@@ -5,21 +5,22 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..engine.config import DataConfig, ModelConfig, TrainConfig, model_config_from_preset
-from ..engine.distributed import World
 from ..engine.errors import LladaError
 from ..engine.options import option_names
 from ..engine.registry import Registry, default_home
-from ..engine.stages import RunOptions, StageRequest, StartOptions, run_stage
+from ..engine.run_options import RunOptions, StartOptions
 from ..engine.tokenizer import TokenizerOptions
 from .common import err, globals_of
-from .launch import launch
 from .options import Given, Group
 from .progress import TrainProgress
+
+if TYPE_CHECKING:
+    from ..engine.stages import StageRequest
 
 RUN, MODEL, TRAIN = "Run and data", "Model shape", "Training"
 RUN_GROUPS = {
@@ -66,6 +67,9 @@ def build_request(
     ctx: typer.Context, kind: str, stage: str, parent: str | None, options: TrainingOptions
 ) -> StageRequest:
     """The engine's request from the options the user gave; the global --seed and --device fill in."""
+    # loads torch: here, not at the top, so that --help and shell completion stay quick
+    from ..engine.stages import StageRequest
+
     g = globals_of(ctx)
     start = options.start.build()
     shape = options.shape
@@ -90,6 +94,10 @@ def build_request(
 
 
 def run_training(ctx: typer.Context, request: StageRequest) -> None:
+    from ..engine.distributed import World  # loads torch, as build_request does
+    from ..engine.stages import run_stage
+    from .launch import launch
+
     g = globals_of(ctx)
     if request.run.devices > 1 and World.current().world_size == 1:  # start the processes, as torchrun
         raise typer.Exit(launch(request.run.devices, _without_devices(sys.argv[1:])))

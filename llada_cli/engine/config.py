@@ -5,12 +5,8 @@ Saved into run.json as dicts (engine/runinfo.py reads them back).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
-
-import torch.nn.functional as F
-from torch import Tensor
 
 from .errors import UsageError, named
 from .loggers import LOGGERS
@@ -18,8 +14,9 @@ from .options import check_options, option
 from .schedules import LR_SCHEDULES
 
 DTYPES = ("auto", "fp32", "bf16", "fp16")
-# The MLP's gate activation (SwiGLU with silu, the default; Nano-LLaDA's --hidden-act).
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu}
+# The MLP's gate activation (SwiGLU with silu, the default; Nano-LLaDA's --hidden-act): the
+# torch.nn.functional function of that name (model.py), named here so that no torch is loaded.
+ACTIVATIONS = ("silu", "gelu", "relu")
 
 
 @dataclass(frozen=True)

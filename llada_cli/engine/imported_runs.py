@@ -3,7 +3,7 @@ memory to sample or fine-tune in place (a checkpoint file given where a run is e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from .checkpoint import WEIGHTS_FILE, LoadedRun, save_weights
@@ -12,23 +12,10 @@ from .errors import UsageError, named
 from .hf_format import is_hf_folder, load_hf_folder
 from .importing import DIFFUSION_LAYOUTS, ImportReport, detect_layout, load_external_model
 from .model import grow_vocab
-from .options import check_options, option
 from .registry import Registry
 from .run_folder import Run
 from .runinfo import RunInfo
 from .tokenizer import Tokenizer
-
-
-@dataclass(frozen=True)
-class CheckpointFileOptions:
-    """What a checkpoint file may not say about itself."""
-
-    seq_len: int | None = option(
-        None, "A checkpoint file's context length (default: what the file says, else 512).", at_least=2
-    )
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 def external_kind(path: Path) -> str:

@@ -20,7 +20,7 @@ from .distributed import World
 from .errors import UsageError, named
 from .locks import RunLock, refuse_if_busy
 from .model import Transformer
-from .objectives import OBJECTIVE_CONFIGS
+from .objective_configs import OBJECTIVE_CONFIGS
 from .registry import Creation, Registry
 from .run_folder import Run
 from .runinfo import RunInfo, a_kind

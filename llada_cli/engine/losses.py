@@ -13,7 +13,6 @@ from torch import Tensor
 
 from .masking import bdlm_attention_mask, document_attention_mask
 from .model import Transformer
-from .options import check_options, option
 
 
 @dataclass
@@ -68,16 +67,6 @@ def selected_cross_entropy(
     """Float32 cross entropy at the selected positions, row-major."""
     logits = selected_logits(model, input_ids, select, positions, attn_mask)
     return F.cross_entropy(logits, targets[select], reduction="none")
-
-
-@dataclass(frozen=True)
-class DocumentMasking:
-    doc_attention_mask: bool = option(
-        False, "Attend only within a document of a packed row.", aliases=("use_doc_attention_mask",)
-    )
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 def plain_logits(model: Transformer, xt: Tensor, masked: Tensor, attn_mask: Tensor | None) -> Tensor:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .config import ACTIVATIONS, ModelConfig
+from .config import ModelConfig
 
 # Keys and values of one layer, after RoPE: (B, kv_heads, S, head_dim) each.
 KV = tuple[torch.Tensor, torch.Tensor]
@@ -116,7 +116,7 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(config.hidden_size, config.mlp_size, bias=False)
         self.up_proj = nn.Linear(config.hidden_size, config.mlp_size, bias=False)
         self.down_proj = nn.Linear(config.mlp_size, config.hidden_size, bias=False)
-        self.activation, self.dropout = ACTIVATIONS[config.hidden_act], config.dropout
+        self.activation, self.dropout = getattr(F, config.hidden_act), config.dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.down_proj(self.activation(self.gate_proj(x)) * self.up_proj(x))

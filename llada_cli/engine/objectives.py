@@ -12,10 +12,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from .diffusion_pretraining import DiffusionPretrainConfig, DiffusionPretrainObjective
-from .errors import UsageError, named
+from .diffusion_pretraining import DiffusionPretrainObjective
 from .losses import (
-    DocumentMasking,
     LossOutput,
     PretrainBatch,
     SFTBatch,
@@ -32,7 +30,7 @@ from .masking import (
     uniform,
 )
 from .model import Transformer
-from .options import check_options, option
+from .objective_configs import ARPretrainConfig, ARSFTConfig, DiffusionPretrainConfig, DiffusionSFTConfig
 
 # -- autoregressive --------------------------------------------------------------------------
 
@@ -44,11 +42,6 @@ def next_token_loss(
     select = is_target[:, 1:]
     ce = selected_cross_entropy(model, input_ids[:, :-1], input_ids[:, 1:], select, attn_mask=attn_mask)
     return ce.sum() / select.sum().clamp(min=1)
-
-
-@dataclass(frozen=True)
-class ARPretrainConfig(DocumentMasking):
-    """The options of AR pretraining."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,11 +59,6 @@ class ARPretrainObjective(ARPretrainConfig):
         return LossOutput(loss, ids.numel(), {})
 
 
-@dataclass(frozen=True)
-class ARSFTConfig:
-    """AR SFT has no options of its own."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class ARSFTObjective(ARSFTConfig):
     """Cross entropy on assistant tokens only: prompt and padding are never targets (section 6)."""
@@ -81,31 +69,6 @@ class ARSFTObjective(ARSFTConfig):
         is_target = batch.response_mask & ~batch.pad_mask
         loss = next_token_loss(model, batch.input_ids, is_target, attn_mask=None)
         return LossOutput(loss, (~batch.pad_mask).sum(), {})
-
-
-PAD_POLICIES = {
-    "eos": "EOS padding is trained as response (the model learns to stop)",
-    "ignore": "padding is neither attended nor trained",
-}
-
-
-@dataclass(frozen=True)
-class DiffusionSFTConfig:
-    """The options of LLaDA SFT (section 6)."""
-
-    pad_policy: str = option(
-        "eos",
-        "eos: EOS padding is trained as response (learn to stop); ignore: not trained.",
-        choices=PAD_POLICIES,
-    )
-    complementary_masking: bool = option(False, "Each row twice with complementary masks (LLaDA 2.0).")
-    mask_ratio_band: tuple[float, float] | None = option(None, "Restrict t to [a,b], e.g. 0.2,0.8.")
-
-    def __post_init__(self) -> None:
-        check_options(self)
-        band = self.mask_ratio_band
-        if band is not None and not (len(band) == 2 and 0.0 <= band[0] <= band[1] <= 1.0):
-            raise UsageError(f"{named('mask_ratio_band')} needs two numbers a,b with 0 <= a <= b <= 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,13 +108,6 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
         return low + (high - low) * t
 
 
-# The options of each (kind, stage), and the objective each config trains.
-OBJECTIVE_CONFIGS: dict[tuple[str, str], type] = {
-    ("ar", "pretrain"): ARPretrainConfig,
-    ("diffusion", "pretrain"): DiffusionPretrainConfig,
-    ("ar", "sft"): ARSFTConfig,
-    ("diffusion", "sft"): DiffusionSFTConfig,
-}
 _OBJECTIVES: dict[type, type] = {
     ARPretrainConfig: ARPretrainObjective,
     DiffusionPretrainConfig: DiffusionPretrainObjective,

@@ -17,7 +17,7 @@ from typing import Any
 from .atomic import write_json_atomic
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import LladaError, UsageError
-from .objectives import OBJECTIVE_CONFIGS
+from .objective_configs import OBJECTIVE_CONFIGS
 
 FORMAT = 3
 # objective fields renamed since format 1: old name -> new name

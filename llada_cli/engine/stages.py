@@ -34,10 +34,12 @@ from .lifecycle import (
 )
 from .loggers import check_logger
 from .model import Transformer
-from .objectives import OBJECTIVE_CONFIGS, make_objective
-from .options import REQUIRED, check_options, option, option_values
+from .objective_configs import OBJECTIVE_CONFIGS
+from .objectives import make_objective
+from .options import option_values
 from .registry import Registry
 from .run_folder import Run
+from .run_options import RunOptions, StartOptions
 from .schedules import plan_steps
 from .starting_point import (
     check_inherited_shape,
@@ -46,49 +48,10 @@ from .starting_point import (
     load_parent,
     rebuilt,
 )
-from .tokenizer import MIN_VOCAB_SIZE, Tokenizer, TokenizerOptions
+from .tokenizer import Tokenizer, TokenizerOptions
 from .trainer import EventHandler, Trainer, TrainEvent
 
 INFERENCE_ROPE_FACTOR = 16.0  # MiniMind's and Nano-LLaDA's YaRN factor
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    run_name: str = option(REQUIRED, "Name of the new run.", aliases=("n",))
-    resume: bool = option(False, "Continue this run from its last checkpoint.")
-    overwrite: bool = option(False, "Replace an existing run of this name.")
-    device: str | None = option(None, "auto, cpu, cuda, cuda:N or mps (default: the global device).")
-    devices: int = option(1, "Processes to train in, data parallel (one per GPU; gloo on CPU).", at_least=1)
-
-    def __post_init__(self) -> None:
-        check_options(self)
-        if self.resume and self.overwrite:
-            raise UsageError(f"{named('resume')} and {named('overwrite')} are incompatible: pick one")
-
-
-@dataclass(frozen=True)
-class StartOptions:
-    """How a fresh model is made (a continued run takes its parent's shape and tokenizer)."""
-
-    preset: str = option("small", "Size preset; the shape options override it.", choices=PRESETS)
-    vocab_size: int = option(
-        6400,
-        "BPE vocabulary to train (without `tokenizer`).",
-        aliases=("target_vocab_size",),
-        at_least=MIN_VOCAB_SIZE,
-    )
-    tokenizer_sample_mb: float = option(
-        64.0, "Megabytes of the corpus, spread over all of it, that a new tokenizer trains on.", above=0
-    )
-    max_position_embeddings: int | None = option(
-        None, "The model's context, when longer than its training rows (default: the row length).", at_least=2
-    )
-    inference_rope_scaling: bool = option(
-        False, "MiniMind's YaRN RoPE scaling (factor 16), in training and sampling: generate past `seq_len`."
-    )
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 @dataclass(frozen=True)

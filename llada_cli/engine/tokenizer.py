@@ -3,18 +3,24 @@
 Wraps a Hugging Face `tokenizers.Tokenizer`. The conventions follow MiniMind so its tokenizer.json
 loads unchanged: <|endoftext|>, <|im_start|>, <|im_end|> are specials 0, 1, 2. Diffusion models
 add one more special, <|mask|>, appended at the end of the vocabulary.
+
+`tokenizers` is imported where a tokenizer is made, not at the top: the CLI builds its commands
+from TokenizerOptions and MIN_VOCAB_SIZE without loading it.
 """
+
+from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import tokenizers
-from tokenizers import AddedToken, decoders, models, pre_tokenizers, trainers
+from typing import TYPE_CHECKING
 
 from .atomic import write_text_atomic
 from .errors import UsageError, named
 from .options import check_options, option
+
+if TYPE_CHECKING:
+    import tokenizers
 
 EOS = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -45,7 +51,9 @@ class Tokenizer:
     # ----------------------------------------------------------------------------- construction
 
     @classmethod
-    def load(cls, path: Path) -> "Tokenizer":
+    def load(cls, path: Path) -> Tokenizer:
+        import tokenizers
+
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"tokenizer file not found: {path}; pass the path of a tokenizer.json")
@@ -57,10 +65,13 @@ class Tokenizer:
         return cls(backend)
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int) -> "Tokenizer":
+    def train(cls, texts: Iterable[str], vocab_size: int) -> Tokenizer:
         """Byte-level BPE with the specials first, so they get ids 0, 1, 2 as in MiniMind."""
         if vocab_size < MIN_VOCAB_SIZE:
             raise UsageError(f"vocab size {vocab_size} is too small; use at least {MIN_VOCAB_SIZE}")
+        import tokenizers
+        from tokenizers import decoders, models, pre_tokenizers, trainers
+
         backend = tokenizers.Tokenizer(models.BPE())
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = decoders.ByteLevel()
@@ -77,17 +88,20 @@ class Tokenizer:
         """Write tokenizer.json atomically: a reader never sees a half-written file."""
         write_text_atomic(Path(path), self.backend.to_str(pretty=True))
 
-    def with_mask_token(self) -> "Tokenizer":
+    def with_mask_token(self) -> Tokenizer:
         """A copy with <|mask|> appended (id == current vocab size); `self` if it already has one."""
         if self.mask_id is not None:
             return self
+        import tokenizers
+        from tokenizers import AddedToken
+
         backend = tokenizers.Tokenizer.from_str(self.backend.to_str())
         backend.add_special_tokens([AddedToken(MASK, special=True, normalized=False)])
         return Tokenizer(backend)
 
     # ----------------------------------------------------------------------------- properties
 
-    def same_vocabulary(self, other: "Tokenizer") -> bool:
+    def same_vocabulary(self, other: Tokenizer) -> bool:
         """The same tokens with the same ids, an added <|mask|> aside."""
         mine, theirs = (t.backend.get_vocab(with_added_tokens=True) for t in (self, other))
         mine.pop(MASK, None)

@@ -9,8 +9,6 @@ from dataclasses import dataclass, replace
 
 from ..errors import UsageError, named
 from ..options import check_options, option
-from .cache import CACHES
-from .remasking import REMASKING
 
 # Answers are this long by default, or shorter when the context leaves less room after the prompt.
 DEFAULT_ANSWER = 128
@@ -21,6 +19,9 @@ DEFAULT_THRESHOLD = 0.9
 METHODS = ("fixed_length", "semi_ar_padding", "semi_ar_origin")
 # What a column attends to while decoding; block_causal is how block-diffusion runs were trained.
 ATTENTION = ("bidirectional", "block_causal")
+# The keys of remasking.REMASKING and cache.CACHES, whose values need torch (a test keeps them in step).
+REMASKING_NAMES = ("low_confidence", "random")
+CACHE_NAMES = ("none", "prefix", "dual")
 
 # LLaDA 2.1 presets (docs/algorithms.md section 8).
 MODES: dict[str, dict[str, float | None]] = {
@@ -83,7 +84,7 @@ class DiffusionSettings(SamplingSettings):
     block_length: int | None = option(
         None, "Semi-autoregressive block size (default: 32 when it divides the gen length)."
     )
-    remasking: str = option("low_confidence", "Which slots to commit each step.", choices=REMASKING)
+    remasking: str = option("low_confidence", "Which slots to commit each step.", choices=REMASKING_NAMES)
     cfg_scale: float = option(0.0, "Classifier-free guidance (0: off).", at_least=0)
     suppress_eos: bool = option(False, "Never predict EOS.")
     eos_confidence: bool = option(True, "Whether EOS may be committed by confidence.", negatable=True)
@@ -124,7 +125,7 @@ class DiffusionSettings(SamplingSettings):
     repeat_window: int = option(
         128, "Tokens `repeat_penalty` counts (0: all).", aliases=("gen_repeat_window",), at_least=0
     )
-    cache: str = option("none", "Block KV cache (Fast-dLLM).", choices=CACHES)
+    cache: str = option("none", "Block KV cache (Fast-dLLM).", choices=CACHE_NAMES)
     edit_threshold: float | None = option(
         None, "LLaDA 2.1 token editing (with `threshold`).", at_least=0, below=1
     )

@@ -1,0 +1,160 @@
+"""The options of the training objectives: one config class per (kind, stage).
+
+Declared apart from the objectives that train them (objectives.py, diffusion_pretraining.py), so
+that reading them loads no torch: the CLI builds its commands from them, run.json's reader too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import UsageError, named
+from .options import check_options, option
+from .schedules import validate_block_sizes
+
+# The keys of the mask schedules (diffusion_pretraining.MASK_SCHEDULES) and of the noise
+# schedules (masking.NOISE_SCHEDULES), whose values are torch functions; a test keeps them in step.
+MASK_SCHEDULE_NAMES = ("iid_t", "wsd")
+NOISE_SCHEDULE_NAMES = ("linear", "cosine")
+
+BLOCK_FORMS = {
+    "bdlm": "LLaDA 2.0 block diffusion: a t per block, [x_t ; x0] under the block attention rule",
+    "masked_blocks": "Nano-LLaDA: whole blocks masked, round(blocks * t) of them, full attention",
+}
+PAD_POLICIES = {
+    "eos": "EOS padding is trained as response (the model learns to stop)",
+    "ignore": "padding is neither attended nor trained",
+}
+
+
+@dataclass(frozen=True)
+class DocumentMasking:
+    doc_attention_mask: bool = option(
+        False, "Attend only within a document of a packed row.", aliases=("use_doc_attention_mask",)
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class ARPretrainConfig(DocumentMasking):
+    """The options of AR pretraining."""
+
+
+@dataclass(frozen=True)
+class DiffusionPretrainConfig(DocumentMasking):
+    """The options of diffusion pretraining."""
+
+    mask_schedule: str = option(
+        "iid_t",
+        "iid_t: t ~ U(0,1) per row (LLaDA 1.0); wsd: the mask ratio rises, holds and decays over "
+        "training (Nano-LLaDA).",
+        choices=MASK_SCHEDULE_NAMES,
+    )
+    noise_schedule: str = option("linear", "alpha(t) of the forward process.", choices=NOISE_SCHEDULE_NAMES)
+    time_weighted_loss: bool = option(False, "Weight by w(t) of the noise schedule instead of 1/p.")
+    normalized_loss: bool = option(
+        False, "sum(w*CE)/sum(w*masked) (nano-llada) instead of the ELBO's division by the token count."
+    )
+    iid_mask_eps: float = option(
+        1e-3,
+        "Smallest t: bounds the mask rate and its weight alike.",
+        aliases=("time_weight_eps",),
+        above=0,
+        below=1,
+    )
+    variable_length_prob: float = option(
+        0.01, "Share of batches cut to a random length.", at_least=0, at_most=1
+    )
+    wsd_min_mask_ratio: float = option(
+        0.15, "wsd: the mask ratio at the start and the end.", above=0, at_most=1
+    )
+    wsd_max_mask_ratio: float = option(1.0, "wsd: the mask ratio of the stable phase.", above=0, at_most=1)
+    wsd_warmup_ratio: float = option(
+        0.2, "wsd: share of the steps rising to the max ratio.", at_least=0, at_most=1
+    )
+    wsd_stable_ratio: float = option(
+        0.6, "wsd: share of the steps held at the max ratio.", at_least=0, at_most=1
+    )
+    use_block_curriculum: bool = option(
+        False, "Train blocks whose size follows a warmup-stable-decay curriculum."
+    )
+    block_curriculum_form: str = option(
+        "bdlm", "How the curriculum's blocks are trained.", choices=BLOCK_FORMS
+    )
+    wsd_phase_ratios: tuple[float, float, float] = option(
+        (0.3, 0.5, 0.2), "Block curriculum: warmup, stable and decay shares of the steps."
+    )
+    wsd_block_sizes_up: tuple[int, ...] = option(
+        (),
+        "Block curriculum warmup sizes, e.g. 1,4,16,64,256 (default: from the row length).",
+        aliases=("block_sizes_up",),
+        at_least=1,
+    )
+    wsd_block_sizes_down: tuple[int, ...] = option(
+        (),
+        "Block curriculum decay sizes (default: from the row length).",
+        aliases=("block_sizes_down",),
+        at_least=1,
+    )
+    repeat_penalty_weight: float = option(
+        0.0,
+        "Unlikelihood of repeating the previous token where the text does not (0: off, LLaDA).",
+        at_least=0,
+    )
+    repeat_penalty_min_run: int = option(2, "Only repeats that would make a run this long.", at_least=2)
+    repeat_penalty_delay_steps: int = option(0, "Steps before the repeat penalty starts.", at_least=0)
+    repeat_penalty_warmup_steps: int = option(0, "Steps over which it rises to its weight.", at_least=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.wsd_min_mask_ratio > self.wsd_max_mask_ratio:
+            raise UsageError(f"{named('wsd_min_mask_ratio')} must not exceed {named('wsd_max_mask_ratio')}")
+        if self.wsd_warmup_ratio + self.wsd_stable_ratio > 1:
+            raise UsageError(f"{named('wsd_warmup_ratio')} + {named('wsd_stable_ratio')} must be at most 1")
+        phases = self.wsd_phase_ratios
+        if len(phases) != 3 or min(phases) < 0 or sum(phases) <= 0:
+            raise UsageError(
+                f"{named('wsd_phase_ratios')} needs three shares >= 0 with a positive sum, e.g. 0.3,0.5,0.2"
+            )
+
+    def check_row_length(self, seq_len: int) -> None:
+        """Block sizes must divide the training rows."""
+        if self.use_block_curriculum:
+            for name in ("wsd_block_sizes_up", "wsd_block_sizes_down"):
+                if getattr(self, name):
+                    validate_block_sizes(getattr(self, name), seq_len, name)
+
+
+@dataclass(frozen=True)
+class ARSFTConfig:
+    """AR SFT has no options of its own."""
+
+
+@dataclass(frozen=True)
+class DiffusionSFTConfig:
+    """The options of LLaDA SFT (docs/algorithms.md section 6)."""
+
+    pad_policy: str = option(
+        "eos",
+        "eos: EOS padding is trained as response (learn to stop); ignore: not trained.",
+        choices=PAD_POLICIES,
+    )
+    complementary_masking: bool = option(False, "Each row twice with complementary masks (LLaDA 2.0).")
+    mask_ratio_band: tuple[float, float] | None = option(None, "Restrict t to [a,b], e.g. 0.2,0.8.")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        band = self.mask_ratio_band
+        if band is not None and not (len(band) == 2 and 0.0 <= band[0] <= band[1] <= 1.0):
+            raise UsageError(f"{named('mask_ratio_band')} needs two numbers a,b with 0 <= a <= b <= 1")
+
+
+# The options of each (kind, stage) (objectives.make_objective: the objective each trains).
+OBJECTIVE_CONFIGS: dict[tuple[str, str], type] = {
+    ("ar", "pretrain"): ARPretrainConfig,
+    ("diffusion", "pretrain"): DiffusionPretrainConfig,
+    ("ar", "sft"): ARSFTConfig,
+    ("diffusion", "sft"): DiffusionSFTConfig,
+}

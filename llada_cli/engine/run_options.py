@@ -1,0 +1,66 @@
+"""The options of the run a command makes or loads: its name and device (RunOptions), how a fresh
+model starts (StartOptions), and what a checkpoint file may not say (CheckpointFileOptions).
+
+Declared apart from the stages and the importers that use them (stages.py, imported_runs.py), so
+that the CLI builds its commands from them without loading torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import PRESETS
+from .errors import UsageError, named
+from .options import REQUIRED, check_options, option
+from .tokenizer import MIN_VOCAB_SIZE
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    run_name: str = option(REQUIRED, "Name of the new run.", aliases=("n",))
+    resume: bool = option(False, "Continue this run from its last checkpoint.")
+    overwrite: bool = option(False, "Replace an existing run of this name.")
+    device: str | None = option(None, "auto, cpu, cuda, cuda:N or mps (default: the global device).")
+    devices: int = option(1, "Processes to train in, data parallel (one per GPU; gloo on CPU).", at_least=1)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.resume and self.overwrite:
+            raise UsageError(f"{named('resume')} and {named('overwrite')} are incompatible: pick one")
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """How a fresh model is made (a continued run takes its parent's shape and tokenizer)."""
+
+    preset: str = option("small", "Size preset; the shape options override it.", choices=PRESETS)
+    vocab_size: int = option(
+        6400,
+        "BPE vocabulary to train (without `tokenizer`).",
+        aliases=("target_vocab_size",),
+        at_least=MIN_VOCAB_SIZE,
+    )
+    tokenizer_sample_mb: float = option(
+        64.0, "Megabytes of the corpus, spread over all of it, that a new tokenizer trains on.", above=0
+    )
+    max_position_embeddings: int | None = option(
+        None, "The model's context, when longer than its training rows (default: the row length).", at_least=2
+    )
+    inference_rope_scaling: bool = option(
+        False, "MiniMind's YaRN RoPE scaling (factor 16), in training and sampling: generate past `seq_len`."
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class CheckpointFileOptions:
+    """What a checkpoint file may not say about itself."""
+
+    seq_len: int | None = option(
+        None, "A checkpoint file's context length (default: what the file says, else 512).", at_least=2
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
