@@ -8,14 +8,13 @@ epoch), are drawn as measured."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import LladaError, UsageError
-from .figures import RUN_COLOURS, new_figure, safe_name_part, save_figure
+from .figures import RUN_COLOURS, new_figure, parse_record, safe_name_part, save_figure
 
 KIND_NAME = {"ar": "AR", "diffusion": "diffusion"}
 METRIC_LABELS = {
@@ -29,7 +28,6 @@ UNSMOOTHED = frozenset({"lr", "block_size", "epoch"})  # set by a schedule: noth
 X_LABELS = {"step": "step", "tokens": "tokens seen"}
 TRAIN_STYLES = ("-", "-.", ":")
 VALIDATION_STYLES = ("dashed", (0, (6, 2, 1, 2)))
-JSON_TYPES = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
 
 
 @dataclass
@@ -67,20 +65,6 @@ def read_metrics(path: Path, shown: str | None = None) -> list[dict[str, Any]]:
                 continue
             raise LladaError(f"{shown or path} line {number}: {problem}") from None
     return records
-
-
-def parse_record(raw: bytes) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"invalid JSON ({error.msg})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{JSON_TYPES.get(type(record), 'null')}, not a JSON object")
-    return record
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,14 +6,13 @@ after it was unmasked, by samplers that edit), with its step, answer position an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError, named
-from .figures import new_figure
+from .figures import new_figure, parse_record
 
 MAX_PANELS = 12  # prompts drawn by default; `prompts` picks others
 EOS_COLOUR = "0.62"
@@ -78,11 +77,9 @@ def read_trace(path: Path) -> Trace:
 
 def _record(line: str, where: str) -> dict[str, Any]:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{where}: invalid JSON ({error.msg})") from None
-    if not isinstance(record, dict):
-        raise UsageError(f"{where}: not a JSON object")
+        record = parse_record(line.encode("utf-8"))
+    except ValueError as error:
+        raise UsageError(f"{where}: {error}") from None
     if record.get("kind") == "header":
         return record
     record.setdefault("kind", "commit")
