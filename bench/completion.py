@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from llada_cli.engine.device import cpu_vector_flags
 
 LLADA = [sys.executable, "-m", "llada_cli"]
 COMPLETING = {"_LLADA_COMPLETE": "complete_bash", "COMP_WORDS": "llada sample ", "COMP_CWORD": "2"}
@@ -42,15 +42,6 @@ def seconds(command: list[str], env: dict[str, str], runs: int) -> float:
     return statistics.median(times[1:])
 
 
-def cpu_flags() -> list[str]:
-    """The vector extensions that decide torch's CPU kernels (empty where /proc is missing)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    return sorted(set(re.findall(r"\b(avx2|avx512\w*|amx\w*)\b", text)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="One JSON document on stdout.")
@@ -60,7 +51,7 @@ def main() -> None:
         {"what": what, "seconds": round(seconds(command, env, args.runs), 3)}
         for what, (command, env) in CASES.items()
     ]
-    machine = {"cores": os.cpu_count() or 1, "cpu_flags": cpu_flags()}
+    machine = {"cores": os.cpu_count() or 1, "cpu_flags": sorted(cpu_vector_flags())}
     if args.json:
         print(json.dumps({**machine, "runs": args.runs, "rows": rows}, indent=2))
         return

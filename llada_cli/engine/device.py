@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -42,11 +43,16 @@ def fast_bf16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu" or not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
         return False  # e.g. ATEN_CPU_CAPABILITY=avx2: the bf16 kernels in use are emulated
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_vector_flags())
+
+
+def cpu_vector_flags() -> set[str]:
+    """The CPU's AVX2/AVX512/AMX flags, which decide torch's kernels (empty where /proc is missing)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return set()
+    return set(re.findall(r"\b(avx2|avx512\w*|amx\w*)\b", text))
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> str:
