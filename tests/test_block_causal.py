@@ -17,13 +17,16 @@ from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diff
 MASK, BLOCK = 31, 4
 
 
-@pytest.fixture(scope="module")
-def model() -> Transformer:
+@pytest.fixture(scope="module", params=[False, True], ids=["unshifted", "logit-shift"])
+def model(request) -> Transformer:
+    """Under the logit shift a block's first slot reads the (final) column before the block."""
     torch.manual_seed(0)
     config = ModelConfig(
         vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, seq_len=64
     )
-    return Transformer(config.__class__(**{**config.to_dict(), "causal": False})).eval()
+    return Transformer(
+        config.__class__(**{**config.to_dict(), "causal": False, "logit_shift": request.param})
+    ).eval()
 
 
 def rows_of(prompts: list[list[int]], answer: list[list[int]]) -> tuple[Rows, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llada_cli import api
 
 QUESTION = "Which city is the capital of Ninaria?"
@@ -19,8 +21,9 @@ def test_history_slash_commands_and_errors(pipeline, monkeypatch):
     original = api.Model.generate
 
     def spy(self, text, **kwargs):
+        # a short fixed answer: what the micro model says could crowd its 64-token context
         prompts.append(text)
-        return original(self, text, **kwargs)
+        return [replace(result, text="Tidar.") for result in original(self, text, **kwargs)]
 
     monkeypatch.setattr(api.Model, "generate", spy)
     script = "\n".join(
@@ -40,9 +43,9 @@ def test_history_slash_commands_and_errors(pipeline, monkeypatch):
     )
     result = pipeline.ok("chat", "ar-chat", "--max-new-tokens", "4", input=script + "\n")
     assert len(prompts) == 4
-    first_answer = result.stdout.splitlines()[0]
+    assert result.stdout.splitlines()[0] == "Tidar."
     assert prompts[1].startswith(
-        f"<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n{first_answer}<|im_end|>\n"
+        "<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\nTidar.<|im_end|>\n"
     )
     assert prompts[1].endswith("<|im_start|>user\nAnd then?<|im_end|>\n<|im_start|>assistant\n")
     assert prompts[2] == "<|im_start|>user\nFresh start<|im_end|>\n<|im_start|>assistant\n"

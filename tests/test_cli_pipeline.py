@@ -65,7 +65,7 @@ def test_runs_list_and_show_read_well_at_80_columns(pipeline):
     ]
     rows = {line.split()[0]: line.split() for line in listed[1:5]}
     assert rows["ar-base"][1:5] == ["ar", "pretrain", "completed", "6/6"]
-    assert rows["dlm-chat"][1:3] == ["dlm", "sft"] and rows["dlm-chat"][6:8] == ["4", "751"]
+    assert rows["dlm-chat"][1:3] == ["dlm", "sft"] and rows["dlm-chat"][6:8] == ["4", "782"]
     assert "cross entropy" in listed[-1] and "ELBO bound" in listed[-1]
     shown = " ".join(pipeline.ok("runs", "show", "dlm-base", columns=80).stdout.split())
     assert "nats/token (ELBO bound)" in shown and "learning_rate 0.0003" in shown

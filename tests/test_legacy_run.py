@@ -32,6 +32,8 @@ def test_legacy_runs_sample(legacy) -> None:
     dlm = json.loads(legacy.ok("sample", "legacy-dlm", "-p", "The", "--gen-length", "4", "--json").stdout)
     assert ar["kind"] == "ar" and len(ar["results"][0]["token_ids"]) <= 4
     assert dlm["kind"] == "diffusion" and dlm["results"][0]["forward_passes"] == 4
+    # written before the logit shift existed: continued from AR, yet unshifted, as trained
+    assert RunInfo.load(legacy.home / "runs" / "legacy-dlm" / "run.json").model.logit_shift is False
 
 
 def test_legacy_run_resumes_to_the_uninterrupted_weights(legacy) -> None:

@@ -46,6 +46,7 @@ class ConstantModel(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
+        self.config = ModelConfig(vocab_size=VOCAB, hidden_size=4, num_attention_heads=1, causal=False)
         self.lm_head = nn.Linear(4, VOCAB, bias=False)
         nn.init.zeros_(self.lm_head.weight)
         self.inputs: list[torch.Tensor] = []
@@ -64,6 +65,7 @@ class PositionOnlyModel(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.table = nn.Parameter(torch.randn(32, 8))
+        self.config = ModelConfig(vocab_size=VOCAB, hidden_size=8, num_attention_heads=1, causal=False)
         self.lm_head = nn.Linear(8, VOCAB, bias=False)
 
     def hidden_states(self, input_ids, positions, attn_mask, past):
@@ -322,12 +324,12 @@ def sft(**kwargs) -> DiffusionSFTObjective:
 
 def test_diffusion_sft_never_masks_the_prompt():
     batch = sft_batch()
-    for policy in ("eos", "ignore"):
+    for policy in ("capped", "eos", "ignore"):
         model = ConstantModel()
         for seed in range(50):
             sft(pad_policy=policy)(model, batch, torch.Generator().manual_seed(seed), 0.0)
         seen = torch.stack(model.inputs) == MASK
-        maskable = batch.response_mask | batch.pad_mask if policy == "eos" else batch.response_mask
+        maskable = batch.response_mask if policy == "ignore" else batch.response_mask | batch.pad_mask
         assert not (seen & ~maskable).any()
         assert seen.any(dim=0)[maskable].all()  # every maskable position was masked at some point
 
@@ -336,7 +338,9 @@ def test_diffusion_sft_divides_by_answer_length_by_hand():
     model = ConstantModel()
     batch = sft_batch()
     # band (0.5, 0.5) fixes t = 0.5, so p = 0.5005 for every row
-    out = sft(mask_ratio_band=(0.5, 0.5))(model, batch, torch.Generator().manual_seed(0), 0.0)
+    out = sft(mask_ratio_band=(0.5, 0.5), pad_policy="eos")(
+        model, batch, torch.Generator().manual_seed(0), 0.0
+    )
     masked = (model.inputs[0] == MASK).sum(dim=1).tolist()
     # answer_len: row 0 = 3 response + 3 EOS padding = 6, row 1 = 7
     expected = math.log(VOCAB) * (masked[0] / 0.5005 / 6 + masked[1] / 0.5005 / 7) / 2
@@ -353,7 +357,7 @@ def test_diffusion_sft_divides_by_answer_length_by_hand():
 def test_diffusion_sft_equals_hand_computation_with_same_draws():
     model = tiny_model(causal=False)
     batch = sft_batch()
-    out = sft()(model, batch, torch.Generator().manual_seed(9), 0.0)
+    out = sft(pad_policy="eos")(model, batch, torch.Generator().manual_seed(9), 0.0)
     generator = torch.Generator().manual_seed(9)
     p = (1 - EPS) * torch.rand(2, generator=generator) + EPS
     answer = batch.response_mask | batch.pad_mask
@@ -362,6 +366,31 @@ def test_diffusion_sft_equals_hand_computation_with_same_draws():
         ce = token_ce(model(apply_mask(batch.input_ids, masked, MASK)), batch.input_ids)
     per_row = (ce * masked).sum(dim=1) / p / answer.sum(dim=1)
     assert out.loss.item() == pytest.approx(per_row.mean().item(), rel=1e-5)
+
+
+def test_capped_padding_weighs_at_most_pad_tokens_answer_tokens_by_hand():
+    model = ConstantModel()
+    batch = sft_batch()  # row 0: 3 response tokens + 3 EOS padding; row 1: 7 response tokens
+    out = sft(mask_ratio_band=(0.5, 0.5), pad_tokens=2)(model, batch, torch.Generator().manual_seed(0), 0.0)
+    seen = model.inputs[0] == MASK
+    answer0 = int(seen[0, :7].sum())
+    pad0 = int(seen[0, 7:].sum())
+    # row 0: answer tokens weigh 1, each EOS 2/3; answer_len = 3 + 3 * 2/3 = 5
+    row0 = (answer0 + pad0 * 2 / 3) / 0.5005 / 5
+    row1 = int(seen[1].sum()) / 0.5005 / 7
+    assert out.loss.item() == pytest.approx(math.log(VOCAB) * (row0 + row1) / 2, rel=1e-6)
+    share = (pad0 * 2 / 3) / (answer0 + pad0 * 2 / 3 + int(seen[1].sum()))
+    assert out.metrics["pad_weight_share"].item() == pytest.approx(share, rel=1e-6)
+    # a pad budget above the padding's length changes nothing: each EOS weighs 1, as LLaDA
+    model = ConstantModel()
+    capped = sft(mask_ratio_band=(0.5, 0.5), pad_tokens=3)(
+        model, batch, torch.Generator().manual_seed(0), 0.0
+    )
+    model = ConstantModel()
+    llada = sft(mask_ratio_band=(0.5, 0.5), pad_policy="eos")(
+        model, batch, torch.Generator().manual_seed(0), 0.0
+    )
+    assert capped.loss.item() == pytest.approx(llada.loss.item(), rel=1e-6)
 
 
 def test_ignore_policy_hides_padding_and_stays_finite():
@@ -429,6 +458,7 @@ class StubCrossEntropy(nn.Module):
     def __init__(self, f) -> None:
         super().__init__()
         self.f = f
+        self.config = ModelConfig(vocab_size=2, hidden_size=2, num_attention_heads=1, causal=False)
         self.lm_head = nn.Identity()
 
     def hidden_states(self, input_ids, positions, attn_mask, past):

@@ -408,8 +408,8 @@ def test_without_eos_confidence_eos_ranks_below_every_other_candidate():
     probs[0, 2, EOS], probs[0, 2, 3] = 0.6, 0.4
     logits = probs.log()
     eos = torch.tensor([EOS])
-    _, plain = propose(logits.clone(), DiffusionSettings(), eos, None)
-    candidates, demoted = propose(logits.clone(), DiffusionSettings(eos_confidence=False), eos, None)
+    _, plain = propose(logits.clone(), DiffusionSettings(), eos, MASK, None)
+    candidates, demoted = propose(logits.clone(), DiffusionSettings(eos_confidence=False), eos, MASK, None)
     assert candidates.tolist() == [[EOS, 5, EOS]]
     assert plain.argsort(descending=True).tolist() == [[0, 2, 1]]
     assert demoted.argsort(descending=True).tolist() == [[1, 0, 2]]  # EOS last, still by confidence
@@ -658,11 +658,12 @@ def test_penalize_recent_counts_the_last_decided_tokens():
 
 def test_top_k_keeps_sampled_candidates_among_the_k_most_likely():
     logits = torch.log_softmax(torch.randn(2, 6, 30, generator=torch.Generator().manual_seed(0)), dim=-1)
-    allowed = logits.topk(3, dim=-1).indices
+    mask = 29
+    allowed = logits.clone().index_fill_(-1, torch.tensor([mask]), -torch.inf).topk(3, dim=-1).indices
     settings = DiffusionSettings(temperature=1.0, top_k=3)
     for seed in range(20):
         candidates, _ = propose(
-            logits.clone(), settings, torch.tensor([EOS]), torch.Generator().manual_seed(seed)
+            logits.clone(), settings, torch.tensor([EOS]), mask, torch.Generator().manual_seed(seed)
         )
         assert (candidates[..., None] == allowed).any(dim=-1).all()
 

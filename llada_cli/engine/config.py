@@ -43,6 +43,9 @@ class ModelConfig:
         0.0, "Dropout on attention weights and MLP outputs, in training.", at_least=0, below=1
     )
     causal: bool = True  # True for the AR track, False for diffusion
+    # Diffusion only: the hidden state at i - 1 predicts token i (Dream's shift, kept from the AR
+    # weights a diffusion run starts from); False: position i predicts token i (LLaDA).
+    logit_shift: bool = False
 
     def __post_init__(self) -> None:
         check_options(self)

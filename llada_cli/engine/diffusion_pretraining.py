@@ -111,6 +111,8 @@ class DiffusionPretrainObjective(DiffusionPretrainConfig):
         rows, length = x0.shape
         # With a document mask the EOS positions are visible in the attention pattern: never mask them.
         maskable = x0 != self.eos_id if self.doc_attention_mask else torch.ones_like(x0, dtype=torch.bool)
+        if model.config.logit_shift:  # nothing before column 0 to predict it from: it stays clean
+            maskable[:, 0] = False
         doc_ids = document_ids(x0, self.eos_id) if self.doc_attention_mask else None
         blocks = math.ceil(length / block_size)
         # One t per block (a single block without the curriculum), drawn once: mask AND weight use it.

@@ -127,6 +127,11 @@ def answer_log_likelihood(
         if not prompt:
             raise UsageError("scoring with an AR model needs a non-empty prompt to condition on")
         return -ar_answer_nll(model, prompt, answer)
+    if not prompt and model.config.logit_shift:
+        raise UsageError(
+            "scoring with a diffusion model that has the logit shift needs a non-empty prompt: "
+            "its first token has no state before it"
+        )
     generator = torch.Generator().manual_seed(seed)
     return -diffusion_answer_nll(model, prompt, answer, mask_id, mc_num, generator)
 
@@ -170,16 +175,22 @@ def diffusion_likelihood(
     doc_eos_id: int | None = None,
     on_progress: OnProgress | None = None,
 ) -> LikelihoodReport:
-    """Per-token ELBO bound over packed rows: each row is an unconditional 'answer' of length L."""
+    """Per-token ELBO bound over packed rows: each row is an unconditional 'answer' of length L.
+
+    Under the logit shift the first token has no state before it to be predicted from: it is the
+    context of the rest and is not scored, as for an AR model (ar_likelihood).
+    """
     generator = torch.Generator().manual_seed(seed)
+    context = int(model.config.logit_shift)
     nats = 0.0
     for done, row in enumerate(rows, start=1):
+        ids = row.tolist()
         nats += diffusion_answer_nll(
-            model, [], row.tolist(), mask_id, mc_num, generator, batch_size, doc_eos_id
+            model, ids[:context], ids[context:], mask_id, mc_num, generator, batch_size, doc_eos_id
         )
         if on_progress is not None:
             on_progress(done, len(rows))
-    tokens = rows.numel()
+    tokens = rows[:, context:].numel()
     return LikelihoodReport(nats / max(1, tokens), tokens, exact=False)
 
 

@@ -3,7 +3,7 @@
 llada's Transformer is a Llama (no biases, RMSNorm, half-split RoPE, SwiGLU), or a Qwen3 when it
 normalises queries and keys, so an AR run loads with `AutoModelForCausalLM.from_pretrained(OUT)`
 and no custom code. The folder holds config.json (plus a `llada` entry: the track, the mask
-token and the attention), model.safetensors under the HF names (`model.` before ours),
+token the attention and the logit shift), model.safetensors under the HF names (`model.` before ours),
 tokenizer.json, tokenizer_config.json with the ChatML chat template, and generation_config.json.
 A diffusion run exports the same files and a model card: transformers would run it causally,
 so it is for `llada runs import`, which reads such a folder back to the same logits.
@@ -42,7 +42,7 @@ llada runs import {folder} --name {name}
 llada sample {name} --chat --prompt "Hello"
 ```
 
-The mask token is `{mask}` (id {mask_id}); the chat template is ChatML.
+The mask token is `{mask}` (id {mask_id}); the chat template is ChatML. {shift}
 """
 
 
@@ -97,6 +97,7 @@ def hf_config(config: ModelConfig, tokenizer: Tokenizer, kind: str) -> dict[str,
             "attention": "causal" if config.causal else "bidirectional",
             "mask_token_id": tokenizer.mask_id,
             "seq_len": config.seq_len,
+            "logit_shift": config.logit_shift,
         },
     }
     if config.rope_scaling > 1:  # YaRN as MiniMind applies it: attention factor 1, ramp by beta 32 / 1
@@ -183,6 +184,12 @@ def _write_folder(folder: Path, model: Transformer, tokenizer: Tokenizer, kind: 
             folder=folder.name.removeprefix(".").removesuffix(".partial"),
             mask=MASK,
             mask_id=tokenizer.mask_id,
+            shift=(
+                "The logits at position i predict the token at i + 1 (`logit_shift`: the hidden "
+                "state before a masked slot predicts it, as in Dream)."
+                if config.logit_shift
+                else "The logits at position i predict the token at i (no logit shift, as LLaDA)."
+            ),
         )
         (folder / "README.md").write_text(card, encoding="utf-8")
 
@@ -251,6 +258,7 @@ def _model_config(values: dict[str, Any], kind: str, path: Path) -> ModelConfig:
             norm_eps=float(values.get("rms_norm_eps", 1e-6)),
             hidden_act=values.get("hidden_act", "silu"),
             causal=kind == "ar",
+            logit_shift=kind == "diffusion" and bool(values.get("llada", {}).get("logit_shift", False)),
         )
     except KeyError as missing:
         raise LladaError(f"{path / 'config.json'} lacks {missing}") from None

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .masking import bdlm_attention_mask, document_attention_mask
-from .model import Transformer
+from .model import Transformer, aligned
 
 
 @dataclass
@@ -51,9 +51,10 @@ def selected_logits(
     positions: Tensor | None = None,
     attn_mask: Tensor | None = None,
 ) -> Tensor:
-    """Float32 logits (N, V) at the selected positions, row-major; the head runs on those only."""
+    """Float32 logits (N, V) of the tokens at the selected positions, row-major; the head runs on
+    those only (from the state before each of them under the model's logit shift)."""
     hidden, _ = model.hidden_states(input_ids, positions, attn_mask, past=None)
-    return model.lm_head(hidden[select]).float()
+    return model.lm_head(aligned(hidden, model.config)[select]).float()
 
 
 def selected_cross_entropy(
@@ -88,11 +89,24 @@ def bdlm_logits(
 
     Both halves carry positions 0..L-1. With a document mask the block rule is ANDed with
     "same document", the document ids repeated on both halves. Same order as plain_logits.
+    Under the logit shift a block's first slot reads the clean copy of the column before it: the
+    state that block-causal decoding has there (the previous block is final by then).
     """
     length = x0.shape[1]
     positions = torch.arange(length, device=x0.device).repeat(2)
     attn_mask = bdlm_attention_mask(length, block_size, device=x0.device)
     if doc_ids is not None:
         attn_mask = attn_mask & document_attention_mask(torch.cat((doc_ids, doc_ids), dim=1), causal=False)
-    select = torch.cat((masked, torch.zeros_like(masked)), dim=1)
-    return selected_logits(model, torch.cat((xt, x0), dim=1), select, positions, attn_mask)
+    hidden, _ = model.hidden_states(torch.cat((xt, x0), dim=1), positions, attn_mask, past=None)
+    if model.config.logit_shift:
+        hidden = hidden[:, bdlm_shift_sources(length, block_size, x0.device)]
+    return model.lm_head(hidden[:, :length][masked]).float()
+
+
+def bdlm_shift_sources(length: int, block_size: int, device: torch.device) -> Tensor:
+    """(L,) the column of [x_t ; x0] whose state predicts each noisy column under the logit shift:
+    the noisy column before it in its block, the clean column before a block's first slot, and
+    column 0 itself for column 0."""
+    column = torch.arange(length, device=device)
+    starts_block = (column % block_size == 0) & (column > 0)
+    return torch.where(starts_block, length + column - 1, (column - 1).clamp(min=0))

@@ -180,9 +180,10 @@ class Transformer(nn.Module):
         positions: torch.Tensor | None = None,
         attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits (B, L, V). attn_mask: bool, True = may attend, broadcastable to (B, H, L, L)."""
+        """Logits (B, L, V) of the token at each position. attn_mask: bool, True = may attend,
+        broadcastable to (B, H, L, L)."""
         hidden, _ = self.hidden_states(input_ids, positions, attn_mask, past=None)
-        return self.lm_head(hidden)
+        return self.lm_head(aligned(hidden, self.config))
 
     def hidden_states(
         self,
@@ -222,6 +223,19 @@ class Transformer(nn.Module):
         rows = torch.arange(length, device=device)[:, None] + past_length
         causal = torch.arange(past_length + length, device=device)[None, :] <= rows
         return (causal if attn_mask is None else attn_mask & causal), False
+
+
+def aligned(hidden: torch.Tensor, config: ModelConfig, before: torch.Tensor | None = None) -> torch.Tensor:
+    """The hidden states that predict the token at each column of `hidden` (B, L, D).
+
+    With `config.logit_shift` column i reads the state of column i - 1 (docs/algorithms.md
+    section 11); the first column reads `before` (B, 1, D), the state of the column before these
+    ones, or its own state when there is none (column 0 of a sequence, as Dream).
+    """
+    if not config.logit_shift:
+        return hidden
+    first = hidden[:, :1] if before is None else before
+    return torch.cat((first, hidden[:, :-1]), dim=1)
 
 
 def grow_vocab(model: Transformer, new_vocab_size: int) -> Transformer:

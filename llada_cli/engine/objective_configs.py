@@ -22,7 +22,8 @@ BLOCK_FORMS = {
     "masked_blocks": "Nano-LLaDA: whole blocks masked, round(blocks * t) of them, full attention",
 }
 PAD_POLICIES = {
-    "eos": "EOS padding is trained as response (the model learns to stop)",
+    "capped": "EOS padding is trained as response, weighing at most `pad_tokens` answer tokens a row",
+    "eos": "EOS padding is trained as response, each EOS one answer token (LLaDA)",
     "ignore": "padding is neither attended nor trained",
 }
 
@@ -46,6 +47,12 @@ class ARPretrainConfig(DocumentMasking):
 class DiffusionPretrainConfig(DocumentMasking):
     """The options of diffusion pretraining."""
 
+    logit_shift: bool | None = option(
+        None,
+        "Let position i-1 predict token i, as the AR weights it starts from do (Dream's adaptation; "
+        "docs/algorithms.md section 11). Default: on with `init_from` an AR run, off from scratch.",
+        negatable=True,
+    )
     mask_schedule: str = option(
         "iid_t",
         "iid_t: t ~ U(0,1) per row (LLaDA 1.0); wsd: the mask ratio rises, holds and decays over "
@@ -119,6 +126,10 @@ class DiffusionPretrainConfig(DocumentMasking):
                 f"{named('wsd_phase_ratios')} needs three shares >= 0 with a positive sum, e.g. 0.3,0.5,0.2"
             )
 
+    def shifts_logits(self, from_ar: bool) -> bool:
+        """Whether the model this run trains has the logit shift (a model property, in its config)."""
+        return from_ar if self.logit_shift is None else self.logit_shift
+
     def check_row_length(self, seq_len: int) -> None:
         """Block sizes must divide the training rows."""
         if self.use_block_curriculum:
@@ -137,9 +148,13 @@ class DiffusionSFTConfig:
     """The options of LLaDA SFT (docs/algorithms.md section 6)."""
 
     pad_policy: str = option(
-        "eos",
-        "eos: EOS padding is trained as response (learn to stop); ignore: not trained.",
+        "capped",
+        "capped: the EOS padding after an answer is trained and weighs as much as `pad_tokens` answer "
+        "tokens; eos: each EOS weighs one answer token (LLaDA); ignore: padding not attended nor trained.",
         choices=PAD_POLICIES,
+    )
+    pad_tokens: int = option(
+        2, "capped: how many answer tokens the padding of a row weighs at most.", at_least=1
     )
     complementary_masking: bool = option(False, "Each row twice with complementary masks (LLaDA 2.0).")
     mask_ratio_band: tuple[float, float] | None = option(None, "Restrict t to [a,b], e.g. 0.2,0.8.")

@@ -73,7 +73,9 @@ class ARSFTObjective(ARSFTConfig):
 
 @dataclass(frozen=True, kw_only=True)
 class DiffusionSFTObjective(DiffusionSFTConfig):
-    """LLaDA SFT: the prompt is never masked; loss = mean over rows of sum CE / p_b / answer_len_b."""
+    """LLaDA SFT: the prompt is never masked; loss = mean over rows of sum w CE / p_b / answer_len_b,
+    answer_len_b = sum of w over the row's answer, w = 1 for an answer token and for padding the
+    pad policy's weight (section 6)."""
 
     mask_id: int
     eps: float = 1e-3  # smallest mask rate, as in pretraining
@@ -82,22 +84,36 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
         self, model: Transformer, batch: SFTBatch, generator: torch.Generator | None, progress: float
     ) -> LossOutput:
         x0, pad = batch.input_ids, batch.pad_mask
-        answer = batch.response_mask | pad if self.pad_policy == "eos" else batch.response_mask & ~pad
+        answer = batch.response_mask & ~pad if self.pad_policy == "ignore" else batch.response_mask | pad
+        weight = self.token_weights(pad)
         p = mask_probability(self.draw_t(x0.shape[0], generator, x0.device), "linear", self.eps)
         masked = sample_mask(answer, p, generator)
-        metrics = {"mask_rate": (masked.sum() / answer.sum().clamp(min=1)).detach()}
         if self.complementary_masking:
             # The twin row masks exactly the response tokens the first left clean: with p' = 1 - p.
             twin = answer & ~masked
-            x0, pad, answer = (torch.cat((a, a)) for a in (x0, pad, answer))
+            x0, pad, answer, weight = (torch.cat((a, a)) for a in (x0, pad, answer, weight))
             masked = torch.cat((masked, twin))
             p = torch.cat((p, (1.0 - p).clamp(min=self.eps)))
-        answer_len = answer.sum(dim=1).clamp(min=1)
+        answer_len = (weight * answer).sum(dim=1).clamp(min=1)
         attn_mask = padding_attention_mask(pad) if self.pad_policy == "ignore" else None
         ce = plain_cross_entropy(model, x0, apply_mask(x0, masked, self.mask_id), masked, attn_mask)
-        row_weight = 1.0 / (p * answer_len)
-        loss = (ce * row_weight[:, None].expand_as(masked)[masked]).sum() / x0.shape[0]
+        row_weight = weight / (p * answer_len)[:, None]
+        loss = (ce * row_weight[masked]).sum() / x0.shape[0]
+        trained = weight * masked
+        metrics = {
+            "mask_rate": (masked.sum() / answer.sum().clamp(min=1)).detach(),
+            # the share of the trained weight that is EOS padding rather than answer
+            "pad_weight_share": ((trained * pad).sum() / trained.sum().clamp(min=1e-12)).detach(),
+        }
         return LossOutput(loss, (~batch.pad_mask).sum(), metrics)
+
+    def token_weights(self, pad: Tensor) -> Tensor:
+        """(B, L) float: 1 for answer tokens; each EOS of the padding 1 (eos), or its row's share of
+        pad_tokens (capped: a row's padding weighs min(pad_tokens, its length) answer tokens)."""
+        if self.pad_policy != "capped":
+            return torch.ones_like(pad, dtype=torch.float32)
+        share = (self.pad_tokens / pad.sum(dim=1, keepdim=True).clamp(min=1)).clamp(max=1.0)
+        return torch.where(pad, share, 1.0)
 
     def draw_t(self, rows: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
         """t ~ U[0, 1), or U[a, b) with a mask-ratio band."""

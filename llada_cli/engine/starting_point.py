@@ -71,15 +71,16 @@ def check_inherited_shape(
             )
 
 
-def continued_as_diffusion(parent: Parent) -> tuple[Transformer, Tokenizer]:
-    """An AR model with <|mask|> added and attention turned bidirectional."""
+def continued_as_diffusion(parent: Parent, logit_shift: bool) -> tuple[Transformer, Tokenizer]:
+    """An AR model with <|mask|> added and attention turned bidirectional; with `logit_shift` the
+    state at i - 1 keeps predicting token i, as it did in the AR model (docs/algorithms.md 11)."""
     if parent.kind != "ar":
         raise UsageError(f"{named('init_from')} {parent.label}: that run is {parent.kind}, not an AR run")
     tokenizer = parent.tokenizer.with_mask_token()
     model = parent.model
     if tokenizer.vocab_size > model.config.vocab_size:
         model = grow_vocab(model, tokenizer.vocab_size)
-    return rebuilt(model, replace(model.config, causal=False)), tokenizer
+    return rebuilt(model, replace(model.config, causal=False, logit_shift=logit_shift)), tokenizer
 
 
 def fresh_tokenizer(

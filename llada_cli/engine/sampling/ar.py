@@ -106,7 +106,7 @@ class DecodingRows:
         if self.key_valid is not None:
             self.key_valid = F.pad(self.key_valid, (0, 1), value=True)
             mask = self.key_valid[:, None, None, :]
-        logits, self.past = run_model(
+        logits, self.past, _ = run_model(
             model, new[:, None], self.next_position[:, None], self.past, mask, slice(-1, None)
         )
         self.next_position = self.next_position + 1
@@ -135,7 +135,7 @@ def generate_ar(
     count, width = batch.ids.shape
     key_valid = batch.key_valid(width)
     mask = None if key_valid is None else self_attention_mask(key_valid)
-    logits, past = run_model(model, batch.ids, batch.positions(width), None, mask, slice(-1, None))
+    logits, past, _ = run_model(model, batch.ids, batch.positions(width), None, mask, slice(-1, None))
     rows = DecodingRows(
         index=torch.arange(count, device=device),
         past=past,

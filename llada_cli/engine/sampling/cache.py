@@ -15,6 +15,11 @@ training. Finished blocks then never see what comes after them, so their keys/va
 with a cache they are computed once (in one pass over each block as it is finished) and every
 step runs the current block alone. That cache is exact: the same logits as running everything.
 With CFG the model sees 2R rows: R conditional ones, then R with the prompt replaced by the mask.
+
+Under a logit shift (docs/algorithms.md section 11) the block's first column is predicted by the
+state of the column before the block. Steps that do not run that column read the state kept from
+the pass that last computed it: the block's first pass, or, block-causally, the pass that made the
+previous block final (so the exact cache stays exact).
 """
 
 from __future__ import annotations
@@ -124,6 +129,7 @@ class BlockForward:
         self.mask_id, self.prompt_width = mask_id, prompt_width
         self.block_length = block_length
         self.past: list[KV] | None = None
+        self.before: torch.Tensor | None = None  # (R, 1, D): the state of the column before the block
         self.cached_until = 0  # block-causal cache: columns [0, cached_until) are final and kept
 
     @property
@@ -136,13 +142,15 @@ class BlockForward:
 
     def start_block(self) -> None:
         if not self.exact_cache:
-            self.past = None
+            self.past, self.before = None, None
 
     def keep_rows(self, keep: torch.Tensor) -> None:
         """Rows leave the batch (their answer ended): drop their cached keys/values too."""
+        keep = torch.cat((keep, keep)) if self.cfg_scale > 0 else keep
         if self.past is not None:
-            keep = torch.cat((keep, keep)) if self.cfg_scale > 0 else keep
             self.past = [(k[keep], v[keep]) for k, v in self.past]
+        if self.before is not None:
+            self.before = self.before[keep]
 
     def logits(self, rows: Rows, start: int, end: int, visible_end: int | None = None) -> torch.Tensor:
         ids, positions, key_valid = self.inputs(rows)
@@ -158,9 +166,10 @@ class BlockForward:
                 )
             else:
                 mask = None if key_valid is None else self_attention_mask(key_valid)
-            logits, kv = run_model(self.model, ids, positions, None, mask, slice(start, end))
+            logits, kv, hidden = run_model(self.model, ids, positions, None, mask, slice(start, end))
             if self.cache.kept is not None:
                 self.past = self.cache.kept(kv, start, end)
+                self.before = hidden[:, start - 1 : start] if start > 0 else None
         else:
             stop = None if self.cache.runs_suffix else end
             queries = ids[:, start:stop]
@@ -168,8 +177,14 @@ class BlockForward:
             if key_valid is not None:  # padding only lives among the cached prefix keys
                 keys = self.past[0][0].shape[2] + queries.shape[1]
                 mask = F.pad(key_valid[:, :start], (0, keys - start), value=True)[:, None, None, :]
-            logits, _ = run_model(
-                self.model, queries, positions[..., start:stop], self.past, mask, slice(0, end - start)
+            logits, _, _ = run_model(
+                self.model,
+                queries,
+                positions[..., start:stop],
+                self.past,
+                mask,
+                slice(0, end - start),
+                self.before,
             )
         return self.guided(logits)
 
@@ -181,15 +196,22 @@ class BlockForward:
         if self.cached_until < start:
             new = slice(self.cached_until, start)
             mask = block_causal_mask(new, start, key_valid, self.prompt_width, self.block_length)
-            _, self.past = run_model(
+            _, self.past, hidden = run_model(
                 self.model, ids[:, new], positions[..., new], self.past, mask, slice(0, 0)
             )
+            self.before = hidden[:, -1:]
             self.cached_until = start
         mask = None
         if key_valid is not None:  # the current block sees every real column before it and itself
             mask = key_valid[:, None, None, :end]
-        logits, _ = run_model(
-            self.model, ids[:, start:end], positions[..., start:end], self.past, mask, slice(0, end - start)
+        logits, _, _ = run_model(
+            self.model,
+            ids[:, start:end],
+            positions[..., start:end],
+            self.past,
+            mask,
+            slice(0, end - start),
+            self.before,
         )
         return logits
 

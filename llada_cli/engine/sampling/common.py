@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..model import KV
+from ..model import KV, aligned
 
 
 @dataclass
@@ -101,10 +101,13 @@ def run_model(
     past: list[KV] | None,
     attn_mask: torch.Tensor | None,
     window: slice,
-) -> tuple[torch.Tensor, list[KV]]:
-    """float32 logits of the columns in `window` only (the head is skipped elsewhere), and the keys/values."""
+    before: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, list[KV], torch.Tensor]:
+    """float32 logits of the tokens at the columns in `window` only (the head is skipped elsewhere),
+    the keys/values and the hidden states. Under a logit shift the first column reads `before`,
+    the state of the column before `ids` (model.aligned)."""
     hidden, kv = model.hidden_states(ids, positions, attn_mask, past)
-    return model.lm_head(hidden[:, window]).float(), kv
+    return model.lm_head(aligned(hidden, model.config, before)[:, window]).float(), kv, hidden
 
 
 def generations(

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UsageError
 from ..masking import uniform
 from .cache import BlockForward, Rows
 from .common import (
@@ -63,9 +64,17 @@ def gumbel_argmax(
 
 
 def propose(
-    logits: torch.Tensor, settings: DiffusionSettings, eos: torch.Tensor, generator: torch.Generator | None
+    logits: torch.Tensor,
+    settings: DiffusionSettings,
+    eos: torch.Tensor,
+    mask_id: int,
+    generator: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate tokens (R, W) and their float64 confidences.
+
+    The mask token is never a candidate (nor an edit): it is drawn with logit -inf. Confidences
+    stay the model's probabilities, so where the mask would not have won nothing changes (the
+    reference sampler's answers stay token-identical).
 
     Without eos_confidence, EOS candidates get their confidence minus 2: below every other
     candidate (confidences lie in [0, 1]) yet still ordered among themselves. So a fixed
@@ -75,10 +84,11 @@ def propose(
     """
     if settings.suppress_eos:
         logits[..., eos] = -torch.inf
-    drawn_from = logits
+    drawn_from = logits.clone()
+    drawn_from[..., mask_id] = -torch.inf
     if settings.top_k > 0 and settings.top_k < logits.shape[-1]:
-        kth = logits.topk(settings.top_k, dim=-1).values[..., -1:]
-        drawn_from = logits.masked_fill(logits < kth, -torch.inf)
+        kth = drawn_from.topk(settings.top_k, dim=-1).values[..., -1:]
+        drawn_from = drawn_from.masked_fill(drawn_from < kth, -torch.inf)
     candidates = gumbel_argmax(drawn_from, settings.temperature, generator)
     confidence = REMASKING[settings.remasking](logits, candidates, generator)
     if not settings.eos_confidence:
@@ -253,15 +263,14 @@ class DiffusionRun:
             )
         current = self.rows.x[:, first:end]
         masked = current == self.mask_id  # earlier blocks hold no masks: commits stay in the block
-        candidates, confidence = propose(logits, self.settings, self.eos, self.generator)
+        candidates, confidence = propose(logits, self.settings, self.eos, self.mask_id, self.generator)
         commit = pick(confidence.masked_fill(~masked, -torch.inf)) & masked
         changed = commit
         if self.settings.edit_threshold is not None:
-            # Writing the mask would remask a settled block: an edit only swaps real tokens.
             # One end token for another is no edit (EOS and <|im_end|> both end the answer); counting it
             # would keep a settled block flipping between them until the step limit.
             same_end = torch.isin(candidates, self.eos) & torch.isin(current, self.eos)
-            edit = ~masked & (candidates != current) & (candidates != self.mask_id) & ~same_end
+            edit = ~masked & (candidates != current) & ~same_end
             changed = commit | (edit & (confidence > self.settings.edit_threshold))
         changed &= ~frozen[:, None]
         self.rows.x[:, first:end] = torch.where(changed, candidates, current)
@@ -335,6 +344,11 @@ def generate_diffusion(
     """
     if not prompts:
         return []
+    if model.config.logit_shift and min(len(prompt) for prompt in prompts) == 0:
+        raise UsageError(
+            "a prompt is empty: this diffusion model has the logit shift, so its first answer slot is "
+            "predicted from the prompt's last token"
+        )
     settings = resolve_settings(settings, room=model_context(model) - max(len(p) for p in prompts))
     run = DiffusionRun(model, prompts, settings, mask_id, eos_ids, generator, on_step, trace)
     for start in range(run.prompt_width, run.length, settings.block_length):
