@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from tokenizers import pre_tokenizers
 
+from llada_cli.engine.data.builtin import builtin_corpus
 from llada_cli.engine.errors import UsageError
 from llada_cli.engine.tokenizer import EOS, IM_END, IM_START, MASK, Tokenizer
 
@@ -136,3 +137,26 @@ def test_chat_text_is_chatml(tok: Tokenizer) -> None:
     assert tok.chat_text(messages, add_generation_prompt=False).endswith(
         "<|im_start|>assistant\nHi.<|im_end|>\n"
     )
+
+
+def test_cjk_characters_are_never_merged(tok: Tokenizer) -> None:
+    ids = tok.encode("维洛利亚的首都是塔恩。")
+    assert [tok.decode([i]) for i in ids] == list("维洛利亚的首都是塔恩。")
+
+
+def test_builtin_chinese_facts_are_not_single_tokens() -> None:
+    # ByteLevel BPE alone learned a token per Chinese fact on this corpus ('戈贝尼亚的首都是维妮' was
+    # one id), so a question and its answer shared no token and SFT taught "reply with one id".
+    corpus = builtin_corpus()
+    tokenizer = Tokenizer.train(corpus.documents, vocab_size=2048)
+    chinese = [q for q in corpus.questions if q.lang == "zh"]
+    assert len(chinese) == 48  # 16 per set
+    for question in chinese:
+        answer_ids = tokenizer.encode(question.answer)
+        assert len(answer_ids) > 1, question.answer
+        # the question's subject or object name reads with the same ids in the answer
+        pieces = [tokenizer.decode([i]) for i in answer_ids]
+        assert "".join(pieces) == question.answer
+        assert all(len(piece) == 1 for piece in pieces if any("\u4e00" <= c <= "\u9fff" for c in piece))
+    english = max((len(tokenizer.decode([i])) for i in range(tokenizer.vocab_size)), default=0)
+    assert english > 1  # English words still merge

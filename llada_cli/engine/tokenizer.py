@@ -1,5 +1,6 @@
 """Byte-level BPE tokenizer: loading/training tokenizer.json, special tokens and the ChatML template.
 
+A trained tokenizer never merges CJK characters (each is one piece before BPE).
 Wraps a Hugging Face `tokenizers.Tokenizer`. The conventions follow MiniMind so its tokenizer.json
 loads unchanged: <|endoftext|>, <|im_start|>, <|im_end|> are specials 0, 1, 2. Diffusion models
 add one more special, <|mask|>, appended at the end of the vocabulary.
@@ -27,6 +28,10 @@ IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 MASK = "<|mask|>"
 REQUIRED_SPECIALS = (EOS, IM_START, IM_END)
+
+# Han (with extensions A and the compatibility block), kana and Hangul syllables: scripts written
+# without spaces between words, whose characters BPE may not merge (Tokenizer.train).
+CJK_CHARACTER = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
 
 # 256 byte symbols + the required specials: a smaller vocabulary could not encode every byte.
 MIN_VOCAB_SIZE = 256 + len(REQUIRED_SPECIALS)
@@ -73,7 +78,14 @@ class Tokenizer:
         from tokenizers import decoders, models, pre_tokenizers, trainers
 
         backend = tokenizers.Tokenizer(models.BPE())
-        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        # Each CJK character its own piece (as BERT's Chinese tokenizer): ByteLevel alone splits on
+        # spaces and punctuation only, so BPE would merge a whole Chinese clause, a fact, into one token.
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(tokenizers.Regex(CJK_CHARACTER), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False),
+            ]
+        )
         backend.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
