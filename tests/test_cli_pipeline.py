@@ -9,6 +9,7 @@ import re
 import pytest
 from safetensors.torch import load_file
 
+from llada_cli.engine.runinfo import RunInfo
 from llada_cli.engine.trainer import Trainer
 from tests.conftest import MICRO
 
@@ -270,9 +271,22 @@ def test_a_run_says_what_it_is_first(cli):
     result = cli.ok("pretrain", "ar", *MICRO, "--max-steps", "2", "--run-name", "said")
     first, data, warning = result.stderr.splitlines()[:3]
     assert re.fullmatch(
-        r"said: AR pretraining, preset tiny, 0\.\dM parameters; cpu (fp32|bf16), \d+ threads; 2 steps", first
+        r"said: AR pretraining, preset tiny, 0\.\dM parameters; cpu (fp32|bf16), \d+ threads?; 2 steps", first
     ), first
     assert data.startswith("said: 4 rows a step (") and "train rows" in data
     assert "2 steps are too few to learn much" in warning
     sft = cli.ok("sft", "--base", "said", "--max-steps", "1", "--batch-size", "2", "--run-name", "chat")
     assert sft.stderr.startswith("chat: AR SFT of said, ")
+
+
+def test_the_printed_resume_hint_of_an_interrupted_sft_runs_as_written(cli, monkeypatch):
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "2", "--run-name", "base")
+    _interrupt_at(3, monkeypatch)
+    args = ["sft", "--base", "base", "--batch-size", "4", "--max-steps", "4", "--save-every", "2"]
+    killed = cli(*args, "--run-name", "c1")
+    assert killed.exit_code == 130
+    hint = killed.stderr.split("resumes from step 2: ", 1)[1].split()
+    assert hint[:3] == ["llada", "--home", str(cli.home)] and "--base" not in hint
+    monkeypatch.undo()
+    cli.ok(*hint[3:])
+    assert RunInfo.load(cli.home / "runs" / "c1" / "run.json").status == "completed"

@@ -1,4 +1,4 @@
-"""The data formats users already have: SFT rows in five shapes, pretraining text in Parquet."""
+"""The data formats users already have: SFT rows in six shapes, pretraining text in Parquet."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def write_rows(path: Path, *rows: dict) -> Path:
             [{"role": "user", "content": "Name the capital.\n\nNinaria"}, ANSWER],
         ),
         ({"messages": [USER, ANSWER], "system": "Be brief."}, [SYSTEM, USER, ANSWER]),
+        (
+            {
+                "conversations": [
+                    {"from": "system", "value": "Be brief."},
+                    {"from": "human", "value": "Which city?"},
+                    {"from": "gpt", "value": "Tidar."},
+                ]
+            },
+            [SYSTEM, USER, ANSWER],
+        ),
     ],
     ids=[
         "conversations",
@@ -42,6 +52,7 @@ def write_rows(path: Path, *rows: dict) -> Path:
         "alpaca",
         "alpaca-input",
         "system",
+        "sharegpt",
     ],
 )
 def test_each_sft_format_reads_into_messages(tmp_path, row, expected):

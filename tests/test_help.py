@@ -165,3 +165,20 @@ def test_usage_errors_are_one_line(cli, args, fragment):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
     assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("group", [[], ["runs"], ["pretrain"], ["data"]])
+def test_a_group_without_a_subcommand_prints_its_help(cli, group):
+    result = cli(*group)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Usage: {' '.join(['llada', *group])} [OPTIONS] COMMAND [ARGS]..."
+    assert "Commands:" in lines and not result.stderr
+
+
+def test_counts_read_in_the_right_number():
+    from llada_cli.cli.common import counted
+
+    assert counted(1, "thread") == "1 thread" and counted(2, "thread") == "2 threads"
+    assert counted(0, "forward pass", "forward passes") == "0 forward passes"
+    assert counted(1, "forward pass", "forward passes") == "1 forward pass"

@@ -84,6 +84,11 @@ def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) ->
     return wrapper  # type: ignore[return-value]
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 thread', '2 threads': a count with its noun in the right number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {plural or noun + 's'}"
+
+
 def print_json(data: Any) -> None:
     """One JSON document on stdout; NaN/inf (a diverged loss) become null so it stays valid JSON."""
     sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False) + "\n")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .common import err, flag
+from .common import counted, err, flag
 
 if TYPE_CHECKING:
     from ..engine.trainer import TrainEvent
@@ -71,7 +71,8 @@ def run_line(record: dict, total_steps: int) -> str:
     """'AR pretraining, preset small, 12.9M parameters; cpu fp32, 2 threads; 136 steps'."""
     return (
         f"{record['what']}, {record['parameters'] / 1e6:.1f}M parameters; "
-        f"{record['device']} {record['dtype']}, {record['threads']} threads; {total_steps} steps"
+        f"{record['device']} {record['dtype']}, {counted(record['threads'], 'thread')}; "
+        f"{counted(total_steps, 'step')}"
     )
 
 

@@ -127,15 +127,26 @@ class RootGroup(HelpGroup):
         except typer.Abort:
             typer.echo("aborted", err=True)
             code = 1
-        except Exception as error:  # click's usage errors (vendored by typer) carry their exit code
-            if not hasattr(error, "format_message"):
+        except Exception as error:
+            if _group_alone(error):  # its help, as git and litgpt print
+                typer.echo(error.ctx.get_help())  # type: ignore[attr-defined]
+                code = 0
+            elif not hasattr(error, "format_message"):
                 raise
-            typer.echo(f"error: {_one_line(error)}", err=True)
-            code = getattr(error, "exit_code", 2)
+            else:
+                typer.echo(f"error: {_one_line(error)}", err=True)
+                code = getattr(error, "exit_code", 2)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _group_alone(error: Exception) -> bool:
+    """`llada`, `llada --home H` or `llada runs`: a group given no command (click >= 8.2 raises
+    NoArgsIsHelpError when nothing follows it, "Missing command" when only options do)."""
+    missing = type(error).__name__ == "UsageError" and getattr(error, "message", "") == "Missing command."
+    return type(error).__name__ == "NoArgsIsHelpError" or missing
 
 
 def _one_line(error: Any) -> str:

@@ -18,6 +18,7 @@ from ..engine.tokenizer import TokenizerOptions
 from .common import (
     cli_errors,
     complete_run_name,
+    counted,
     err,
     globals_of,
     out,
@@ -157,7 +158,8 @@ def show(results: list[api.Result], verbosity: int) -> None:
             err.print(f"({result.note})", highlight=False)
         if verbosity >= 0:
             err.print(
-                f"[dim]{result.new_tokens} new tokens, {result.forward_passes} forward passes "
+                f"[dim]{counted(result.new_tokens, 'new token')}, "
+                f"{counted(result.forward_passes, 'forward pass', 'forward passes')} "
                 f"({result.tokens_per_forward:.2f} tokens/forward), {result.seconds:.2f}s, "
                 f"{result.tokens_per_second:.1f} tokens/s[/]",
                 highlight=False,

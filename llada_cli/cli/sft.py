@@ -12,11 +12,11 @@ from .options import Group, with_configs
 from .training import RUN, TrainingOptions, build_request, run_training, training_options
 
 Base = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--base",
         "--load-from",
-        help="Run to fine-tune (AR or diffusion, name/name@step/path).",
+        help="Run to fine-tune (AR or diffusion, name/name@step/path); with --resume, the run's own.",
         rich_help_panel=RUN,
         autocompletion=complete_run_name,
     ),
@@ -31,6 +31,6 @@ Base = Annotated[
         fine_tuning=True,
     )
 )
-def sft(ctx: typer.Context, base: Base, *, options: TrainingOptions) -> None:
+def sft(ctx: typer.Context, base: Base = None, *, options: TrainingOptions) -> None:
     """Fine-tune on conversations (ChatML). AR: loss on answers only; diffusion: prompts never masked."""
     run_training(ctx, build_request(ctx, "sft", "sft", base, options))

@@ -1,7 +1,8 @@
 """The row formats users already have, read into one shape.
 
 SFT rows become a list of {"role", "content"} messages, from any of:
-- `conversations` (MiniMind, ShareGPT-like) or `messages` (OpenAI chat): a list of messages;
+- `conversations` (MiniMind) or `messages` (OpenAI chat): a list of {"role", "content"} messages,
+  or ShareGPT's {"from": "human" | "gpt" | "system", "value"} messages;
 - flat pairs: `prompt`/`response`, `question`/`answer`, or Alpaca's `instruction`/`input`/`output`
   (the user turn is the instruction, then a blank line and the input when there is one);
 each with an optional `system` string, which becomes the first message.
@@ -17,13 +18,21 @@ from pathlib import Path
 from ..errors import UsageError, named
 
 ROLES = ("system", "user", "assistant")
+# ShareGPT's messages: {"from": "human" | "gpt" | "system", "value": ...}, the hubs' most common SFT rows.
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+}
 # Tool-calling rows (MiniMind ships some) need a tool-aware template; they are skipped, not rejected.
 TOOL_FIELDS = ("tool_calls", "functions", "tools")
 MESSAGE_LISTS = ("conversations", "messages")
 PAIRS = (("prompt", "response"), ("question", "answer"), ("instruction", "output"))
 FORMATS = (
-    'conversations or messages: [{"role", "content"}, ...], prompt/response, question/answer, '
-    "or instruction/input/output"
+    'conversations or messages: [{"role", "content"}, ...] (or ShareGPT\'s {"from", "value"}), '
+    "prompt/response, question/answer, or instruction/input/output"
 )
 
 
@@ -56,6 +65,9 @@ def _messages(value: object, key: str, where: str) -> list[dict[str, str]] | Non
         raise UsageError(f"{where}: '{key}' must be a non-empty list of messages")
     messages = []
     for i, message in enumerate(value):
+        if isinstance(message, dict) and "role" not in message and isinstance(message.get("from"), str):
+            role = SHAREGPT_ROLES.get(message["from"], message["from"])
+            message = {**message, "role": role, "content": message.get("value")}
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise UsageError(f"{where}: message {i} must be an object with a string 'role'")
         if message["role"] not in ROLES or any(message.get(field) for field in TOOL_FIELDS):
