@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,32 @@ def test_the_file_gets_the_mode_a_plain_write_would_give(tmp_path: Path) -> None
     plain.write_text("x")
     write_text_atomic(atomic, "x")
     assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's 0600
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask-022", "umask-002"])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_weights_and_folders_get_the_modes_of_plain_writes(umask, tmp_path: Path) -> None:
+    import torch
+
+    from llada_cli.engine.checkpoint import save_weights
+    from llada_cli.engine.config import ModelConfig
+    from llada_cli.engine.run_folder import Run
+
+    config = ModelConfig(vocab_size=8, hidden_size=4, num_hidden_layers=1, num_attention_heads=1)
+    save_weights(config, {"a": torch.zeros(2)}, tmp_path / "model.safetensors")  # safetensors writes 0600
+    assert (tmp_path / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
+    run = Run(tmp_path / "run")
+    folder = run.commit_checkpoint(3, lambda tmp: (tmp / "x").write_text("x"))
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # mkdtemp gives 0700
+
+
+def test_an_exported_folder_has_plain_modes(umask, pipeline, tmp_path: Path) -> None:
+    pipeline.ok("export", "ar-chat", str(tmp_path / "hf"))
+    for path in (tmp_path / "hf").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+    assert (tmp_path / "hf").stat().st_mode & 0o777 == 0o777 & ~umask

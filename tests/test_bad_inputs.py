@@ -208,3 +208,39 @@ def test_home_that_is_a_file(cli, tmp_path):
     home.write_text("")
     result = cli.runner.invoke(app, ["--home", str(home), "runs", "list"])
     assert one_line_error(result, 2) == f"--home {home} is a file; give a folder (it is created if missing)"
+
+
+@pytest.mark.parametrize("name", ["nl\n", "a/b", ".hidden", "tab\tname", "-dash"])
+def test_unsafe_run_names_are_refused_in_one_line(cli, name):
+    result = cli(*AR, *MICRO, "--max-steps", "2", "--run-name", name)
+    message = one_line_error(result, 2)
+    assert message.startswith(f"run name {name!r} may use letters, digits") or "--run-name" in message
+    runs = cli.home / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_resuming_a_run_whose_checkpoints_were_removed_is_refused(cli):
+    cli.ok(*AR, *ONE_STEP)
+    run = cli.home / "runs" / "bad"
+    shutil.rmtree(run / "checkpoints")
+    before = (run / "run.json").read_bytes()
+    result = cli(*AR, "--run-name", "bad", "--resume", "--max-steps", "4")
+    assert "reached step 2 but" in one_line_error(result, 1)
+    assert "holds no checkpoint: there is nothing to resume from" in result.stderr
+    assert (run / "run.json").read_bytes() == before and not (run / "checkpoints").exists()
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_v(cli, monkeypatch):
+    from llada_cli.engine.registry import Registry
+
+    def broken(self):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(Registry, "runs", broken)
+    message = one_line_error(cli("runs", "list"), 1)
+    assert message == (
+        "internal error in llada runs list: RuntimeError: boom second line; "
+        "rerun with -v for the traceback and report it"
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("-v", "runs", "list")

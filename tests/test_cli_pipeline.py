@@ -290,3 +290,13 @@ def test_the_printed_resume_hint_of_an_interrupted_sft_runs_as_written(cli, monk
     monkeypatch.undo()
     cli.ok(*hint[3:])
     assert RunInfo.load(cli.home / "runs" / "c1" / "run.json").status == "completed"
+
+
+def test_a_resumed_run_names_the_preset_it_was_made_with(cli, monkeypatch):
+    _interrupt_at(2, monkeypatch)
+    killed = cli("pretrain", "ar", *MICRO, "--max-steps", "4", "--save-every", "1", "--run-name", "t")
+    assert killed.exit_code == 130
+    monkeypatch.undo()
+    resumed = cli.ok("pretrain", "ar", "--run-name", "t", "--resume")
+    assert "AR pretraining, preset tiny," in resumed.stderr.splitlines()[0]
+    assert RunInfo.load(cli.home / "runs" / "t" / "run.json").preset == "tiny"

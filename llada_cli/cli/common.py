@@ -80,6 +80,20 @@ def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) ->
                 "interrupted; a training run continues with --resume from its last checkpoint", err=True
             )
             raise typer.Exit(130) from None
+        except Exception as error:  # the last resort: a bug of ours, still one line unless -v
+            ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
+            root = ctx.find_root() if ctx is not None else None
+            # typer.Exit, Abort and click's usage errors (they have an exit code) are not bugs
+            ours = not hasattr(error, "exit_code") and isinstance(getattr(root, "obj", None), Globals)
+            if not ours or root.obj.verbosity > 0:
+                raise
+            message = " ".join(str(error).split())
+            typer.echo(
+                f"error: internal error in {ctx.command_path}: {type(error).__name__}: {message}; "
+                "rerun with -v for the traceback and report it",
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -18,19 +18,27 @@ def _umask() -> int:
     return mask
 
 
-FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file; mkstemp gives 0600
+def file_mode() -> int:
+    """What open() gives a new file under the current umask (mkstemp, and safetensors, give 0600)."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """What mkdir() gives a new folder under the current umask (mkdtemp gives 0700)."""
+    return 0o777 & ~_umask()
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success it replaces `path` in one step."""
+    """Yield a temp path next to `path`; on success it replaces `path` in one step, with the mode
+    a plain write would have given it, whatever the writer did to the temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, FILE_MODE)
     try:
         yield Path(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

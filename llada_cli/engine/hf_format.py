@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_path
 from .checkpoint import LoadedRun
 from .config import ModelConfig
 from .errors import LladaError, UsageError, named
@@ -154,7 +155,8 @@ def _write_folder(folder: Path, model: Transformer, tokenizer: Tokenizer, kind: 
     }
     if config.tie_embeddings:
         tensors.pop("lm_head.weight")
-    save_file(tensors, str(folder / WEIGHTS), metadata={"format": "pt"})
+    with atomic_path(folder / WEIGHTS) as tmp:  # which also gives it a plain write's mode, not 0600
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     _write_json(folder / "config.json", hf_config(config, tokenizer, kind))
     tokenizer.save(folder / "tokenizer.json")
     _write_json(

@@ -17,7 +17,7 @@ import torch
 
 from .config import TrainConfig
 from .distributed import World
-from .errors import UsageError, named
+from .errors import LladaError, UsageError, named
 from .locks import RunLock, refuse_if_busy
 from .model import Transformer
 from .objective_configs import OBJECTIVE_CONFIGS
@@ -79,6 +79,7 @@ def create_run(
                 model=model.config,
                 parameters=model.num_parameters,
                 parent=parent,
+                preset=None if parent else request.start.preset,
                 train=request.train,
                 data=request.data,
                 objective=objective,
@@ -105,6 +106,11 @@ def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
     if asked != command:
         raise UsageError(
             f"run '{run.name}' is {a_kind(info.kind)} {info.stage} run: resume it with `llada {command}`"
+        )
+    if info.step > 0 and run.latest_step() is None:  # its checkpoints were removed by hand
+        raise LladaError(
+            f"run '{run.name}' reached step {info.step} but {run.checkpoints_dir} holds no checkpoint: "
+            f"there is nothing to resume from; start it over with {named('overwrite')}"
         )
     train = info.train
     if "max_steps" in request.train_given and request.train.max_steps != train.max_steps:
@@ -139,6 +145,7 @@ def request_from_run(registry: Registry, request: StageRequest) -> StageRequest:
         data=info.data,
         objective=info.objective,
         parent=info.parent,
+        start=replace(request.start, preset=info.preset or request.start.preset),
     )
 
 

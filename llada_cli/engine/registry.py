@@ -25,8 +25,9 @@ from .errors import LladaError, UsageError, named
 from .locks import RunBusy, RunLock, holder, refuse_if_busy, shown_status
 from .run_folder import Run
 
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-REPLACED_DIR = re.compile(r"^\.(.+)\.replaced$")
+# \Z, not $: "$" also matches before a final newline, and "nl\n" would become a folder name
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+REPLACED_DIR = re.compile(r"^\.(.+)\.replaced\Z")
 
 
 def default_home() -> Path:
@@ -130,7 +131,10 @@ class Registry:
         kill `recover` does. A folder a killed start left without run.json is simply replaced.
         """
         if not RUN_NAME.match(name):
-            raise UsageError(f"run name '{name}' may use letters, digits, '.', '_' and '-' only")
+            raise UsageError(
+                f"run name {name!r} may use letters, digits, '.', '_' and '-' only, "
+                "and starts with a letter or a digit"
+            )
         self.recover(name)
         run = Run(self.runs_dir / name)
         if not run.path.exists():

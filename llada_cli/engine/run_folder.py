@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from .atomic import folder_mode, write_text_atomic
 from .errors import LladaError, UsageError
 from .runinfo import RunInfo
 
-CHECKPOINT_DIR = re.compile(r"^step-(\d+)$")
+CHECKPOINT_DIR = re.compile(r"^step-(\d+)\Z")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ class Run:
         self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         final = self.checkpoint_dir(step)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.checkpoints_dir))
+        tmp.chmod(folder_mode())  # a checkpoint folder is as private as any other folder, no more
         try:
             try:
                 write_files(tmp)

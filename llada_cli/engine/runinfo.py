@@ -61,6 +61,7 @@ class RunInfo:
     model: ModelConfig
     parameters: int
     parent: str | None = None  # name@step of the run it continued, or an external checkpoint's path
+    preset: str | None = None  # the size preset of a run trained from scratch
     train: TrainConfig | None = None  # None for an imported run
     data: DataConfig | None = None
     objective: Any = None  # the config class OBJECTIVE_CONFIGS gives for (kind, stage)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from ..atomic import file_mode
 from ..errors import LladaError
 from .builtin import builtin_corpus
 
@@ -76,6 +77,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
