@@ -182,3 +182,12 @@ def test_counts_read_in_the_right_number():
     assert counted(1, "thread") == "1 thread" and counted(2, "thread") == "2 threads"
     assert counted(0, "forward pass", "forward passes") == "0 forward passes"
     assert counted(1, "forward pass", "forward passes") == "1 forward pass"
+
+
+def test_commands_are_listed_in_the_order_of_the_work(cli):
+    lines = cli.ok("--help").stdout.splitlines()
+    listed = [line.split()[0] for line in lines[lines.index("Commands:") + 1 :] if line.startswith("  ")]
+    assert listed == [
+        "data", "pretrain", "sft", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
+        "pipeline",
+    ]  # fmt: skip

@@ -114,7 +114,18 @@ class HelpGroup(PlainHelp, TyperGroup):
     pass
 
 
+# The commands in the order of the work: get data, train, use, measure, manage.
+WORKFLOW = (
+    "data", "pretrain", "sft", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
+    "pipeline",
+)  # fmt: skip
+
+
 class RootGroup(HelpGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda name: WORKFLOW.index(name) if name in WORKFLOW else len(WORKFLOW))
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # here rather than in main, so that shell completion reads the line the same way
         return super().parse_args(ctx, hoist_globals(self, args))
