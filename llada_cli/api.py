@@ -208,9 +208,7 @@ class Model:
             steps=generation.steps,
             seconds=generation.seconds,
             finished=generation.finished,
-            note="the model ended the answer at once: its first answer token is an end token"
-            if empty
-            else None,
+            note=EMPTY_ANSWER if empty else None,
         )
 
     @torch.inference_mode()

@@ -89,7 +89,7 @@ def _damaged(path: Path, reason: str) -> LladaError:
 
 @dataclass
 class LoadedRun:
-    run: Run | None  # None: an external checkpoint loaded in memory (importing.external_run)
+    run: Run | None  # None: an external checkpoint loaded in memory (imported_runs.external_run)
     step: int
     model: Transformer
     tokenizer: Tokenizer
