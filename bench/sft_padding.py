@@ -64,10 +64,9 @@ def measure(policy: str, rows, mask_id: int, vocab: int, batches: int, batch_siz
         pad_tokens += int((model.masked & batch.pad_mask).sum())
         trained_tokens += int(model.masked.sum())
         weight_shares.append(float(out.metrics["pad_weight_share"]))
-        answer = batch.response_mask & ~batch.pad_mask
-        weights = objective.token_weights(batch.pad_mask)
-        counted = answer | batch.pad_mask if policy != "ignore" else answer
-        answer_shares += (answer.sum(1) / (weights * counted).sum(1)).tolist()
+        real = batch.response_mask & ~batch.pad_mask
+        answer_len = (objective.token_weights(batch.pad_mask) * objective.answer(batch)).sum(1)
+        answer_shares += (real.sum(1) / answer_len).tolist()
     return {
         "policy": policy,
         "eos_token_share": round(pad_tokens / max(1, trained_tokens), 4),

@@ -3,7 +3,7 @@
 llada's Transformer is a Llama (no biases, RMSNorm, half-split RoPE, SwiGLU), or a Qwen3 when it
 normalises queries and keys, so an AR run loads with `AutoModelForCausalLM.from_pretrained(OUT)`
 and no custom code. The folder holds config.json (plus a `llada` entry: the track, the mask
-token the attention and the logit shift), model.safetensors under the HF names (`model.` before ours),
+token, the attention and the logit shift), model.safetensors under the HF names (`model.` before ours),
 tokenizer.json, tokenizer_config.json with the ChatML chat template, and generation_config.json.
 A diffusion run exports the same files and a model card: transformers would run it causally,
 so it is for `llada runs import`, which reads such a folder back to the same logits.

@@ -20,7 +20,6 @@ from .distributed import World
 from .errors import LladaError, UsageError, named
 from .locks import RunLock, refuse_if_busy
 from .model import Transformer
-from .objective_configs import OBJECTIVE_CONFIGS
 from .registry import Creation, Registry
 from .run_folder import Run
 from .runinfo import RunInfo, a_kind
@@ -68,7 +67,7 @@ def create_run(
     """A new run folder with its tokenizer and run.json, made by the main process; then the other
     processes, waiting at the barrier, open it."""
     run, creation = registry.prepare_new(request.run.run_name, request.run.overwrite)
-    objective = request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
+    objective = request.objective_config()
     try:
         tokenizer.save(run.tokenizer_path)
         run.write_info(

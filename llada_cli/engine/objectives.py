@@ -84,8 +84,7 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
         self, model: Transformer, batch: SFTBatch, generator: torch.Generator | None, progress: float
     ) -> LossOutput:
         x0, pad = batch.input_ids, batch.pad_mask
-        answer = batch.response_mask & ~pad if self.pad_policy == "ignore" else batch.response_mask | pad
-        weight = self.token_weights(pad)
+        answer, weight = self.answer(batch), self.token_weights(pad)
         p = mask_probability(self.draw_t(x0.shape[0], generator, x0.device), "linear", self.eps)
         masked = sample_mask(answer, p, generator)
         if self.complementary_masking:
@@ -106,6 +105,12 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
             "pad_weight_share": ((trained * pad).sum() / trained.sum().clamp(min=1e-12)).detach(),
         }
         return LossOutput(loss, (~batch.pad_mask).sum(), metrics)
+
+    def answer(self, batch: SFTBatch) -> Tensor:
+        """(B, L) bool: the positions trained as answer: the response, and the padding unless ignored."""
+        if self.pad_policy == "ignore":
+            return batch.response_mask & ~batch.pad_mask
+        return batch.response_mask | batch.pad_mask
 
     def token_weights(self, pad: Tensor) -> Tensor:
         """(B, L) float: 1 for answer tokens; each EOS of the padding 1 (eos), or its row's share of

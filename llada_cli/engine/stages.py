@@ -73,6 +73,10 @@ class StageRequest:
     parent: str | None = None  # init_from (diffusion pretraining) or base (SFT)
     command: list[str] = field(default_factory=list)
 
+    def objective_config(self) -> Any:
+        """The objective's options: those given, else the defaults of this kind and stage."""
+        return self.objective or OBJECTIVE_CONFIGS[(self.kind, self.stage)]()
+
 
 def run_stage(
     registry: Registry,
@@ -174,7 +178,8 @@ def _initial_model(
             vocab_size=tokenizer.vocab_size,
             seq_len=max(request.model.seq_len, request.start.max_position_embeddings or 0),
             causal=request.kind == "ar",
-            logit_shift=request.kind == "diffusion" and _objective(request).shifts_logits(from_ar=False),
+            logit_shift=request.kind == "diffusion"
+            and request.objective_config().shifts_logits(from_ar=False),
             rope_scaling=INFERENCE_ROPE_FACTOR if request.start.inference_rope_scaling else 1.0,
         )
         return Transformer(config), tokenizer, None
@@ -182,7 +187,7 @@ def _initial_model(
     check_inherited_shape(parent.model.config, request.model, request.model_given, parent.label)
     model, parent_tokenizer = parent.model, parent.tokenizer
     if request.stage == "pretrain":
-        shift = _objective(request).shifts_logits(from_ar=True)
+        shift = request.objective_config().shifts_logits(from_ar=True)
         model, parent_tokenizer = continued_as_diffusion(parent, shift)
     if request.start.inference_rope_scaling:
         model = rebuilt(model, replace(model.config, rope_scaling=INFERENCE_ROPE_FACTOR))
@@ -193,11 +198,6 @@ def _initial_model(
         model = rebuilt(model, replace(model.config, dropout=request.model.dropout))
     model.train()
     return model, tokenizer or parent_tokenizer, parent.label
-
-
-def _objective(request: StageRequest) -> Any:
-    """The objective's options: those given, else the defaults of the request's kind and stage."""
-    return request.objective or OBJECTIVE_CONFIGS[(request.kind, request.stage)]()
 
 
 def _row_length(request: StageRequest, model: Transformer) -> int:
@@ -246,7 +246,7 @@ def _trainer(
     )
     if world.is_main:
         prepared.run.update_info(data_summary=data.summary)
-    config = _objective(request)
+    config = request.objective_config()
     if hasattr(config, "check_row_length"):
         config.check_row_length(seq_len)
     total_steps = plan_steps(request.train, data.train_rows, world.world_size)

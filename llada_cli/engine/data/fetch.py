@@ -9,12 +9,11 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from ..atomic import file_mode
+from ..atomic import atomic_path
 from ..errors import LladaError
 from .builtin import builtin_corpus
 
@@ -73,15 +72,8 @@ def fetch_minimind(out_dir: Path, files: Sequence[str] = DEFAULT_MINIMIND_FILES)
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     """One JSON object per line, written to a temporary file and renamed into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     return path
 
 
