@@ -244,3 +244,21 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_v(cli, monk
     )
     with pytest.raises(RuntimeError, match="boom"):
         cli("-v", "runs", "list")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--pad-tokens", "0", "--pad-tokens must be at least 1, got 0"),
+        ("--pad-tokens", "-2", "--pad-tokens must be at least 1, got -2"),
+        (
+            "--pad-policy",
+            "some",
+            "llada sft: Invalid value for '--pad-policy': 'some' is not one of 'capped', 'eos', 'ignore'.",
+        ),
+    ],
+)
+def test_sft_padding_values_are_refused_before_anything_is_written(pipeline, flag, value, message):
+    result = pipeline("sft", "--base", "dlm-base", "--max-steps", "2", "--run-name", "bad-sft", flag, value)
+    assert one_line_error(result, 2) == message
+    assert not (pipeline.home / "runs" / "bad-sft").exists()
