@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from llada_cli.engine.device import cpu_vector_flags
+from llada_cli.engine.runtime.device import cpu_vector_flags
 
 LLADA = [sys.executable, "-m", "llada_cli"]
 COMPLETING = {"_LLADA_COMPLETE": "complete_bash", "COMP_WORDS": "llada sample ", "COMP_CWORD": "2"}

@@ -59,7 +59,7 @@ import sys, time, resource
 from pathlib import Path
 from llada_cli.engine.data.sources import iter_jsonl_texts
 from llada_cli.engine.data.tokens import tokenize_documents
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.model.tokenizer import Tokenizer
 tokenizer = Tokenizer.load(Path(sys.argv[2]))
 start = time.perf_counter()
 stream = tokenize_documents(iter_jsonl_texts(Path(sys.argv[1])), tokenizer, Path(sys.argv[3]))
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="One JSON document on stdout.")
     args = parser.parse_args()
     from llada_cli.engine.data.sources import tokenizer_sample
-    from llada_cli.engine.tokenizer import Tokenizer
+    from llada_cli.engine.model.tokenizer import Tokenizer
 
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         root = Path(folder)

@@ -19,9 +19,9 @@ STEP = """
 import ctypes, resource, sys, torch
 from dataclasses import replace
 from llada_cli.engine.config import PRESETS
-from llada_cli.engine.diffusion_pretraining import DiffusionPretrainObjective
-from llada_cli.engine.losses import PretrainBatch
-from llada_cli.engine.model import Transformer
+from llada_cli.engine.objectives.diffusion_pretraining import DiffusionPretrainObjective
+from llada_cli.engine.objectives.losses import PretrainBatch
+from llada_cli.engine.model.transformer import Transformer
 preset, batch_size, checkpointing = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 config = replace(PRESETS[preset], vocab_size=6401, causal=False)
 torch.manual_seed(0)

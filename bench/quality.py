@@ -46,7 +46,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from llada_cli.engine.runinfo import RunInfo
+from llada_cli.engine.runs.record import RunInfo
 
 ARMS = ("ar", "diffusion-from-ar", "diffusion-scratch")
 SETS = ("seen", "forward", "reverse")

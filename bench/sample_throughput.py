@@ -41,9 +41,9 @@ import torch.nn.functional as F
 from llada_cli import api
 from llada_cli.engine.config import PRESETS
 from llada_cli.engine.data.builtin import answer_matches, builtin_corpus
-from llada_cli.engine.evaluate import score_replies
-from llada_cli.engine.model import Transformer
-from llada_cli.engine.runinfo import RunInfo
+from llada_cli.engine.evaluation.evaluate import score_replies
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.runs.record import RunInfo
 from llada_cli.engine.sampling.ar import ARSettings, generate_ar
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion
 

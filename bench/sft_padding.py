@@ -25,10 +25,10 @@ from torch import nn
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.data.builtin import builtin_corpus
 from llada_cli.engine.data.sft import build_sft_rows
-from llada_cli.engine.losses import sft_batch
+from llada_cli.engine.model.tokenizer import Tokenizer
 from llada_cli.engine.objective_configs import PAD_POLICIES
-from llada_cli.engine.objectives import DiffusionSFTObjective
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.objectives.diffusion_sft import DiffusionSFTObjective
+from llada_cli.engine.objectives.losses import sft_batch
 
 
 class ZeroLogits(nn.Module):

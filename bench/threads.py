@@ -23,7 +23,7 @@ import time
 import torch
 
 from llada_cli.engine.config import PRESETS
-from llada_cli.engine.model import Transformer
+from llada_cli.engine.model.transformer import Transformer
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion
 
 NEIGHBOURS = {

@@ -23,9 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from llada_cli.engine.config import PRESETS, ModelConfig
-from llada_cli.engine.device import autocast_for, compile_blocks
-from llada_cli.engine.model import Transformer
-from llada_cli.engine.objectives import ARPretrainObjective, DiffusionPretrainObjective, PretrainBatch
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.objectives.ar import ARPretrainObjective
+from llada_cli.engine.objectives.diffusion_pretraining import DiffusionPretrainObjective
+from llada_cli.engine.objectives.losses import PretrainBatch
+from llada_cli.engine.runtime.device import autocast_for, compile_blocks
 
 VOCAB = 6400
 

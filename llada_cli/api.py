@@ -16,15 +16,15 @@ from typing import Any
 
 import torch
 
-from .engine.checkpoint import LoadedRun, load_run
-from .engine.device import compile_blocks, resolve_device
-from .engine.diffusion_pretraining import decoding_block_length
 from .engine.errors import UsageError, named
-from .engine.evaluate import answer_log_likelihood
-from .engine.imported_runs import external_run, is_checkpoint_file
+from .engine.evaluation.evaluate import answer_log_likelihood
+from .engine.interchange.imported_runs import external_run, is_checkpoint_file
+from .engine.objectives.diffusion_pretraining import decoding_block_length
 from .engine.options import option_names
-from .engine.registry import Registry, default_home
-from .engine.runinfo import a_kind
+from .engine.runs.loaded import LoadedRun, load_run
+from .engine.runs.record import a_kind
+from .engine.runs.registry import Registry, default_home
+from .engine.runtime.device import compile_blocks, resolve_device
 from .engine.sampling.ar import generate_ar
 from .engine.sampling.common import Generation, TraceEvent, model_context
 from .engine.sampling.diffusion import generate_diffusion

@@ -36,9 +36,9 @@ def umask(request):
 def test_weights_and_folders_get_the_modes_of_plain_writes(umask, tmp_path: Path) -> None:
     import torch
 
-    from llada_cli.engine.checkpoint import save_weights
     from llada_cli.engine.config import ModelConfig
-    from llada_cli.engine.run_folder import Run
+    from llada_cli.engine.model.checkpoint import save_weights
+    from llada_cli.engine.runs.folder import Run
 
     config = ModelConfig(vocab_size=8, hidden_size=4, num_hidden_layers=1, num_attention_heads=1)
     save_weights(config, {"a": torch.zeros(2)}, tmp_path / "model.safetensors")  # safetensors writes 0600

@@ -155,7 +155,7 @@ def test_a_damaged_checkpoint_on_resume_names_the_file(cli, pipeline, damaged, c
 
 
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
-    from llada_cli.engine import checkpoint
+    from llada_cli.engine.model import checkpoint
 
     saved = []
     real_save = checkpoint.save_file
@@ -231,7 +231,7 @@ def test_resuming_a_run_whose_checkpoints_were_removed_is_refused(cli):
 
 
 def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_v(cli, monkeypatch):
-    from llada_cli.engine.registry import Registry
+    from llada_cli.engine.runs.registry import Registry
 
     def broken(self):
         raise RuntimeError("boom\nsecond line")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.losses import bdlm_logits
-from llada_cli.engine.model import Transformer
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.objectives.losses import bdlm_logits
 from llada_cli.engine.sampling.cache import BlockForward, Rows
 from llada_cli.engine.sampling.common import left_pad
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion

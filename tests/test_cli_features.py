@@ -15,8 +15,8 @@ from rich.console import Console
 from llada_cli import api
 from llada_cli.cli.completion import SHELLS, completion_script
 from llada_cli.cli.live import PLACEHOLDER, LiveDenoising, readable
-from llada_cli.engine.device import idle_cores, running_elsewhere
-from llada_cli.engine.trace_plot import read_trace, trace_figure
+from llada_cli.engine.figures.trace import read_trace, trace_figure
+from llada_cli.engine.runtime.device import idle_cores, running_elsewhere
 from tests.conftest import MICRO
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +317,7 @@ def test_running_elsewhere_reads_the_runnable_count(monkeypatch, tmp_path):
     def fake_path(name: str):
         return loadavg if name == "/proc/loadavg" else real_path(name)
 
-    monkeypatch.setattr("llada_cli.engine.device.Path", fake_path)
+    monkeypatch.setattr("llada_cli.engine.runtime.device.Path", fake_path)
     assert running_elsewhere(samples=1) == 2
 
 

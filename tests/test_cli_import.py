@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.model.tokenizer import Tokenizer
 from tests.test_importing import minimind_state
 
 

@@ -9,8 +9,8 @@ import re
 import pytest
 from safetensors.torch import load_file
 
-from llada_cli.engine.runinfo import RunInfo
-from llada_cli.engine.trainer import Trainer
+from llada_cli.engine.runs.record import RunInfo
+from llada_cli.engine.training.trainer import Trainer
 from tests.conftest import MICRO
 
 

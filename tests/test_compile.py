@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.device import compile_blocks
-from llada_cli.engine.model import Transformer
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.runtime.device import compile_blocks
 from tests.conftest import MICRO
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from llada_cli.cli import app
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.runinfo import RunInfo
+from llada_cli.engine.runs.record import RunInfo
 
 HEAVY = ("torch", "numpy", "matplotlib", "tokenizers", "safetensors", "modelscope", "transformers")
 

@@ -6,7 +6,7 @@ import torch
 
 from llada_cli.engine.data.sft import build_sft_rows
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.model.tokenizer import Tokenizer
 
 CONV = [
     {"role": "system", "content": "Be brief."},
@@ -142,7 +142,7 @@ def test_sft_rows_are_built_once_into_the_data_cache_and_memory_mapped(tok, tmp_
 
     from llada_cli.engine.config import DataConfig
     from llada_cli.engine.data import splits
-    from llada_cli.engine.registry import Registry
+    from llada_cli.engine.runs.registry import Registry
 
     data = tmp_path / "sft.jsonl"
     data.write_text("\n".join(json.dumps({"conversations": CONV}) for _ in range(5)) + "\n")

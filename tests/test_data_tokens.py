@@ -7,7 +7,7 @@ import pytest
 
 from llada_cli.engine.data.tokens import cache_key, stream_dtype, tokenize_documents
 from llada_cli.engine.errors import LladaError
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.model.tokenizer import Tokenizer
 
 DOCS = ["The capital of Veloria is Tarn.", "维洛利亚的首都是塔恩。", "x"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from llada_cli.engine.trainer import Trainer
+from llada_cli.engine.training.trainer import Trainer
 from tests.conftest import MICRO
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import torch
 
 from llada_cli import api
-from llada_cli.engine.evaluate import ar_likelihood, benchmark_accuracy, diffusion_likelihood
+from llada_cli.engine.evaluation.evaluate import ar_likelihood, benchmark_accuracy, diffusion_likelihood
 
 
 def test_benchmark_reports_progress_per_chunk_and_scores_every_question():

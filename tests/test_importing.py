@@ -17,15 +17,15 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from llada_cli.engine.checkpoint import load_run
-from llada_cli.engine.checkpoint_files import read_checkpoint
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import LladaError, UsageError
-from llada_cli.engine.imported_runs import register_import
-from llada_cli.engine.importing import convert_state_dict, infer_model_config, load_external_model
-from llada_cli.engine.model import Transformer
-from llada_cli.engine.registry import Registry
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.interchange.files import read_checkpoint
+from llada_cli.engine.interchange.imported_runs import register_import
+from llada_cli.engine.interchange.importing import convert_state_dict, infer_model_config, load_external_model
+from llada_cli.engine.model.tokenizer import Tokenizer
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.runs.loaded import load_run
+from llada_cli.engine.runs.registry import Registry
 
 VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, MLP = 50, 32, 2, 4, 2, 48
 HEAD_DIM = HIDDEN // HEADS

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from llada_cli.engine.runinfo import RunInfo
+from llada_cli.engine.runs.record import RunInfo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

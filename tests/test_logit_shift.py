@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.losses import plain_cross_entropy
-from llada_cli.engine.masking import apply_mask
-from llada_cli.engine.model import Transformer, aligned
-from llada_cli.engine.runinfo import RunInfo
+from llada_cli.engine.model.tokenizer import Tokenizer
+from llada_cli.engine.model.transformer import Transformer, aligned
+from llada_cli.engine.objectives.losses import plain_cross_entropy
+from llada_cli.engine.objectives.masking import apply_mask
+from llada_cli.engine.runs.record import RunInfo
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion
-from llada_cli.engine.starting_point import Parent, continued_as_diffusion
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.training.starting_point import Parent, continued_as_diffusion
 
 MASK = 47
 

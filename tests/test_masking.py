@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from llada_cli.engine.masking import (
+from llada_cli.engine.objectives.masking import (
     apply_mask,
     bdlm_attention_mask,
     document_attention_mask,

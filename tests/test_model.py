@@ -7,7 +7,7 @@ import math
 import torch
 
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.model import Transformer, rotate
+from llada_cli.engine.model.transformer import Transformer, rotate
 
 
 def test_rotate_turns_each_half_split_pair_by_its_angle():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llada_cli.engine.data.builtin import builtin_corpus
-from llada_cli.engine.tokenizer import Tokenizer
+from llada_cli.engine.model.tokenizer import Tokenizer
 from tests.conftest import Cli
 
 SEEDS = Path(__file__).parent / "seeds"

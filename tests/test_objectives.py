@@ -8,21 +8,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llada_cli.engine import losses
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.diffusion_pretraining import masked_blocks, repeat_unlikelihood, run_lengths
-from llada_cli.engine.evaluate import diffusion_answer_nll
-from llada_cli.engine.losses import bdlm_logits, plain_cross_entropy
-from llada_cli.engine.masking import apply_mask, mask_probability, sample_mask
-from llada_cli.engine.model import Transformer
-from llada_cli.engine.objectives import (
-    ARPretrainObjective,
-    ARSFTObjective,
+from llada_cli.engine.evaluation.evaluate import diffusion_answer_nll
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.objectives import losses
+from llada_cli.engine.objectives.ar import ARPretrainObjective, ARSFTObjective
+from llada_cli.engine.objectives.diffusion_pretraining import (
     DiffusionPretrainObjective,
-    DiffusionSFTObjective,
-    PretrainBatch,
-    SFTBatch,
+    masked_blocks,
+    repeat_unlikelihood,
+    run_lengths,
 )
+from llada_cli.engine.objectives.diffusion_sft import DiffusionSFTObjective
+from llada_cli.engine.objectives.losses import PretrainBatch, SFTBatch, bdlm_logits, plain_cross_entropy
+from llada_cli.engine.objectives.masking import apply_mask, mask_probability, sample_mask
 
 VOCAB, MASK, EOS = 64, 63, 0
 EPS = 1e-3

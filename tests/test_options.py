@@ -9,10 +9,10 @@ import pytest
 import torch.nn.functional as F
 
 from llada_cli.engine.config import DataConfig, ModelConfig, TrainConfig
-from llada_cli.engine.diffusion_pretraining import MASK_SCHEDULES, DiffusionPretrainConfig
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.masking import NOISE_SCHEDULES
-from llada_cli.engine.objectives import DiffusionSFTConfig
+from llada_cli.engine.objective_configs import DiffusionSFTConfig
+from llada_cli.engine.objectives.diffusion_pretraining import MASK_SCHEDULES, DiffusionPretrainConfig
+from llada_cli.engine.objectives.masking import NOISE_SCHEDULES
 from llada_cli.engine.options import option_fields
 from llada_cli.engine.run_options import CheckpointFileOptions, RunOptions, StartOptions
 from llada_cli.engine.sampling.cache import CACHES

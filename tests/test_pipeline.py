@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from llada_cli.engine.trainer import Trainer
+from llada_cli.engine.training.trainer import Trainer
 
 EXPERIMENT = """
 seed = 3

@@ -10,9 +10,9 @@ import pytest
 
 from llada_cli.cli.text_chart import GUTTER
 from llada_cli.engine.config import ModelConfig
-from llada_cli.engine.plotting import collect_series, curves_figure, loss_label
-from llada_cli.engine.runinfo import RunInfo
-from llada_cli.engine.trace_plot import MAX_PANELS, Trace, read_trace, trace_figure
+from llada_cli.engine.figures.curves import collect_series, curves_figure, loss_label
+from llada_cli.engine.figures.trace import MAX_PANELS, Trace, read_trace, trace_figure
+from llada_cli.engine.runs.record import RunInfo
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

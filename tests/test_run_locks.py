@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llada_cli.engine.trainer import Trainer
+from llada_cli.engine.training.trainer import Trainer
 from tests.conftest import MICRO
 from tests.test_cli_errors import assert_one_line_error
 
@@ -23,7 +23,7 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from llada_cli.engine.locks import RunLock
+    from llada_cli.engine.runs.locks import RunLock
     with RunLock.acquire(Path(sys.argv[1])):
         print("held", flush=True)
         sys.stdin.read()

@@ -9,7 +9,7 @@ import torch
 
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.model import Transformer
+from llada_cli.engine.model.transformer import Transformer
 from llada_cli.engine.sampling.ar import (
     ARSettings,
     generate_ar,

@@ -9,7 +9,7 @@ from torch import nn
 
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.model import KV, Transformer
+from llada_cli.engine.model.transformer import KV, Transformer
 from llada_cli.engine.sampling.common import self_attention_mask
 from llada_cli.engine.sampling.diffusion import (
     DiffusionSettings,

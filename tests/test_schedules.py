@@ -9,13 +9,13 @@ from llada_cli.engine.errors import UsageError
 from llada_cli.engine.schedules import (
     default_block_sizes,
     learning_rate,
-    plan_steps,
     ramped_weight,
     validate_block_sizes,
     warmup_steps,
     wsd_block_size,
     wsd_mask_ratio,
 )
+from llada_cli.engine.training.plan import plan_steps
 
 # 100 steps, 10 of warmup: 90 post-warmup steps (10..99)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.sweep import (
+from llada_cli.engine.evaluation.sweep import (
     Question,
     SweepPoint,
     batch_differences,

@@ -8,7 +8,7 @@ from tokenizers import pre_tokenizers
 
 from llada_cli.engine.data.builtin import builtin_corpus
 from llada_cli.engine.errors import UsageError
-from llada_cli.engine.tokenizer import EOS, IM_END, IM_START, MASK, Tokenizer
+from llada_cli.engine.model.tokenizer import EOS, IM_END, IM_START, MASK, Tokenizer
 
 TEXTS = [
     "The capital of Veloria is Tarn. Mila Kedon works as a baker.",

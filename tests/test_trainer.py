@@ -12,12 +12,13 @@ import pytest
 import torch
 
 from llada_cli.engine.config import ModelConfig, TrainConfig
-from llada_cli.engine.distributed import World
-from llada_cli.engine.model import Transformer
-from llada_cli.engine.objectives import LossOutput, PretrainBatch
-from llada_cli.engine.registry import Registry
-from llada_cli.engine.runinfo import RunInfo
-from llada_cli.engine.trainer import Trainer
+from llada_cli.engine.model.transformer import Transformer
+from llada_cli.engine.objectives.losses import LossOutput, PretrainBatch
+from llada_cli.engine.runs.record import RunInfo
+from llada_cli.engine.runs.registry import Registry
+from llada_cli.engine.runtime.distributed import World
+from llada_cli.engine.training.plan import StepPlan
+from llada_cli.engine.training.trainer import Trainer
 
 ROWS = torch.randint(0, 32, (24, 8), generator=torch.Generator().manual_seed(0))
 CONFIG = ModelConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, seq_len=8)
@@ -49,13 +50,15 @@ def run_folder(tmp_path, name: str):
 def trainer(tmp_path, name: str, objective=None, world: World | None = None, **config) -> Trainer:
     torch.manual_seed(0)
     settings = dict(batch_size=4, max_steps=6, dtype="fp32", log_every=1, learning_rate=1e-2, seed=3)
+    train = TrainConfig(**{**settings, **config})
     return Trainer(
         Transformer(CONFIG),
         objective or FakeObjective(),
         lambda idx: PretrainBatch(ROWS[idx]),
         len(ROWS),
         [PretrainBatch(ROWS[:4])],
-        TrainConfig(**{**settings, **config}),
+        train,
+        StepPlan.of(train, len(ROWS), world.world_size if world else 1),
         run_folder(tmp_path, name),
         torch.device("cpu"),
         world=world,
@@ -170,8 +173,8 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
 
 
 def test_fp16_is_for_cuda_and_auto_never_picks_it_on_the_cpu():
-    from llada_cli.engine.device import resolve_dtype
     from llada_cli.engine.errors import UsageError
+    from llada_cli.engine.runtime.device import resolve_dtype
 
     cpu = torch.device("cpu")
     with pytest.raises(UsageError, match="`dtype` fp16 is for CUDA GPUs"):

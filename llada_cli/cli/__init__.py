@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..engine.errors import UsageError
-from ..engine.registry import default_home
+from ..engine.runs.registry import default_home
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag
@@ -106,7 +106,7 @@ def root(
 
 def _use_threads(threads: int | None, idle_threads: bool, ctx: typer.Context) -> None:
     """torch's thread count, set as the command starts: --help and completion load no torch."""
-    from ..engine.device import idle_cores, use_threads  # loads torch
+    from ..engine.runtime.device import idle_cores, use_threads  # loads torch
 
     used = use_threads(idle_cores() if threads is None and idle_threads else threads)
     root = ctx.find_root()

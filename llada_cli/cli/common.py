@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 
 from ..engine.errors import LladaError
-from ..engine.registry import Registry, default_home
-from ..engine.run_folder import Run
+from ..engine.runs.folder import Run
+from ..engine.runs.registry import Registry, default_home
 
 # Results go to stdout; logs, progress and errors to stderr, so `--json | jq` always works.
 out = Console(soft_wrap=True)

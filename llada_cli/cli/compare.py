@@ -11,11 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.errors import UsageError
+from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
 from ..engine.run_options import CheckpointFileOptions
-from ..engine.runinfo import a_kind
+from ..engine.runs.record import a_kind
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
-from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_of, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts

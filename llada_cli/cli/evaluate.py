@@ -8,15 +8,15 @@ import typer
 
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
+from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.run_options import CheckpointFileOptions
-from ..engine.tokenizer import TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting
 
 if TYPE_CHECKING:
     from .. import api
-    from ..engine.evaluate import AccuracyReport, OnProgress
+    from ..engine.evaluation.evaluate import AccuracyReport, OnProgress
 
 
 @cli_errors
@@ -61,7 +61,7 @@ def evaluate(
     """Score a run: likelihood on held-out text, and accuracy on the builtin benchmark's question sets."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
     from .. import api
-    from ..engine.evaluate import heldout_likelihood
+    from ..engine.evaluation.evaluate import heldout_likelihood
 
     g = globals_of(ctx)
     source = data.build()
@@ -85,7 +85,7 @@ def evaluate(
 
 
 def accuracy(model: api.Model, answer_length: int, on_progress: OnProgress | None = None) -> AccuracyReport:
-    from ..engine.evaluate import benchmark_accuracy  # loads torch, as in evaluate()
+    from ..engine.evaluation.evaluate import benchmark_accuracy  # loads torch, as in evaluate()
 
     length = {"max_new_tokens": answer_length} if model.kind == "ar" else {"gen_length": answer_length}
 

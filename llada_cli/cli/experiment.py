@@ -16,7 +16,7 @@ from typing import Any
 
 from ..engine.atomic import write_json_atomic
 from ..engine.errors import UsageError, named
-from ..engine.registry import Registry
+from ..engine.runs.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ def export(
     """Export a run: an AR run loads with AutoModelForCausalLM.from_pretrained(FOLDER); a diffusion
     run's folder (with a model card) goes back into llada with `llada runs import FOLDER`."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
-    from ..engine.checkpoint import load_run
-    from ..engine.hf_format import export_hf
+    from ..engine.interchange.hf_format import export_hf
+    from ..engine.runs.loaded import load_run
 
     g = globals_of(ctx)
     found, step = g.registry.resolve(run)

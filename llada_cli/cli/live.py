@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.live import Live
 from rich.text import Text
 
-from ..engine.tokenizer import Tokenizer
+from ..engine.model.tokenizer import Tokenizer
 from .common import err
 
 if TYPE_CHECKING:

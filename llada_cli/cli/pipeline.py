@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ..engine.errors import UsageError
-from ..engine.registry import Registry
+from ..engine.runs.registry import Registry
 from .commandline import find_param, load_tables, subcommand, table_words, unknown_table
 from .common import cli_errors, err, globals_of, out
 from .experiment import Decision, PipelineState, Step, decide, run_inputs

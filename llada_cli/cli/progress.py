@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .common import counted, err, flag
 
 if TYPE_CHECKING:
-    from ..engine.trainer import TrainEvent
+    from ..engine.training.trainer import TrainEvent
 
 
 def _describe(record: dict) -> str:

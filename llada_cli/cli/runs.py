@@ -12,11 +12,11 @@ from rich import box
 from rich.table import Table
 
 from ..engine.errors import LladaError, UsageError
-from ..engine.locks import shown_status
-from ..engine.run_folder import Run
+from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.run_options import RunOptions
-from ..engine.runinfo import KINDS
-from ..engine.tokenizer import TokenizerOptions
+from ..engine.runs.folder import Run
+from ..engine.runs.locks import shown_status
+from ..engine.runs.record import KINDS
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import duration, waiting
@@ -251,8 +251,8 @@ def import_checkpoint(
 ) -> None:
     """Register an external checkpoint as a run (architecture read off tensor names and shapes)."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
-    from ..engine.hf_format import is_hf_folder
-    from ..engine.imported_runs import register_import
+    from ..engine.interchange.hf_format import is_hf_folder
+    from ..engine.interchange.imported_runs import register_import
 
     tokenizer_path = tokenizer.build().path
     if tokenizer_path is None and not is_hf_folder(checkpoint):

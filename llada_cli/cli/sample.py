@@ -11,10 +11,10 @@ from rich.text import Text
 
 from ..engine.atomic import write_text_atomic
 from ..engine.errors import LladaError, UsageError
+from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
 from ..engine.run_options import CheckpointFileOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
-from ..engine.tokenizer import TokenizerOptions
 from .common import (
     cli_errors,
     complete_run_name,

@@ -33,4 +33,4 @@ Base = Annotated[
 )
 def sft(ctx: typer.Context, base: Base = None, *, options: TrainingOptions) -> None:
     """Fine-tune on conversations (ChatML). AR: loss on answers only; diffusion: prompts never masked."""
-    run_training(ctx, build_request(ctx, "sft", "sft", base, options))
+    run_training(ctx, build_request(ctx, None, "sft", base, options))

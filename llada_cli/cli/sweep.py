@@ -9,8 +9,14 @@ import typer
 from rich.table import Table
 
 from ..engine.errors import UsageError
-from ..engine.plotting import plot_sweep
-from ..engine.sweep import DEFAULT_GRID, batch_differences, builtin_questions, questions_from_file, run_sweep
+from ..engine.evaluation.sweep import (
+    DEFAULT_GRID,
+    batch_differences,
+    builtin_questions,
+    questions_from_file,
+    run_sweep,
+)
+from ..engine.figures.curves import plot_sweep
 from .common import cli_errors, complete_run_of, err, globals_of, out, print_json
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..engine.plotting import X_LABELS, Series, panel_label, panels, smoothing_note
+from ..engine.figures.curves import X_LABELS, Series, panel_label, panels, smoothing_note
 
 MARKERS = "*o+x#@%&=~"
 HEIGHT = 10  # rows of a panel

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..engine.config import DataConfig, ModelConfig, TrainConfig, model_config_from_preset
+from ..engine.config import DataConfig, Kind, ModelConfig, Stage, TrainConfig, model_config_from_preset
 from ..engine.errors import LladaError
+from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
-from ..engine.registry import Registry, default_home
 from ..engine.run_options import RunOptions, StartOptions
-from ..engine.tokenizer import TokenizerOptions
+from ..engine.runs.registry import Registry, default_home
 from .common import err, globals_of
 from .options import Given, Group
 from .progress import TrainProgress
 
 if TYPE_CHECKING:
-    from ..engine.stages import StageRequest
+    from ..engine.training.request import StageRequest
 
 RUN, MODEL, TRAIN = "Run and data", "Model shape", "Training"
 RUN_GROUPS = {
@@ -52,7 +52,7 @@ class TrainingOptions:
 def training_options(data_help: str, objective: Group, fine_tuning: bool = False) -> dict[str, Any]:
     """`with_configs` arguments of a training command: its option groups, passed as one `options`.
     Fine-tuning takes the base run's shape: only what it may change is offered (the row length,
-    the context, dropout: see stages._initial_model); the other shape options stay accepted,
+    the context, dropout: see training/starting_point.py); the other shape options stay accepted,
     checked against the base, for the seed's command lines."""
     groups = dict(RUN_GROUPS)
     if fine_tuning:
@@ -64,11 +64,11 @@ def training_options(data_help: str, objective: Group, fine_tuning: bool = False
 
 
 def build_request(
-    ctx: typer.Context, kind: str, stage: str, parent: str | None, options: TrainingOptions
+    ctx: typer.Context, kind: Kind | None, stage: Stage, parent: str | None, options: TrainingOptions
 ) -> StageRequest:
     """The engine's request from the options the user gave; the global --seed and --device fill in."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
-    from ..engine.stages import StageRequest
+    from ..engine.training.request import StageRequest
 
     g = globals_of(ctx)
     start = options.start.build()
@@ -82,11 +82,8 @@ def build_request(
         start=start,
         tokenizer=options.tokenizer.build(),
         model=model_config_from_preset(start.preset, **shape.values),
-        model_given=shape.names,
         objective=options.objective.build(),
-        objective_given=options.objective.names,
-        train_given=options.train.names,
-        data_given=options.data.names,
+        given=shape.names | options.objective.names | options.train.names | options.data.names,
         seq_len=shape.values.get("seq_len"),
         parent=parent,
         command=["llada", *sys.argv[1:]],
@@ -94,8 +91,8 @@ def build_request(
 
 
 def run_training(ctx: typer.Context, request: StageRequest) -> None:
-    from ..engine.distributed import World  # loads torch, as build_request does
-    from ..engine.stages import run_stage
+    from ..engine.runtime.distributed import World  # loads torch, as build_request does
+    from ..engine.training.stages import run_stage
     from .launch import launch
 
     g = globals_of(ctx)

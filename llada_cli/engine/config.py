@@ -1,21 +1,27 @@
 """The model's shape and the training loop's settings: options declared once (engine/options.py).
 
-Saved into run.json as dicts (engine/runinfo.py reads them back).
+Saved into run.json as dicts (engine/runs/record.py reads them back).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from .errors import UsageError, named
-from .loggers import LOGGERS
 from .options import check_options, option
 from .schedules import LR_SCHEDULES
 
+# The two tracks a run trains on, and the stages of the work (runs/record.py adds "imported").
+Kind = Literal["ar", "diffusion"]
+Stage = Literal["pretrain", "sft"]
+
+# where metrics go besides metrics.jsonl (training/loggers.py opens them)
+LOGGERS = ("jsonl", "tensorboard", "wandb")
+
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 # The MLP's gate activation (SwiGLU with silu, the default; Nano-LLaDA's --hidden-act): the
-# torch.nn.functional function of that name (model.py), named here so that no torch is loaded.
+# torch.nn.functional function of that name (model/transformer.py), named here so that no torch is loaded.
 ACTIVATIONS = ("silu", "gelu", "relu")
 
 

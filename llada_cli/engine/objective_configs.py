@@ -1,7 +1,7 @@
 """The options of the training objectives: one config class per (kind, stage).
 
-Declared apart from the objectives that train them (objectives.py, diffusion_pretraining.py), so
-that reading them loads no torch: the CLI builds its commands from them, run.json's reader too.
+Declared apart from the objectives that train them (objectives/), so that reading them loads no
+torch: the CLI builds its commands from them, run.json's reader too.
 """
 
 from __future__ import annotations
@@ -29,7 +29,19 @@ PAD_POLICIES = {
 
 
 @dataclass(frozen=True)
-class DocumentMasking:
+class ObjectiveConfig:
+    """What every objective's options answer: the logit shift of the model a run trains, and
+    whether the training rows suit them (both hold for any option value unless a class says)."""
+
+    def shifts_logits(self, from_ar: bool) -> bool:
+        return False
+
+    def check_row_length(self, seq_len: int) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class DocumentMasking(ObjectiveConfig):
     doc_attention_mask: bool = option(
         False, "Attend only within a document of a packed row.", aliases=("use_doc_attention_mask",)
     )
@@ -139,12 +151,12 @@ class DiffusionPretrainConfig(DocumentMasking):
 
 
 @dataclass(frozen=True)
-class ARSFTConfig:
+class ARSFTConfig(ObjectiveConfig):
     """AR SFT has no options of its own."""
 
 
 @dataclass(frozen=True)
-class DiffusionSFTConfig:
+class DiffusionSFTConfig(ObjectiveConfig):
     """The options of LLaDA SFT (docs/algorithms.md section 6)."""
 
     pad_policy: str = option(
@@ -166,8 +178,8 @@ class DiffusionSFTConfig:
             raise UsageError(f"{named('mask_ratio_band')} needs two numbers a,b with 0 <= a <= b <= 1")
 
 
-# The options of each (kind, stage) (objectives.make_objective: the objective each trains).
-OBJECTIVE_CONFIGS: dict[tuple[str, str], type] = {
+# The options of each (kind, stage) (objectives/build.py: the objective each trains).
+OBJECTIVE_CONFIGS: dict[tuple[str, str], type[ObjectiveConfig]] = {
     ("ar", "pretrain"): ARPretrainConfig,
     ("diffusion", "pretrain"): DiffusionPretrainConfig,
     ("ar", "sft"): ARSFTConfig,

@@ -1,8 +1,8 @@
 """The options of the run a command makes or loads: its name and device (RunOptions), how a fresh
 model starts (StartOptions), and what a checkpoint file may not say (CheckpointFileOptions).
 
-Declared apart from the stages and the importers that use them (stages.py, imported_runs.py), so
-that the CLI builds its commands from them without loading torch.
+Declared apart from the stages and the importers that use them (training/stages.py,
+interchange/imported_runs.py), so that the CLI builds its commands from them without loading torch.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from .config import PRESETS
 from .errors import UsageError, named
+from .model.tokenizer import MIN_VOCAB_SIZE
 from .options import REQUIRED, check_options, option
-from .tokenizer import MIN_VOCAB_SIZE
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import torch
 
 from ..atomic import write_text_atomic
 from ..config import DataConfig
-from ..losses import PretrainBatch, sft_batch
-from ..registry import Registry
-from ..tokenizer import Tokenizer
+from ..model.tokenizer import Tokenizer
+from ..objectives.losses import PretrainBatch, sft_batch
+from ..runs.registry import Registry
 from .packing import pack_rows, rows_at, split_indices
 from .sft import SFTCounts, SFTRows, no_rows_error, sft_row_chunks
 from .sources import (

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import LladaError
-from ..tokenizer import Tokenizer
+from ..model.tokenizer import Tokenizer
 
 ENCODE_CHUNK = 4096  # documents per encode_batch call: parallel, yet bounded memory
 COPY_BLOCK = 16 << 20

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
-from ..masking import uniform
-from ..model import KV
+from ..model.transformer import KV
+from ..objectives.masking import uniform
 from .common import (
     Generation,
     PaddedPrompts,

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model import KV
+from ..model.transformer import KV
 from .common import run_model, self_attention_mask
 
 

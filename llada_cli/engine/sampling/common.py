@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..model import KV, aligned
+from ..model.transformer import KV, aligned
 
 
 @dataclass

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
-from ..masking import uniform
+from ..objectives.masking import uniform
 from .cache import BlockForward, Rows
 from .common import (
     Generation,

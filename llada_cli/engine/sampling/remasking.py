@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..masking import uniform
+from ..objectives.masking import uniform
 
 
 def low_confidence(logits: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None):

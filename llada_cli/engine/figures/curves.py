@@ -1,0 +1,267 @@
+"""Training curves from metrics.jsonl, and the sampler sweep's accuracy/speed figure.
+
+The curves figure: one colour per run, training solid and validation dashed, the loss panel's y
+axis in nats per token (AR: cross entropy; diffusion: the ELBO bound), every other metric in its
+own panel below, the key to the right of the axes. `--smooth` is an exponential moving average
+of the training series only: validation points, and values a schedule sets (lr, block_size,
+epoch), are drawn as measured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import LladaError, UsageError
+from .canvas import RUN_COLOURS, new_figure, parse_record, safe_name_part, save_figure
+
+KIND_NAME = {"ar": "AR", "diffusion": "diffusion"}
+METRIC_LABELS = {
+    "lr": "learning rate",
+    "tokens_per_s": "tokens per second",
+    "block_size": "block size (tokens)",
+    "mask_rate": "masked share of answer tokens",
+    "epoch": "epochs",
+}
+UNSMOOTHED = frozenset({"lr", "block_size", "epoch"})  # set by a schedule: nothing to average out
+X_LABELS = {"step": "step", "tokens": "tokens seen"}
+TRAIN_STYLES = ("-", "-.", ":")
+VALIDATION_STYLES = ("dashed", (0, (6, 2, 1, 2)))
+
+
+@dataclass
+class Series:
+    run: str
+    metric: str
+    x: list[float]
+    y: list[float]
+    smoothing: float = 0.0  # the EMA weight applied (0: drawn as measured)
+
+    @property
+    def label(self) -> str:
+        return f"{self.run} {metric_role(self.metric)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# reading metrics.jsonl
+
+
+def read_metrics(path: Path, shown: str | None = None) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl (none if it does not exist yet). A last line without its
+    newline is a record still being written, or torn by a kill, and is skipped; any other line
+    that is not a JSON object is an error naming `shown` (default: the path) and the line."""
+    if not path.is_file():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    records = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            records.append(parse_record(raw))
+        except ValueError as problem:
+            if number == len(lines):  # no newline after it: not completely written
+                continue
+            raise LladaError(f"{shown or path} line {number}: {problem}") from None
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# series
+
+
+def is_validation(metric: str) -> bool:
+    return metric.startswith("val_")
+
+
+def metric_role(metric: str) -> str:
+    """What a metric's line is: loss -> train, val_loss -> validation, val_x -> validation x."""
+    if metric == "loss":
+        return "train"
+    if metric == "val_loss":
+        return "validation"
+    return f"validation {metric[4:]}" if is_validation(metric) else metric
+
+
+def smoothing_note(smoothing: float) -> str:
+    return f" (EMA {smoothing:g})" if smoothing > 0 else ""
+
+
+def smooth(values: Sequence[float], weight: float) -> list[float]:
+    """Exponential moving average (TensorBoard-style, bias-corrected), weight in [0, 1)."""
+    if weight <= 0:
+        return list(values)
+    smoothed, average = [], 0.0
+    for i, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight**i))
+    return smoothed
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def metric_series(
+    run_name: str, records: list[dict[str, Any]], metric: str, x_axis: str, smoothing: float
+) -> Series | None:
+    points = [(r[x_axis], r[metric]) for r in records if _number(r.get(metric)) and _number(r.get(x_axis))]
+    if not points:
+        return None
+    xs, ys = zip(*points, strict=True)
+    weight = 0.0 if is_validation(metric) or metric in UNSMOOTHED else smoothing
+    return Series(run_name, metric, list(xs), smooth(ys, weight), weight)
+
+
+def collect_series(
+    runs: dict[str, list[dict[str, Any]]], metrics: Sequence[str], x_axis: str, smoothing: float
+) -> dict[str, list[Series]]:
+    """Series per metric; a metric no run has is an error that lists what the runs do have."""
+    found: dict[str, list[Series]] = {}
+    for metric in metrics:
+        series = [
+            s
+            for name, records in runs.items()
+            if (s := metric_series(name, records, metric, x_axis, smoothing)) is not None
+        ]
+        if series:
+            found[metric] = series
+    if not found:
+        have = sorted({key for records in runs.values() for r in records for key in r})
+        raise UsageError(
+            f"none of the runs has {', '.join(metrics)}; fields present: {', '.join(have) or 'none'}"
+        )
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# labels and layout, shared with the text chart
+
+
+def panels(metrics: Iterable[str]) -> list[list[str]]:
+    """Loss-like metrics share the first panel; every other metric gets its own."""
+    metrics = list(metrics)
+    losses = [m for m in metrics if "loss" in m]
+    return ([losses] if losses else []) + [[m] for m in metrics if m not in losses]
+
+
+def loss_label(kinds: Iterable[str]) -> str:
+    known = {kind for kind in kinds if kind in KIND_NAME}
+    if known == {"ar", "diffusion"}:
+        return "loss (nats per token)\nAR cross entropy, diffusion ELBO bound"
+    if known == {"diffusion"}:
+        return "ELBO bound (nats per token)"
+    return "loss (nats per token)"
+
+
+def panel_label(metrics: Sequence[str], found: dict[str, list[Series]], kinds: Iterable[str]) -> str:
+    """The y label of a panel; smoothing of a loss panel is noted in the key, of others here."""
+    if any("loss" in m for m in metrics):
+        return loss_label(kinds)
+    metric = metrics[0]
+    return METRIC_LABELS.get(metric, metric) + smoothing_note(found[metric][0].smoothing)
+
+
+def line_styles(metrics: Sequence[str]) -> dict[str, Any]:
+    """Training metrics solid (then dash-dot, dotted), validation metrics dashed."""
+    styles: dict[str, Any] = {}
+    counts = {True: 0, False: 0}
+    for metric in metrics:
+        validation = is_validation(metric)
+        choices = VALIDATION_STYLES if validation else TRAIN_STYLES
+        styles[metric] = choices[counts[validation] % len(choices)]
+        counts[validation] += 1
+    return styles
+
+
+def run_colours(found: dict[str, list[Series]]) -> dict[str, str]:
+    runs = dict.fromkeys(s.run for series in found.values() for s in series)
+    return {run: RUN_COLOURS[i % len(RUN_COLOURS)] for i, run in enumerate(runs)}
+
+
+def curves_name(metrics: Sequence[str], runs: Sequence[str]) -> str:
+    """The default file name: `loss-RUN1-RUN2.png` (other metrics by name)."""
+    names = dict.fromkeys("loss" if "loss" in m else m for m in metrics)
+    return safe_name_part("+".join(names) + "-" + "-".join(runs), 120) + ".png"
+
+
+# ---------------------------------------------------------------------------------------------
+# the figure
+
+
+def curves_figure(
+    found: dict[str, list[Series]], kinds: dict[str, str], x_axis: str, log_y: bool, title: str
+) -> Any:
+    """The training-curves Figure, not yet saved. `kinds`: run name -> run.json `kind`."""
+    groups = panels(found)
+    colours = run_colours(found)
+    fig = new_figure(8, 3.2 * len(groups), constrained=True)
+    axes = fig.subplots(len(groups), 1, squeeze=False, sharex=True)[:, 0]
+    for axis, metrics in zip(axes, groups, strict=True):
+        styles = line_styles(metrics)
+        for metric in metrics:
+            for series in found[metric]:
+                axis.plot(
+                    series.x,
+                    series.y,
+                    color=colours[series.run],
+                    linestyle=styles[metric],
+                    label=series.label,
+                    marker="o" if len(series.x) < 20 else None,
+                    markersize=3,
+                )
+        axis.set_ylabel(panel_label(metrics, found, kinds.values()), fontsize=9)
+        if log_y:
+            axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+    axes[-1].set_xlabel(X_LABELS.get(x_axis, x_axis))
+    axes[0].set_title(title)
+    handles = _key(found, groups[0], colours, kinds)
+    axes[0].legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8
+    )
+    return fig
+
+
+def _key(
+    found: dict[str, list[Series]], metrics: Sequence[str], colours: dict[str, str], kinds: dict[str, str]
+) -> list[Any]:
+    """The legend: one entry per run (its colour, its kind), then one per line style."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=colour, linewidth=2.5, label=_run_label(run, kinds.get(run)))
+        for run, colour in colours.items()
+    ]
+    styles = line_styles(metrics)
+    for metric in metrics:
+        label = metric_role(metric) + smoothing_note(found[metric][0].smoothing)
+        handles.append(Line2D([], [], color="0.3", linestyle=styles[metric], label=label))
+    return handles
+
+
+def _run_label(run: str, kind: str | None) -> str:
+    return f"{run} ({KIND_NAME[kind]})" if kind in KIND_NAME else run
+
+
+def plot_sweep(points: list[Any], out: Path, title: str) -> Path:
+    """Accuracy against tokens/s: each sampler setting a numbered point (the key is beside the
+    axes, so close points stay readable), the Pareto front joined and in colour."""
+    fig = new_figure(10, 5)
+    ax = fig.subplots()
+    for number, point in enumerate(points, start=1):
+        x, y = point.tokens_per_second, 100 * point.accuracy
+        ax.scatter(x, y, color="C0" if point.pareto else "C7", zorder=3)
+        ax.annotate(str(number), (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    front = sorted((p for p in points if p.pareto), key=lambda p: p.tokens_per_second)
+    ax.plot([p.tokens_per_second for p in front], [100 * p.accuracy for p in front], color="C0")
+    key = "\n".join(f"{n}  {p.label}{'  (front)' if p.pareto else ''}" for n, p in enumerate(points, start=1))
+    fig.text(0.70, 0.5, key, fontsize=8, va="center", family="monospace")
+    fig.subplots_adjust(right=0.68)
+    ax.set_xscale("log")
+    ax.set_xlabel("new tokens per second (log scale)")
+    ax.set_ylabel("accuracy (% exact match)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, out)

@@ -1,0 +1,46 @@
+"""A run's checkpoint loaded for use: its model, tokenizer and record (sampling, eval, export, SFT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import LladaError
+from ..model.checkpoint import WEIGHTS_FILE, load_weights
+from ..model.tokenizer import Tokenizer
+from ..model.transformer import Transformer
+from .folder import Run
+from .record import RunInfo
+
+
+@dataclass
+class LoadedRun:
+    run: Run | None  # None: an external checkpoint loaded in memory (imported_runs.external_run)
+    step: int
+    model: Transformer
+    tokenizer: Tokenizer
+    info: RunInfo
+    tokenizer_file: Path  # the tokenizer.json it was read from (names the token cache)
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def label(self) -> str:
+        """name@step of a run, or the file name of an external checkpoint."""
+        return f"{self.info.name}@{self.step}" if self.run is not None else self.info.name
+
+
+def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRun:
+    info = run.info()
+    step = run.resolve_step(step)
+    model = load_weights(run.checkpoint_dir(step) / WEIGHTS_FILE, device=device)
+    tokenizer = Tokenizer.load(run.tokenizer_path)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise LladaError(
+            f"run '{run.name}': tokenizer has {tokenizer.vocab_size} tokens but the model only "
+            f"{model.config.vocab_size}; the run folder is inconsistent"
+        )
+    model.eval()
+    return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path)

@@ -1,0 +1,172 @@
+"""RunInfo: the one schema of a run's run.json, with its one writer and one reader.
+
+Training, import, evaluation, `runs` and resume all go through it. The reader also takes the
+layout of earlier releases (format 1: the training settings nested under "request", the
+objective fields `normalised_loss` and `eps`), so their runs keep loading, sampling and resuming.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json_atomic
+from ..config import DataConfig, ModelConfig, TrainConfig
+from ..errors import LladaError, UsageError
+from ..objective_configs import OBJECTIVE_CONFIGS
+
+FORMAT = 3
+# objective fields renamed since format 1: old name -> new name
+RENAMED_OBJECTIVE_FIELDS = {
+    "normalised_loss": "normalized_loss",
+    "eps": "iid_mask_eps",
+    "block_sizes_up": "wsd_block_sizes_up",
+    "block_sizes_down": "wsd_block_sizes_down",
+}
+FINISHED = ("completed", "early_stopped")
+KINDS = ("ar", "diffusion")
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def software_versions() -> dict[str, str]:
+    """Recorded in run.json so a result can be traced to the code that made it."""
+    import platform
+
+    import torch
+
+    try:
+        llada = version("llada-cli")
+    except PackageNotFoundError:
+        llada = "dev"
+    return {"python": platform.python_version(), "torch": torch.__version__, "llada": llada}
+
+
+def a_kind(kind: str) -> str:
+    """'an AR' or 'a diffusion', for messages about a run of that kind."""
+    return "an AR" if kind == "ar" else f"a {kind}"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    name: str
+    kind: str  # "ar" or "diffusion"
+    stage: str  # "pretrain", "sft" or "imported"
+    model: ModelConfig
+    parameters: int
+    parent: str | None = None  # name@step of the run it continued, or an external checkpoint's path
+    preset: str | None = None  # the size preset of a run trained from scratch
+    train: TrainConfig | None = None  # None for an imported run
+    data: DataConfig | None = None
+    objective: Any = None  # the config class OBJECTIVE_CONFIGS gives for (kind, stage)
+    seq_len: int | None = None  # the training row length
+    command: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=software_versions)
+    created: str = field(default_factory=now)
+    status: str = "created"  # running, interrupted, failed, completed, early_stopped
+    total_steps: int | None = None
+    step: int = 0
+    tokens: int = 0
+    best: dict[str, float] | None = None  # {"step", "val_loss"}
+    device: str | None = None
+    dtype: str | None = None
+    finished: str | None = None
+    data_summary: dict[str, int] = field(default_factory=dict)
+    source: str | None = None  # an imported run: the checkpoint file
+    import_report: dict[str, Any] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def updated(self, **changes: Any) -> RunInfo:
+        return replace(self, **changes)
+
+    # -- the writer and the reader ---------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"format": FORMAT}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+        return data
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> RunInfo:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"{path.parent} is not a llada run (no run.json)") from None
+        except UnicodeDecodeError:
+            raise LladaError(f"{path} is corrupt (not UTF-8 text); fix or remove it") from None
+        except json.JSONDecodeError as err:
+            raise LladaError(f"{path} is corrupt ({err.msg}); fix or remove it") from None
+        if not isinstance(data, dict):
+            raise LladaError(f"{path} does not describe a run (not a JSON object); fix or remove it")
+        try:
+            return cls.from_json(data)
+        except (KeyError, TypeError, ValueError) as err:
+            raise LladaError(f"{path} does not describe a run ({err}); fix or remove it") from None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        version = data.get("format", 1)
+        data = _from_format_1(data) if version == 1 else dict(data)
+        if (
+            version < 3
+            and data.get("objective")
+            and (data["kind"], data["stage"]) == ("diffusion", "pretrain")
+        ):
+            data["objective"] = _block_curriculum_of_format_2(data["objective"])
+        data.pop("format", None)
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["model"] = ModelConfig.from_dict(data["model"])
+        values["train"] = _config(TrainConfig, data.get("train"))
+        values["data"] = _config(DataConfig, data.get("data"))
+        objective_class = OBJECTIVE_CONFIGS.get((data["kind"], data["stage"]))
+        values["objective"] = _config(objective_class, data.get("objective")) if objective_class else None
+        return cls(**values)
+
+
+def _config(cls: type, stored: dict[str, Any] | None) -> Any:
+    """A config from its stored fields: list values back to tuples, fields it no longer has dropped."""
+    if stored is None:
+        return None
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known})
+
+
+def _from_format_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept the training settings under "request" and used older objective field names."""
+    data = dict(data)
+    request = data.pop("request", None) or {}
+    if "train" in request:
+        data["train"] = request["train"]
+        data["data"] = {k: request[k] for k in ("data", "jsonl_field", "val_fraction") if k in request}
+        data["seq_len"] = request.get("seq_len")
+        data["objective"] = request.get("objective") or {}
+    return data
+
+
+def _block_curriculum_of_format_2(objective: dict[str, Any]) -> dict[str, Any]:
+    """Up to format 2, `mask_schedule: wsd` was the block-size curriculum alone, with its phases in
+    wsd_warmup_ratio / wsd_stable_ratio; those names now belong to the mask-ratio schedule."""
+    old = {RENAMED_OBJECTIVE_FIELDS.get(k, k): v for k, v in objective.items()}
+    warmup, stable = old.pop("wsd_warmup_ratio", 0.3), old.pop("wsd_stable_ratio", 0.5)
+    if old.get("mask_schedule") == "wsd":
+        old.update(
+            mask_schedule="iid_t",
+            use_block_curriculum=True,
+            wsd_phase_ratios=[warmup, stable, max(0.0, 1.0 - warmup - stable)],
+        )
+    return old

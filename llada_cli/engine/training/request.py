@@ -1,0 +1,153 @@
+"""What a training command was asked (StageRequest), and the request a run trains with.
+
+A request names its kind and stage, carries one config per option group and one record of the
+options the user gave (`given`): a resume compares those with the stored run, an inherited shape
+is checked against them. `resolved` turns it into the request that trains: a resumed run's stored
+settings, or an SFT on its base run's track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..config import PRESETS, DataConfig, Kind, ModelConfig, Stage, TrainConfig
+from ..errors import LladaError, UsageError, named
+from ..interchange.imported_runs import external_kind, is_checkpoint_file
+from ..model.tokenizer import TokenizerOptions
+from ..objective_configs import OBJECTIVE_CONFIGS, DiffusionSFTConfig, ObjectiveConfig
+from ..options import option_names
+from ..run_options import RunOptions, StartOptions
+from ..runs.record import a_kind
+from ..runs.registry import Registry
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    kind: Kind | None  # None: an SFT, on its base run's track (resolved)
+    stage: Stage
+    run: RunOptions
+    train: TrainConfig
+    data: DataConfig = DataConfig()
+    start: StartOptions = StartOptions()
+    tokenizer: TokenizerOptions = TokenizerOptions()
+    model: ModelConfig = PRESETS["small"]  # the preset with the shape options given
+    objective: ObjectiveConfig | None = None  # None: the defaults of this kind and stage
+    # the shape, training, data and objective options the user gave, by field name (each name is
+    # one flag, so unique)
+    given: frozenset[str] = frozenset()
+    seq_len: int | None = None  # the training row length asked for (None: the model's context)
+    parent: str | None = None  # the run it starts from: --init-from (diffusion pretraining), --base (SFT)
+    command: list[str] = field(default_factory=list)
+
+    def objective_config(self) -> ObjectiveConfig:
+        """The objective's options: those given, else the defaults of this kind and stage."""
+        if self.objective is not None:
+            return self.objective
+        if self.kind is None:
+            raise UsageError(f"sft needs {named('base')} RUN before its objective is known")
+        return OBJECTIVE_CONFIGS[(self.kind, self.stage)]()
+
+    def given_of(self, cls: type) -> frozenset[str]:
+        """The options of one config class the user gave."""
+        return self.given & option_names(cls)
+
+
+def resolved(registry: Registry, request: StageRequest) -> StageRequest:
+    """The request that trains: a resume takes the stored run's settings, an SFT its base's track."""
+    if request.run.resume:
+        return _stored(registry, request)
+    if request.stage == "sft":
+        return _on_base_track(registry, request)
+    return request
+
+
+def _on_base_track(registry: Registry, request: StageRequest) -> StageRequest:
+    """SFT trains the same track as its base run; diffusion-only options on an AR base are refused."""
+    if request.parent is None:
+        raise UsageError(f"sft needs {named('base')} RUN (the pretrained run to fine-tune)")
+    if is_checkpoint_file(request.parent):
+        kind = external_kind(Path(request.parent).expanduser())
+    else:
+        kind = registry.resolve(request.parent)[0].kind
+    objective_given = request.given_of(DiffusionSFTConfig)
+    if kind == "ar" and objective_given:
+        wrong = ", ".join(named(n) for n in sorted(objective_given))
+        raise UsageError(f"{wrong} applies to diffusion training; run '{request.parent}' is an AR run")
+    return replace(request, kind=kind, objective=None if kind == "ar" else request.objective)
+
+
+def _stored(registry: Registry, request: StageRequest) -> StageRequest:
+    """A resume request: the stored settings win. `max_steps` may extend the run; any other
+    option given that differs from the stored run is refused, with the list of differences."""
+    run = registry.existing(request.run.run_name)
+    info = run.info()
+    if info.train is None:
+        raise UsageError(f"run '{run.name}' was {info.stage}, not trained: there is nothing to resume")
+    command = "sft" if info.stage == "sft" else f"pretrain {info.kind}"
+    asked = "sft" if request.stage == "sft" else f"pretrain {request.kind}"
+    if asked != command:
+        raise UsageError(
+            f"run '{run.name}' is {a_kind(info.kind)} {info.stage} run: resume it with `llada {command}`"
+        )
+    if info.step > 0 and run.latest_step() is None:  # its checkpoints were removed by hand
+        raise LladaError(
+            f"run '{run.name}' reached step {info.step} but {run.checkpoints_dir} holds no checkpoint: "
+            f"there is nothing to resume from; start it over with {named('overwrite')}"
+        )
+    train = info.train
+    if "max_steps" in request.given and request.train.max_steps != train.max_steps:
+        train = extended(run.name, info.step, train, request.train.max_steps)
+    elif info.is_finished:
+        raise UsageError(
+            f"run '{run.name}' already finished ({info.status} at step {info.step}); to train it further, "
+            f"give {named('resume')} with {named('max_steps')} above {info.step}"
+        )
+    if "logger" in request.given:  # where metrics also go may change on resume
+        train = replace(train, logger=request.train.logger)
+    comparable = request.given - {"max_steps", "epochs", "logger"}
+    differences = [
+        *_differences(request.train, info.train, comparable),
+        *_differences(request.data, info.data, comparable),
+        *_differences(request.model, info.model, comparable),
+        *_differences(request.objective, info.objective, comparable),
+    ]
+    if differences:
+        raise UsageError(
+            f"run '{run.name}' was trained with other settings; {named('resume')} continues it as it was: "
+            + "; ".join(differences)
+            + f" (or start a new run, or {named('overwrite')} this one)"
+        )
+    return replace(
+        request,
+        kind=info.kind,
+        stage=info.stage,
+        model=info.model,
+        given=frozenset(),
+        seq_len=info.seq_len,
+        train=train,
+        data=info.data,
+        objective=info.objective,
+        parent=info.parent,
+        start=replace(request.start, preset=info.preset or request.start.preset),
+    )
+
+
+def extended(name: str, step: int, train: TrainConfig, max_steps: int | None) -> TrainConfig:
+    """The stored training settings with a new step count (not below the steps already done)."""
+    if max_steps is None or max_steps <= step:
+        raise UsageError(
+            f"run '{name}' is at step {step}: {named('max_steps')} {max_steps} would not train it further"
+        )
+    return replace(train, max_steps=max_steps, epochs=None)
+
+
+def _differences(given: object, stored: object, names: frozenset[str]) -> list[str]:
+    """'`field` 0.001 (the run has 0.003)' for each given option whose value differs from the run's."""
+    if given is None or stored is None:
+        return []
+    return [
+        f"{named(name)} {getattr(given, name)} (the run has {getattr(stored, name)})"
+        for name in sorted(names)
+        if hasattr(given, name) and hasattr(stored, name) and getattr(given, name) != getattr(stored, name)
+    ]

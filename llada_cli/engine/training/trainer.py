@@ -1,0 +1,393 @@
+"""One fit() loop for every stage (AR/diffusion, pretrain/SFT).
+
+AdamW, warmup + schedule, grad clipping and accumulation, periodic validation, metrics.jsonl,
+atomic checkpoints, early stopping, and exact resume: a checkpoint holds the optimizer, the
+step, the data position and every RNG state, so a killed run continues with the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import torch
+
+from ..atomic import write_text_atomic
+from ..config import TrainConfig
+from ..data.packing import BatchStream
+from ..errors import LladaError, named
+from ..model.checkpoint import (
+    TRAINER_FILE,
+    WEIGHTS_FILE,
+    load_trainer_state,
+    load_weights,
+    save_trainer_state,
+    save_weights,
+)
+from ..model.transformer import Transformer
+from ..objectives.losses import LossOutput
+from ..runs.folder import Run
+from ..runtime.device import autocast_for, compile_blocks, gradient_scaler, resolve_dtype
+from ..runtime.distributed import World
+from ..runtime.sharding import (
+    load_optimizer_state,
+    load_whole_weights,
+    optimizer_state,
+    reshard,
+    shard,
+    whole_weights,
+)
+from ..schedules import learning_rate
+from .loggers import MetricsLogger, open_logger
+from .plan import StepPlan
+
+Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
+Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
+
+
+@dataclass
+class TrainEvent:
+    kind: Literal["prepare", "start", "log", "eval", "checkpoint", "end"]  # prepare: step = bytes read
+    step: int
+    total_steps: int
+    record: dict[str, Any]
+
+
+EventHandler = Callable[[TrainEvent], None]
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: Transformer,
+        objective: Objective,
+        train_batch: Callable[[torch.Tensor], Batch],
+        train_rows: int,
+        val_batches: list[Batch],
+        config: TrainConfig,
+        plan: StepPlan,
+        run: Run,
+        device: torch.device,
+        on_event: EventHandler | None = None,
+        data_summary: dict[str, int] | None = None,
+        world: World | None = None,
+    ) -> None:
+        self.model = model.to(device)
+        self.model.gradient_checkpointing = config.gradient_checkpointing
+        self.compile_fallback = compile_blocks(self.model) if config.compile else None
+        self.world = world or World()
+        self.config = replace(config, dtype=resolve_dtype(config.dtype, device))
+        self.sharded = config.fsdp and self.world.world_size > 1  # one process: nothing to shard
+        if self.sharded:
+            shard(self.model, self.world.world_size, device, self.config.dtype)
+        self.objective = objective
+        # validation may score a steadier variant (diffusion: the plain ELBO, no random cuts)
+        self.val_objective = getattr(objective, "for_validation", lambda: objective)()
+        self.train_batch = train_batch
+        self.val_batches = val_batches
+        self.scaler = gradient_scaler(device, self.config.dtype)
+        self.run = run
+        self.device = device
+        # progress output and every file belong to the main process
+        self.on_event = on_event if on_event and self.world.is_main else (lambda event: None)
+        self.data_summary = data_summary or {}
+        self.plan = plan
+        self.stream = BatchStream(
+            train_rows, config.batch_size, config.seed, self.world.rank, self.world.world_size
+        )
+        self.logger: MetricsLogger | None = None  # tensorboard or wandb, opened by fit()
+        # each process draws its own masks (rank 0: the single-process stream)
+        self.generator = torch.Generator().manual_seed(config.seed + 1 + self.world.rank)
+        self.optimizer = self._make_optimizer()
+        self.step = 0
+        self.tokens_seen = 0
+        self.best: dict[str, float] | None = None
+        self.evals_without_gain = 0
+        self.window = _Window()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        # no weight decay on norms (1-D weights), as usual for transformers
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        groups = [
+            {"params": decay, "weight_decay": self.config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        betas = (0.9, self.config.adam_beta2)
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=self.config.learning_rate, betas=betas, fused=fused)
+
+    # -- state for exact resume -------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "step": self.step,
+            "tokens_seen": self.tokens_seen,
+            "optimizer": optimizer_state(self.model, self.optimizer),
+            "data": self.stream.state_dict(),
+            "generator": self.world.gather(self.generator.get_state()),  # one per process
+            "torch_rng": self.world.gather(torch.get_rng_state()),
+            "evals_without_gain": self.evals_without_gain,
+            "best": self.best or {},
+            "window": self.window.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.tokens_seen = int(state["tokens_seen"])
+        load_optimizer_state(self.model, self.optimizer, state["optimizer"])
+        self.stream.load_state_dict(state["data"])
+        self.generator.set_state(_own(state["generator"], self.world.rank))
+        torch.set_rng_state(_own(state["torch_rng"], self.world.rank))
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.evals_without_gain = int(state["evals_without_gain"])
+        self.best = dict(state["best"]) or None
+        self.window.load_state_dict(state["window"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    def resume(self) -> None:
+        """Continue from the run's latest checkpoint; metrics past it are dropped (they will be redone)."""
+        step = self.run.latest_step()
+        if step is None:  # killed before its first checkpoint: start over, metrics too
+            self._truncate_metrics(after_step=0)
+            return
+        folder = self.run.checkpoint_dir(step)
+        weights = load_weights(folder / WEIGHTS_FILE, config=self.model.config, device=str(self.device))
+        load_whole_weights(self.model, weights.state_dict())
+        self.load_state_dict(load_trainer_state(folder / TRAINER_FILE))
+        self._truncate_metrics(after_step=self.step)
+
+    def _truncate_metrics(self, after_step: int) -> None:
+        path = self.run.metrics_path
+        if not self.world.is_main or not path.is_file():
+            return
+        kept = [line for line in path.read_text().splitlines() if _step_of(line) <= after_step]
+        write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def fit(self) -> str:
+        """Train to the planned step count; returns why it ended ("completed" or "early_stopped")."""
+        total = self.plan.total
+        start = {
+            "resumed_from": self.step,
+            "parameters": self.model.num_parameters,
+            "device": str(self.device),
+            "dtype": self.config.dtype,
+            "threads": torch.get_num_threads(),
+            "rows_per_step": self.config.batch_size * self.plan.accumulation * self.world.world_size,
+            **self.data_summary,
+        }
+        if self.compile_fallback:
+            start["warning"] = self.compile_fallback
+        self.on_event(TrainEvent("start", self.step, total, start))
+        if self.world.is_main:
+            self.logger = open_logger(self.config.logger, self.run, self.step, asdict(self.config))
+        try:
+            return self._loop(total)
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+
+    def _loop(self, total: int) -> str:
+        self.model.train()
+        while self.step < total:
+            loss, tokens, metrics = self._train_step()
+            self.step += 1
+            if not math.isfinite(loss):  # nothing after this is worth saving
+                good = self.run.latest_step()
+                where = f"its last good checkpoint is step {good}" if good else "it has no checkpoint"
+                raise LladaError(
+                    f"the loss became {loss} at step {self.step}: training diverged and stopped; {where} "
+                    f"(a lower {named('learning_rate')} or more {named('warmup_steps')} may help)"
+                )
+            self.tokens_seen += tokens
+            self.window.add(loss, tokens)
+            last = self.step == total
+            logging = self.step % self.config.log_every == 0 or last
+            evaluating = self.step % self.plan.eval_every == 0 or last
+            improved = stop = False
+            if logging or evaluating:
+                record = self._log_record(metrics, consume_window=logging)
+                if evaluating:
+                    improved, stop = self._evaluate(record)
+                self._write_metrics(record)
+                # one "log" event per such step, with the validation loss when there is one
+                self.on_event(TrainEvent("log", self.step, self.plan.total, record))
+            keep_best = improved and self.config.early_stop_patience > 0
+            if stop or keep_best or last or self.step % self.plan.save_every == 0:
+                self._save()
+            if stop:
+                return self._finish("early_stopped")
+        return self._finish("completed")
+
+    def _train_step(self) -> tuple[float, int, dict[str, float]]:
+        lr = learning_rate(
+            self.step,
+            self.plan.total,
+            self.config.learning_rate,
+            self.config.lr_schedule,
+            self.plan.warmup,
+            self.config.lr_stable_ratio,
+            self.config.min_lr_ratio,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        progress = self.step / self.plan.total
+        loss_sum, tokens, metrics = torch.zeros((), device=self.device), 0, {}
+        for _ in range(self.plan.accumulation):
+            batch = _to_device(self.train_batch(self.stream.next_indices()), self.device)
+            with autocast_for(self.device, self.config.dtype):
+                out = self.objective(self.model, batch, self.generator, progress)
+            self.scaler.scale(out.loss / self.plan.accumulation).backward()
+            loss_sum += out.loss.detach() / self.plan.accumulation
+            tokens += out.tokens
+            metrics = out.metrics
+        if not self.sharded:  # FSDP averages gradients itself, shard by shard, in the backward pass
+            self.world.average_gradients(self.model)  # once per optimizer step: micro-batches need no sync
+        self.scaler.unscale_(self.optimizer)
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        # One device-to-host copy per optimizer step: the loss, the token count and the metrics together.
+        names = list(metrics)
+        stacked = torch.stack(
+            [loss_sum.float(), torch.as_tensor(tokens, device=self.device).float()]
+            + [torch.as_tensor(metrics[name], device=self.device).float() for name in names]
+        )
+        values = (self.world.sum(stacked) / self.world.world_size).tolist()  # means over the processes
+        tokens_seen = round(values[1] * self.world.world_size)
+        return values[0], tokens_seen, {"lr": lr, **dict(zip(names, values[2:], strict=True))}
+
+    def _log_record(self, metrics: dict[str, float], consume_window: bool) -> dict[str, Any]:
+        record: dict[str, Any] = {"step": self.step, "tokens": self.tokens_seen}
+        if consume_window and self.window.steps:
+            record["loss"] = self.window.mean_loss
+            record["tokens_per_s"] = self.window.tokens_per_second
+            self.window = _Window()
+        record.update(metrics)
+        record["epoch"] = round(self.stream.epochs_done, 4)
+        return record
+
+    @torch.no_grad()
+    def validation_loss(self) -> float | None:
+        """Mean objective over the fixed validation batches, with a fixed noise seed so steps compare."""
+        if not self.val_batches:
+            return None
+        self.model.eval()
+        generator = torch.Generator().manual_seed(self.config.seed + 12345)
+        losses = []
+        for batch in self.val_batches:
+            with autocast_for(self.device, self.config.dtype):
+                out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
+            losses.append(out.loss.float())
+        reshard(self.model)
+        self.model.train()
+        return torch.stack(losses).mean().item()
+
+    def _evaluate(self, record: dict[str, Any]) -> tuple[bool, bool]:
+        """Adds val_loss to the record; returns (a new best, early stopping says: stop now)."""
+        val_loss = self.validation_loss()
+        if val_loss is None:
+            return False, False
+        record["val_loss"] = val_loss
+        self.on_event(TrainEvent("eval", self.step, self.plan.total, record))
+        if self.best is None or val_loss < self.best["val_loss"] - self.config.early_stop_min_delta:
+            self.best = {"step": self.step, "val_loss": val_loss}
+            self.evals_without_gain = 0
+            return True, False
+        self.evals_without_gain += 1
+        patience = self.config.early_stop_patience
+        return False, patience > 0 and self.evals_without_gain >= patience
+
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        if not self.world.is_main:
+            return
+        with self.run.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.logger is not None:
+            self.logger.log(record)
+
+    def _save(self) -> None:
+        # every process takes part: they gather random states (and, sharded, the weights)
+        state, weights = self.state_dict(), whole_weights(self.model)
+        if not self.world.is_main:
+            return
+
+        def write(folder):
+            save_weights(self.model.config, weights, folder / WEIGHTS_FILE)
+            save_trainer_state(state, folder / TRAINER_FILE)
+
+        self.run.commit_checkpoint(self.step, write)
+        protect = {int(self.best["step"])} if self.best else set()
+        self.run.prune_checkpoints(self.config.keep_checkpoints, protect)
+        self.run.update_info(step=self.step, tokens=self.tokens_seen, best=self.best)
+        self.on_event(TrainEvent("checkpoint", self.step, self.plan.total, {"step": self.step}))
+
+    def _finish(self, status: str) -> str:
+        if self.world.is_main:
+            self.run.update_info(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self.on_event(TrainEvent("end", self.step, self.plan.total, {"status": status, "best": self.best}))
+        return status
+
+
+class _Window:
+    """Loss and throughput since the last log line."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.loss_sum, self.tokens, self.steps = 0.0, 0, 0
+
+    def state_dict(self) -> dict[str, float]:
+        return {"loss_sum": self.loss_sum, "tokens": self.tokens, "steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.loss_sum, self.tokens, self.steps = (
+            float(state["loss_sum"]),
+            int(state["tokens"]),
+            int(state["steps"]),
+        )
+
+    def add(self, loss: float, tokens: int) -> None:
+        self.loss_sum += loss
+        self.tokens += tokens
+        self.steps += 1
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(1, self.steps)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / max(1e-9, time.perf_counter() - self.started)
+
+
+def _step_of(line: str) -> float:
+    """The step of a metrics line; a torn last line (the run was killed mid-write) counts as redone."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
+
+
+def _own(saved: Any, rank: int) -> Any:
+    """This process's entry of a per-process list of states (a single state: saved by one process)."""
+    return saved[rank % len(saved)] if isinstance(saved, list) else saved
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    fields = {k: v.to(device, non_blocking=True) for k, v in vars(batch).items()}
+    return type(batch)(**fields)
