@@ -1,21 +1,26 @@
-"""The stable Python API: load a run, generate, read logits, score answers.
+"""The stable Python API: train a run, load it, generate, read logits, score answers.
 
     from llada_cli import api
-    model = api.load("dlm-chat")                  # a run name, name@step or a run folder
-    [result] = model.generate("Tell me about yourself.", chat=True, gen_length=64)
+    api.train("pretrain ar", "ar", preset="tiny", max_steps=200)
+    api.train("pretrain diffusion", "dlm", init_from="ar", max_steps=200)
+    model = api.load("dlm")                       # a run name, name@step or a run folder
+    [result] = model.generate("The capital of France is", gen_length=16)
     print(result.text, result.forward_passes)
 
-The CLI's `sample`, `compare` and `eval` are built on this module.
+The CLI's `sample`, `compare` and `eval` are built on this module; its training commands and
+`train` on the same engine call (training/stages.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .engine.config import Kind, Stage
 from .engine.errors import UsageError, named
 from .engine.evaluation.evaluate import answer_log_likelihood
 from .engine.interchange.imported_runs import external_run, is_checkpoint_file
@@ -29,6 +34,9 @@ from .engine.sampling.ar import generate_ar
 from .engine.sampling.common import Generation, TraceEvent, model_context
 from .engine.sampling.diffusion import generate_diffusion
 from .engine.sampling.settings import ARSettings, DiffusionSettings, resolve_ar_settings, resolve_settings
+from .engine.training.request import request_from_options
+from .engine.training.stages import run_stage
+from .engine.training.trainer import TrainEvent
 
 EMPTY_ANSWER = "the model ended the answer at once: its first answer token is an end token"
 
@@ -251,3 +259,43 @@ def load(
     registry = Registry(Path(home) if home else default_home())
     run, step = registry.resolve(str(run_or_path))
     return Model(load_run(run, step, device=str(target)), target)
+
+
+TRAINING_COMMANDS: dict[str, tuple[Kind | None, Stage]] = {
+    "pretrain ar": ("ar", "pretrain"),
+    "pretrain diffusion": ("diffusion", "pretrain"),
+    "sft": (None, "sft"),  # on the base run's track
+}
+
+
+def train(
+    command: str,
+    run_name: str,
+    *,
+    init_from: str | None = None,
+    base: str | None = None,
+    home: str | Path | None = None,
+    on_event: Callable[[TrainEvent], None] | None = None,
+    **options: Any,
+) -> Path:
+    """Train a run as `llada pretrain ar|diffusion` and `llada sft` do, and return its folder.
+
+    `command` is "pretrain ar", "pretrain diffusion" or "sft"; every option of that command is a
+    keyword named as its flag with underscores (preset="tiny", max_steps=200, learning_rate=1e-3,
+    resume=True, ...). `on_event` receives the trainer's events (start, log, eval, checkpoint, end).
+    """
+    if command not in TRAINING_COMMANDS:
+        raise UsageError(f"command {command!r} is unknown: use one of {', '.join(TRAINING_COMMANDS)}")
+    kind, stage = TRAINING_COMMANDS[command]
+    if init_from is not None and command != "pretrain diffusion":
+        raise UsageError(f"{named('init_from')} is an option of pretrain diffusion, not of {command}")
+    if base is not None and stage != "sft":
+        raise UsageError(f"{named('base')} is an option of sft, not of {command}")
+    for name in ("tokenizer", "tokenizer_dir"):  # paths, as the command line parses them
+        if options.get(name) is not None:
+            options[name] = Path(options[name]).expanduser()
+    request = request_from_options(
+        kind, stage, {"run_name": run_name, **options}, init_from or base, ["llada.api.train", command]
+    )
+    registry = Registry(Path(home) if home else default_home())
+    return run_stage(registry, request, on_event=on_event).path

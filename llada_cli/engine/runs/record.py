@@ -12,10 +12,10 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..atomic import write_json_atomic
-from ..config import DataConfig, ModelConfig, TrainConfig
+from ..config import DataConfig, Kind, ModelConfig, Stage, TrainConfig
 from ..errors import LladaError, UsageError
 from ..objective_configs import OBJECTIVE_CONFIGS
 
@@ -27,8 +27,10 @@ RENAMED_OBJECTIVE_FIELDS = {
     "block_sizes_up": "wsd_block_sizes_up",
     "block_sizes_down": "wsd_block_sizes_down",
 }
-FINISHED = ("completed", "early_stopped")
-KINDS = ("ar", "diffusion")
+RunStage = Literal[Stage, "imported"]
+Status = Literal["created", "running", "interrupted", "failed", "completed", "early_stopped"]
+FINISHED: tuple[Status, ...] = ("completed", "early_stopped")
+KINDS: tuple[Kind, ...] = ("ar", "diffusion")
 
 
 def now() -> str:
@@ -56,8 +58,8 @@ def a_kind(kind: str) -> str:
 @dataclass(frozen=True)
 class RunInfo:
     name: str
-    kind: str  # "ar" or "diffusion"
-    stage: str  # "pretrain", "sft" or "imported"
+    kind: Kind
+    stage: RunStage
     model: ModelConfig
     parameters: int
     parent: str | None = None  # name@step of the run it continued, or an external checkpoint's path
@@ -69,7 +71,7 @@ class RunInfo:
     command: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=software_versions)
     created: str = field(default_factory=now)
-    status: str = "created"  # running, interrupted, failed, completed, early_stopped
+    status: Status = "created"  # an imported run stays created; a training run starts as running
     total_steps: int | None = None
     step: int = 0
     tokens: int = 0

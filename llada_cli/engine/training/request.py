@@ -8,15 +8,18 @@ settings, or an SFT on its base run's track.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from ..config import PRESETS, DataConfig, Kind, ModelConfig, Stage, TrainConfig
+from ..config import PRESETS, DataConfig, Kind, ModelConfig, Stage, TrainConfig, model_config_from_preset
 from ..errors import LladaError, UsageError, named
 from ..interchange.imported_runs import external_kind, is_checkpoint_file
 from ..model.tokenizer import TokenizerOptions
 from ..objective_configs import OBJECTIVE_CONFIGS, DiffusionSFTConfig, ObjectiveConfig
-from ..options import option_names
+from ..options import configured, option_names
 from ..run_options import RunOptions, StartOptions
 from ..runs.record import a_kind
 from ..runs.registry import Registry
@@ -51,6 +54,50 @@ class StageRequest:
     def given_of(self, cls: type) -> frozenset[str]:
         """The options of one config class the user gave."""
         return self.given & option_names(cls)
+
+
+# What a training command takes besides its objective's options; the first three are not compared
+# on resume (they say how to run, not what to train).
+SETTINGS = (RunOptions, StartOptions, TokenizerOptions, ModelConfig, TrainConfig, DataConfig)
+
+
+def request_from_options(
+    kind: Kind | None,
+    stage: Stage,
+    options: Mapping[str, Any],
+    parent: str | None = None,
+    command: Sequence[str] = (),
+) -> StageRequest:
+    """A request from option values by field name, as the training commands take them (the
+    Python API's `train`); an unknown name is refused, with the closest option names."""
+    objective_class = DiffusionSFTConfig if kind is None else OBJECTIVE_CONFIGS[(kind, stage)]
+    names = {cls: option_names(cls) for cls in (*SETTINGS, objective_class)}
+    known = set().union(*names.values())
+    for name in sorted(set(options) - known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise UsageError(f"{name!r} is not an option of this training command{hint}")
+
+    def part(cls: type) -> dict[str, Any]:
+        return {name: value for name, value in options.items() if name in names[cls]}
+
+    start = configured(StartOptions, part(StartOptions))
+    shape = part(ModelConfig)
+    return StageRequest(
+        kind=kind,
+        stage=stage,
+        run=configured(RunOptions, part(RunOptions)),
+        train=configured(TrainConfig, part(TrainConfig)),
+        data=configured(DataConfig, part(DataConfig)),
+        start=start,
+        tokenizer=configured(TokenizerOptions, part(TokenizerOptions)),
+        model=model_config_from_preset(start.preset, **shape),
+        objective=configured(objective_class, part(objective_class)),
+        given=frozenset(options) - names[RunOptions] - names[StartOptions] - names[TokenizerOptions],
+        seq_len=shape.get("seq_len"),
+        parent=parent,
+        command=list(command),
+    )
 
 
 def resolved(registry: Registry, request: StageRequest) -> StageRequest:
