@@ -10,6 +10,10 @@ from typer.testing import CliRunner
 
 from llada_cli.cli import app
 
+# Test files sit in subfolders that mirror llada_cli/: paths to tests/ and the repository come from here.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
 # A model small enough that a few steps take well under a second on 2 cores.
 MICRO = [
     "--preset",

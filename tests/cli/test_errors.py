@@ -1,0 +1,330 @@
+"""Every bad input is answered in one clear line on stderr with the right exit code, no traceback,
+and nothing is written: the error contract of every command.
+
+Option values (on the command line and through --config), sampling values, data files, broken
+run.json files, a full disk, config files, tokenizers, imports, run names and global options.
+Exit code 2 is a usage error, 1 a runtime one. `one_line_error` allows a training run's own lines
+before the error; `assert_one_line_error` wants the error alone. Refusals to resume (changed
+settings, removed or damaged checkpoints) are in engine/training/test_resume.py; a name that is
+taken and overwrites, in engine/runs/test_registry.py and test_lifecycle.py."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+
+import pytest
+from tokenizers import Tokenizer as Backend
+from tokenizers import models
+
+from llada_cli.cli import app
+from tests.conftest import MICRO
+
+ONE_STEP = [*MICRO, "--max-steps", "2", "--run-name", "bad"]
+DIFFUSION = ("pretrain", "diffusion")
+AR = ("pretrain", "ar")
+
+
+def one_line_error(result, code: int) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()  # a training run's own lines may come first
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:] and "Traceback" not in result.output, result.stderr
+    return errors[0].removeprefix("error: ")
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+TRAINING_VALUES = [
+    (AR, "--learning-rate", "nan", "--learning-rate must be a finite number, got nan"),
+    (AR, "--learning-rate", "-1", "--learning-rate must be at least 0, got -1"),
+    (AR, "--epochs", "nan", "--epochs must be a finite number, got nan"),
+    (AR, "--epochs", "inf", "--epochs must be a finite number, got inf"),
+    (AR, "--hidden-size", "-8", "--hidden-size must be at least 1, got -8"),
+    (AR, "--min-lr-ratio", "-2", "--min-lr-ratio must be at least 0, got -2"),
+    (AR, "--weight-decay", "nan", "--weight-decay must be a finite number, got nan"),
+    (AR, "--grad-clip", "nan", "--grad-clip must be a finite number, got nan"),
+    (AR, "--warmup-steps", "-3", "--warmup-steps must be at least 0, got -3"),
+    (AR, "--keep-checkpoints", "-1", "--keep-checkpoints must be at least 0, got -1"),
+    (DIFFUSION, "--iid-mask-eps", "-1", "--iid-mask-eps must be more than 0, got -1"),
+    (DIFFUSION, "--iid-mask-eps", "nan", "--iid-mask-eps must be a finite number, got nan"),
+    (DIFFUSION, "--variable-length-prob", "2", "--variable-length-prob must be at most 1, got 2"),
+    (DIFFUSION, "--block-sizes-up", "4,-1", "--wsd-block-sizes-up must be at least 1, got -1"),
+    (AR, "--vocab-size", "100", "--vocab-size must be at least 259, got 100"),
+    (AR, "--jsonl-field", "", "--jsonl-field must name a field, e.g. text"),
+]
+
+
+@pytest.mark.parametrize(("command", "flag", "value", "message"), TRAINING_VALUES)
+def test_training_values_are_refused_before_anything_is_written(cli, command, flag, value, message):
+    result = cli(*command, *ONE_STEP, flag, value)
+    assert one_line_error(result, 2) == message and result.stderr.count("\n") == 1
+    assert not (cli.home / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("learning-rate", "nan", "--learning-rate must be a finite number, got nan"),
+        ("epochs", "inf", "--epochs must be a finite number, got inf"),
+        ("hidden-size", "-8", "--hidden-size must be at least 1, got -8"),
+    ],
+)
+def test_the_same_values_through_config_are_refused(cli, tmp_path, key, value, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(f"[pretrain.ar]\n{key} = {value}\n")
+    result = cli("--config", str(config), *AR, "--max-steps", "2", "--run-name", "bad")
+    assert one_line_error(result, 2) == message
+    assert not (cli.home / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"pretrain = 5\n", "'pretrain' must be a table of options, e.g. [pretrain]"),
+        (bytes(range(256)), "not a text file (expected TOML or YAML)"),
+        (None, "is a folder"),
+    ],
+)
+def test_config_files_that_are_not_configs(cli, tmp_path, content, message):
+    config = tmp_path / "c.toml"
+    config.mkdir() if content is None else config.write_bytes(content)
+    assert message in one_line_error(cli("--config", str(config), *AR, *ONE_STEP), 2)
+
+
+@pytest.mark.parametrize(
+    ("run", "args", "message"),
+    [
+        ("ar-base", ["--temperature", "nan"], "--temperature must be a finite number, got nan"),
+        ("dlm-base", ["--threshold", "nan"], "--threshold must be a finite number, got nan"),
+        ("ar-base", ["--max-new-tokens", "100000000000"], "--max-new-tokens 100000000000 does not fit"),
+        ("ar-base", ["--json", "--jsonl"], "--json and --jsonl: choose one output format"),
+        # an option the run's kind does not use is still checked
+        ("dlm-base", ["--max-new-tokens", "-1"], "--max-new-tokens must be at least 1, got -1"),
+    ],
+)
+def test_sampling_values(pipeline, run, args, message):
+    assert message in one_line_error(pipeline("sample", run, "-p", "hi", *args), 2)
+
+
+def test_eval_names_its_own_flag(pipeline):
+    assert "'--answer-length'" in one_line_error(pipeline("eval", "ar-base", "--answer-length", "-1"), 2)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe{", "is corrupt (not UTF-8 text)"),
+        (b"[1, 2]", "does not describe a run (not a JSON object)"),
+        (b'{"name": "broken"', "is corrupt"),
+        ("kind", "does not describe a run ('kind')"),
+        ("model", "does not describe a run ('model')"),
+    ],
+)
+def test_a_broken_run_json_is_named_and_hides_no_other_run(cli, pipeline, content, message):
+    runs = cli.home / "runs"
+    shutil.copytree(pipeline.home / "runs" / "ar-base", runs / "good")
+    shutil.copytree(pipeline.home / "runs" / "ar-base", runs / "broken")
+    info = runs / "broken" / "run.json"
+    if isinstance(content, bytes):
+        info.write_bytes(content)
+    else:  # a run.json that lacks a key every run has
+        data = json.loads(info.read_text())
+        del data[content]
+        info.write_text(json.dumps(data))
+    listing = cli.ok("runs", "list", columns=80).stdout
+    rows = {line.split()[0]: line for line in listing.splitlines() if line.split()}
+    assert "completed" in rows["good"] and "corrupt" in rows["broken"]
+    for command in (("runs", "show", "broken"), ("sample", "broken", "-p", "hi")):
+        error = one_line_error(cli(*command), 1)
+        assert error.startswith(f"{info} ") and message in error and "fix or remove it" in error
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
+    from llada_cli.engine.model import checkpoint
+
+    saved = []
+    real_save = checkpoint.save_file
+
+    def save_until_the_disk_is_full(tensors, path, metadata=None):
+        if saved:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        saved.append(path)
+        real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint, "save_file", save_until_the_disk_is_full)
+    result = cli(*AR, *MICRO, "--max-steps", "4", "--save-every", "2", "--run-name", "full")
+    error = one_line_error(result, 1)
+    assert error == "cannot save the checkpoint of step 4: No space left on device; step 2 is intact"
+    run = cli.home / "runs" / "full"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000002"]
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--num-attention-heads", "-4"], 2, "'--num-attention-heads'"),
+        (["--num-attention-heads", "0"], 2, "'--num-attention-heads'"),
+        (["-n", "ar-base"], 2, "run 'ar-base' already exists in"),
+    ],
+)
+def test_import_options(pipeline, args, code, message):
+    run = pipeline.home / "runs" / "ar-base"
+    weights = run / "checkpoints" / "step-0000006" / "model.safetensors"
+    tokenizer = ["--tokenizer", str(run / "tokenizer.json")]
+    result = pipeline("runs", "import", str(weights), *tokenizer, "-n", "imported", *args)
+    error = one_line_error(result, code)
+    assert message in error and "--resume" not in error
+    assert not (pipeline.home / "runs" / "imported").exists()
+
+
+def test_a_plain_pickle_is_refused_without_a_library_warning(cli, pipeline, tmp_path):
+    import pickle
+
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    tokenizer = pipeline.home / "runs" / "ar-base" / "tokenizer.json"
+    result = cli("runs", "import", str(path), "--tokenizer", str(tokenizer), "-n", "p")
+    assert one_line_error(result, 1) == f"cannot read {path}: not a PyTorch checkpoint (UnpicklingError)"
+
+
+def test_home_that_is_a_file(cli, tmp_path):
+    home = tmp_path / "file"
+    home.write_text("")
+    result = cli.runner.invoke(app, ["--home", str(home), "runs", "list"])
+    assert one_line_error(result, 2) == f"--home {home} is a file; give a folder (it is created if missing)"
+
+
+@pytest.mark.parametrize("name", ["nl\n", "a/b", ".hidden", "tab\tname", "-dash"])
+def test_unsafe_run_names_are_refused_in_one_line(cli, name):
+    result = cli(*AR, *MICRO, "--max-steps", "2", "--run-name", name)
+    message = one_line_error(result, 2)
+    assert message.startswith(f"run name {name!r} may use letters, digits") or "--run-name" in message
+    runs = cli.home / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_v(cli, monkeypatch):
+    from llada_cli.engine.runs.registry import Registry
+
+    def broken(self):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(Registry, "runs", broken)
+    message = one_line_error(cli("runs", "list"), 1)
+    assert message == (
+        "internal error in llada runs list: RuntimeError: boom second line; "
+        "rerun with -v for the traceback and report it"
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("-v", "runs", "list")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--pad-tokens", "0", "--pad-tokens must be at least 1, got 0"),
+        ("--pad-tokens", "-2", "--pad-tokens must be at least 1, got -2"),
+        (
+            "--pad-policy",
+            "some",
+            "llada sft: Invalid value for '--pad-policy': 'some' is not one of 'capped', 'eos', 'ignore'.",
+        ),
+    ],
+)
+def test_sft_padding_values_are_refused_before_anything_is_written(pipeline, flag, value, message):
+    result = pipeline("sft", "--base", "dlm-base", "--max-steps", "2", "--run-name", "bad-sft", flag, value)
+    assert one_line_error(result, 2) == message
+    assert not (pipeline.home / "runs" / "bad-sft").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (None, ("data file not found",)),
+        ("", ("empty",)),
+        ('{"text": "fine"}\n{"text": broken\n', (":2:", "invalid JSON")),
+        ('{"text": "fine"}\n{"body": "x"}\n', (":2:", "'text'", "--jsonl-field")),
+    ],
+    ids=["missing", "empty", "malformed-line", "missing-field"],
+)
+def test_bad_data_files(cli, tmp_path, content, fragments):
+    path = tmp_path / "corpus.jsonl"
+    if content is not None:
+        write(path, content)
+    result = cli("pretrain", "ar", *MICRO, "--data", str(path), "--run-name", "bad")
+    assert_one_line_error(result, 2, *fragments)
+    assert not (cli.home / "runs" / "bad").exists()
+
+
+def test_unknown_run_suggests_close_names(pipeline):
+    result = pipeline("sample", "dlm-chatt", "--prompt", "x")
+    assert_one_line_error(result, 2, "no run named 'dlm-chatt'", "dlm-chat")
+
+
+def test_init_from_must_be_an_ar_run_of_the_same_shape(pipeline):
+    result = pipeline(
+        "pretrain", "diffusion", "--init-from", "dlm-base", "--max-steps", "1", "--run-name", "x"
+    )
+    assert_one_line_error(result, 2, "not an AR run")
+    result = pipeline(
+        "pretrain",
+        "diffusion",
+        "--init-from",
+        "ar-base",
+        "--hidden-size",
+        "96",
+        "--max-steps",
+        "1",
+        "--run-name",
+        "x",
+    )
+    assert_one_line_error(result, 2, "--hidden-size 96", "ar-base")
+    assert not (pipeline.home / "runs/x").exists()
+
+
+def test_diffusion_option_on_an_ar_run(pipeline):
+    result = pipeline(
+        "sft", "--base", "ar-base", "--pad-policy", "eos", "--max-steps", "1", "--run-name", "y"
+    )
+    assert_one_line_error(result, 2, "--pad-policy", "AR run")
+    result = pipeline("sample", "ar-chat", "--prompt", "hi", "--steps", "4")
+    assert_one_line_error(result, 2, "--steps", "ar")
+
+
+def test_prompt_longer_than_context(pipeline):
+    result = pipeline("sample", "ar-chat", "--prompt", "word " * 400)
+    assert_one_line_error(result, 2, "more than the model's context")
+
+
+def test_tokenizer_without_required_special_token(cli, tmp_path):
+    backend = Backend(models.WordLevel({"<|endoftext|>": 0, "a": 1, "[UNK]": 2}, unk_token="[UNK]"))
+    path = tmp_path / "tokenizer.json"
+    backend.save(str(path))
+    result = cli("pretrain", "ar", *MICRO, "--tokenizer", str(path), "--run-name", "t")
+    assert_one_line_error(result, 2, "<|im_start|>")
+
+
+def test_incompatible_options(cli):
+    result = cli("pretrain", "ar", *MICRO, "--global-batch-size", "8", "--grad-accum", "2", "--run-name", "z")
+    assert_one_line_error(result, 2, "--global-batch-size", "--grad-accum")
+    assert not (cli.home / "runs" / "z").exists()
+
+
+def test_unknown_device_is_a_usage_error(cli):
+    result = cli("--device", "gpu", "pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "d")
+    assert_one_line_error(result, 2, "--device gpu", "cuda:N")

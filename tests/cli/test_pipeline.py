@@ -1,0 +1,162 @@
+"""`llada pipeline`: an experiment file runs every step once, skips what is done, refuses changes."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from llada_cli.engine.training.trainer import Trainer
+
+EXPERIMENT = """
+seed = 3
+batch-size = 4
+log-every = 1
+
+[data]
+source = "builtin"
+
+[pretrain.ar]
+run-name = "ar-base"
+preset = "tiny"
+hidden-size = 64
+num-hidden-layers = 2
+num-attention-heads = 2
+seq-len = 64
+vocab-size = 512
+learning-rate = {lr}
+max-steps = 3
+
+[pretrain.diffusion]
+run-name = "dlm-base"
+init-from = "ar-base"
+max-steps = 2
+
+[sft.diffusion]
+run-name = "dlm-chat"
+base = "dlm-base"
+max-steps = 2
+
+[sample]
+run = "dlm-chat"
+chat = true
+prompt = "Which city is the capital of Ninaria?"
+gen-length = 8
+"""
+
+RUNS = ("ar-base", "dlm-base", "dlm-chat")
+
+
+def _experiment(tmp_path: Path, lr: str = "1e-3", name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(EXPERIMENT.format(lr=lr), encoding="utf-8")
+    return path
+
+
+def _weights(home: Path, run: str) -> dict:
+    info = json.loads((home / "runs" / run / "run.json").read_text())
+    return load_file(home / "runs" / run / "checkpoints" / f"step-{info['step']:07d}" / "model.safetensors")
+
+
+def test_pipeline_runs_every_step_then_skips_them_all(cli, tmp_path):
+    experiment = _experiment(tmp_path)
+    first = cli.ok("pipeline", str(experiment))
+    assert first.stdout.strip()  # the sample step printed its answer
+    for run in RUNS:
+        info = json.loads((cli.home / "runs" / run / "run.json").read_text())
+        assert info["status"] == "completed"
+    assert json.loads((cli.home / "runs/ar-base/run.json").read_text())["train"]["seed"] == 3
+    lines = {run: len(cli.metrics(run)) for run in RUNS}
+
+    second = cli.ok("pipeline", str(experiment))
+    skipped = [line for line in second.stderr.splitlines() if line.endswith("skipped")]
+    assert len(skipped) == 5 and "pretrain.ar: run 'ar-base' completed at step 3" in second.stderr
+    assert {run: len(cli.metrics(run)) for run in RUNS} == lines
+
+
+def test_changed_setting_is_refused_unless_overwrite(cli, tmp_path):
+    cli.ok("pipeline", str(_experiment(tmp_path)), "--stage", "pretrain")
+    before = _weights(cli.home, "dlm-base")
+    changed = _experiment(tmp_path, lr="2e-3")
+    refused = cli("pipeline", str(changed), "--stage", "pretrain")
+    assert refused.exit_code == 2
+    assert "--learning-rate 0.002 (was 0.001)" in refused.stderr and "--overwrite" in refused.stderr
+    cli.ok("pipeline", str(changed), "--stage", "pretrain", "--overwrite")
+    info = json.loads((cli.home / "runs/ar-base/run.json").read_text())
+    assert info["train"]["learning_rate"] == 0.002
+    # dlm-base starts from ar-base, which changed: it was trained again
+    after = _weights(cli.home, "dlm-base")
+    assert any(not (before[k] == after[k]).all() for k in before)
+
+
+def test_interrupted_step_resumes(cli, tmp_path, monkeypatch):
+    original = Trainer._train_step
+
+    def interrupt_at_step_2(self):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupt_at_step_2)
+    experiment = _experiment(tmp_path)
+    stopped = cli("pipeline", str(experiment), "--stage", "pretrain")
+    assert stopped.exit_code == 130 and "pipeline stopped at step pretrain.ar" in stopped.stderr
+    monkeypatch.undo()
+    resumed = cli.ok("pipeline", str(experiment), "--stage", "pretrain")
+    assert "pretrain ar --batch-size 4" in resumed.stderr and "--resume" in resumed.stderr
+    assert json.loads((cli.home / "runs/ar-base/run.json").read_text())["step"] == 3
+
+
+def test_dry_run_prints_commands_that_reproduce_the_runs(cli, tmp_path):
+    experiment = _experiment(tmp_path)
+    planned = cli.ok("pipeline", str(experiment), "--dry-run")
+    assert not (cli.home / "runs").exists()  # nothing written
+    lines = planned.stdout.strip().splitlines()
+    assert lines[0] == f"llada --home {cli.home} --seed 3 data fetch builtin"
+    assert len(lines) == 5 and all(line.startswith("llada ") for line in lines)
+    for line in lines:  # as a shell would run them
+        words = shlex.split(line)
+        cli.ok(*words[1:])
+    elsewhere = tmp_path / "other"
+    cli.ok("--home", str(elsewhere), "pipeline", str(experiment))  # the command line's --home wins
+    for run in RUNS:
+        ours, theirs = _weights(cli.home, run), _weights(elsewhere, run)
+        assert all((ours[k] == theirs[k]).all() for k in ours), run
+
+
+def test_yaml_with_the_same_shape_plans_the_same_steps(cli, tmp_path):
+    toml_plan = cli.ok("pipeline", str(_experiment(tmp_path)), "--dry-run").stdout
+    yaml_file = tmp_path / "exp.yaml"
+    yaml_file.write_text(
+        "seed: 3\nbatch-size: 4\nlog-every: 1\ndata: {source: builtin}\n"
+        "pretrain:\n  ar: {run-name: ar-base, preset: tiny, hidden-size: 64, num-hidden-layers: 2,"
+        " num-attention-heads: 2, seq-len: 64, vocab-size: 512, learning-rate: 0.001, max-steps: 3}\n"
+        "  diffusion: {run-name: dlm-base, init-from: ar-base, max-steps: 2}\n"
+        "sft:\n  diffusion: {run-name: dlm-chat, base: dlm-base, max-steps: 2}\n"
+        "sample: {run: dlm-chat, chat: true, prompt: 'Which city is the capital of Ninaria?',"
+        " gen-length: 8}\n",
+        encoding="utf-8",
+    )
+    assert cli.ok("pipeline", str(yaml_file), "--dry-run").stdout == toml_plan
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[sampel]\nrun = 'x'\n", "unknown table [sampel]; did you mean sample?"),
+        ("[sample]\nrun = 'x'\ngen-lenght = 8\n", "unknown key 'gen-lenght'; did you mean gen-length?"),
+        ("[pretrain.ar]\nrun-name = 'x'\nresume = true\n", "'resume' is decided by the pipeline"),
+        ("bach-size = 4\n[sample]\nrun = 'x'\n", "unknown key 'bach-size'"),
+        ("[sample]\nrun = 'x'\nchat = 3\n", "expected true or false"),
+    ],
+    ids=["table", "key", "resume", "shared-key", "switch-value"],
+)
+def test_bad_experiment_files_are_refused_in_one_line(cli, tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    result = cli("pipeline", str(path))
+    assert result.exit_code == 2 and fragment in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

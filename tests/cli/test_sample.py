@@ -1,0 +1,88 @@
+"""`llada sample`: its JSON report, the sampling trace, settings taken from the run, --trace refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llada_cli.engine.figures.trace import read_trace, trace_figure
+from tests.cli.test_plot import one_line_error
+
+
+def test_sample_json_reports_forward_passes(pipeline):
+    result = pipeline.ok(
+        "sample", "dlm-chat", "--prompt", "Hello", "--chat", "--max-new-tokens", "8", "--steps", "8", "--json"
+    )
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "diffusion" and len(doc["results"]) == 1
+    first = doc["results"][0]
+    assert first["forward_passes"] <= 8 and first["new_tokens"] <= 8
+    ar = json.loads(
+        pipeline.ok(
+            "sample", "ar-chat", "-p", "Hi", "-p", "Hello there", "--max-new-tokens", "5", "--jsonl"
+        ).stdout.splitlines()[1]
+    )
+    assert ar["prompt"] == "Hello there" and ar["new_tokens"] <= 5
+
+
+def test_a_block_diffusion_run_samples_block_causally_in_its_last_block_size(cli):
+    from tests.conftest import MICRO
+
+    args = ["pretrain", "diffusion", *MICRO, "--use-block-curriculum", "--max-steps", "4"]
+    cli.ok(*args, "--wsd-block-sizes-down", "16", "--run-name", "blocks")
+    cli.ok("pretrain", "diffusion", *MICRO, "--max-steps", "4", "--run-name", "plain")
+
+    def settings(run: str, *flags: str) -> dict:
+        result = cli.ok("sample", run, "-p", "The capital of Ninaria is", "--json", *flags)
+        return json.loads(result.stdout)
+
+    blocks = settings("blocks")
+    used = blocks["settings"]
+    assert (used["method"], used["attention"], used["block_length"], used["cache"]) == (
+        "semi_ar_origin", "block_causal", 16, "prefix"
+    )  # fmt: skip
+    assert used["gen_length"] % 16 == 0 and used["threshold"] == 0.9
+    uncached = settings("blocks", "--cache", "none")
+    assert [r["token_ids"] for r in uncached["results"]] == [r["token_ids"] for r in blocks["results"]]
+    assert settings("plain")["settings"]["attention"] == "bidirectional"
+
+
+def test_trace_and_heatmap(pipeline, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Hi"}\n\n{"prompt": "Who are you?"}\n')
+    doc = json.loads(
+        pipeline.ok(
+            "sample",
+            "dlm-chat",
+            "--prompts-file",
+            str(prompts),
+            "--gen-length",
+            "8",
+            "--steps",
+            "8",
+            "--trace",
+            str(trace),
+            "--json",
+        ).stdout
+    )
+    assert [r["prompt"] for r in doc["results"]] == ["Hi", "Who are you?"]
+    header, *events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert (header["kind"], header["run"]) == ("header", "dlm-chat@4")
+    assert header["prompts"] == ["Hi", "Who are you?"]
+    assert header["settings"]["gen_length"] == 8 and header["settings"]["steps"] == 8
+    first_row = [e for e in events if e["row"] == 0 and e["kind"] == "commit"]
+    positions = [e["position"] for e in first_row]
+    assert first_row and len(set(positions)) == len(positions) and all(0 <= p < 8 for p in positions)
+    assert all(0 <= e["step"] < 8 for e in events)
+    png = pipeline.ok("plot", "--trace", str(trace), "--out", str(tmp_path / "t.png")).stdout.strip()
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"
+    figure = trace_figure(read_trace(trace))  # one panel per prompt of the batch
+    titles = [axis.get_title(loc="left") for axis in figure.axes]
+    assert titles[:2] == ["prompt 1 of 2: Hi", "prompt 2 of 2: Who are you?"]
+    assert "8 steps, gen length 8, block length 8" in figure.get_suptitle()
+
+
+def test_sample_trace_into_a_folder_is_refused_before_loading_anything(cli, tmp_path):
+    message = one_line_error(cli("sample", "any-run", "--prompt", "Hi", "--trace", str(tmp_path)), 2)
+    assert message == f"--trace {tmp_path} is a folder; give a file, e.g. {tmp_path / 'trace.jsonl'}"

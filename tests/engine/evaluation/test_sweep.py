@@ -1,0 +1,74 @@
+"""llada sweep: the figures of each sampler setting, the Pareto front, and batch invariance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from llada_cli.engine.errors import UsageError
+from llada_cli.engine.evaluation.sweep import (
+    Question,
+    SweepPoint,
+    batch_differences,
+    mark_pareto_front,
+    questions_from_file,
+    run_sweep,
+)
+
+
+@dataclass
+class FakeAnswer:
+    text: str
+    token_ids: list[int]
+    forward_passes: int
+    seconds: float
+
+
+def point(label: str, accuracy: float, speed: float) -> SweepPoint:
+    return SweepPoint(label, {}, accuracy, speed, 1.0, 1.0)
+
+
+def test_the_pareto_front_keeps_what_nothing_else_beats_on_both_counts():
+    points = [point("slow exact", 0.8, 10), point("fast", 0.7, 100), point("dominated", 0.7, 50),
+              point("tie", 0.8, 10), point("fastest, worst", 0.1, 200)]  # fmt: skip
+    mark_pareto_front(points)
+    assert [p.pareto for p in points] == [True, True, False, True, True]
+
+
+def test_each_setting_is_scored_for_accuracy_speed_and_agreement_with_exact():
+    questions = [Question("q1", "A."), Question("q2", "B."), Question("q3", "C.")]
+
+    def answer(prompts, options):
+        # "exact": all right, 2 forwards per token; "fast": q3 wrong, 1 forward for 2 tokens
+        wrong = options.get("threshold") is not None
+        texts = {"q1": "A.", "q2": "B.", "q3": "X." if wrong else "C."}
+        forwards = 1 if wrong else 4
+        return [FakeAnswer(texts[p], [ord(texts[p][0]), 0], forwards, 0.5) for p in prompts]
+
+    exact, fast = run_sweep(
+        questions, answer, {"exact": {"exact": True}, "fast": {"threshold": 0.9}}, batch_size=2
+    )
+    assert (exact.accuracy, exact.agreement, exact.forwards_per_token) == (1.0, 1.0, 2.0)
+    assert fast.accuracy == pytest.approx(2 / 3) and fast.agreement == pytest.approx(2 / 3)
+    assert fast.forwards_per_token == 0.5
+    assert exact.tokens_per_second == pytest.approx(6 / 1.0)  # 6 tokens, two batches of 0.5 s
+
+
+def test_batch_differences_names_the_answers_batching_changed():
+    questions = [Question(f"q{i}", "") for i in range(4)]
+
+    def answer(prompts, options):  # the last prompt of a batch of several comes out different
+        return [FakeAnswer("", [1] if len(prompts) > 1 and i == len(prompts) - 1 else [0], 1, 0.1)
+                for i, _ in enumerate(prompts)]  # fmt: skip
+
+    assert batch_differences(questions, answer, {}, batch_size=2) == [1, 3]
+
+
+def test_a_questions_file_needs_prompt_and_answer(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"prompt": "Capital of Ninaria?", "answer": "Tidar"}\n\n{"prompt": "x"}\n')
+    with pytest.raises(UsageError, match=r'q.jsonl:3: expected \{"prompt": "...", "answer": "..."\}'):
+        questions_from_file(path)
+    path.write_text('{"prompt": "Capital of Ninaria?", "answer": "Tidar"}\n')
+    assert questions_from_file(path) == [Question("Capital of Ninaria?", "Tidar")]
