@@ -1,10 +1,16 @@
-"""The Python API (llada_cli/api.py): load a run, generate, logits and scores."""
+"""The Python API (llada_cli/api.py): train a run, load it, generate, logits and scores."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import torch
+from safetensors.torch import load_file
 
 from llada_cli import api
+from llada_cli.engine.errors import UsageError
+from tests.conftest import MICRO
 
 
 def test_api_generate_logits_and_score(pipeline):
@@ -24,3 +30,61 @@ def test_api_generate_logits_and_score(pipeline):
     expected = logprobs.gather(1, full[0, len(prompt) :, None]).sum().item()
     assert abs(ar.score("The capital", " is") - expected) < 1e-4
     assert dlm.score("The capital", " is", mc_num=8) < 0
+
+
+# conftest's MICRO as keywords
+TINY = dict(
+    preset="tiny",
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    seq_len=64,
+    vocab_size=512,
+    batch_size=4,
+    log_every=1,
+    dtype="fp32",
+)
+MICRO_FP32 = [*MICRO, "--dtype", "fp32"]
+STEP3 = "checkpoints/step-0000003/model.safetensors"
+
+
+def test_train_gives_the_weights_the_command_gives(cli):
+    cli.ok("pretrain", "ar", *MICRO_FP32, "--max-steps", "3", "--run-name", "by-cli")
+    folder = api.train("pretrain ar", "by-api", home=cli.home, max_steps=3, **TINY)
+    assert folder == cli.home / "runs" / "by-api"
+    by_cli, by_api = load_file(cli.home / "runs/by-cli" / STEP3), load_file(folder / STEP3)
+    assert by_cli.keys() == by_api.keys()
+    assert all(by_cli[name].equal(by_api[name]) for name in by_cli)
+    info = json.loads((folder / "run.json").read_text())
+    assert (info["kind"], info["stage"], info["status"], info["step"]) == ("ar", "pretrain", "completed", 3)
+    assert info["command"] == ["llada.api.train", "pretrain ar"]
+
+
+def test_train_continues_as_diffusion_and_fine_tunes_with_events(cli):
+    api.train("pretrain ar", "ar", home=cli.home, max_steps=2, **TINY)
+    events = []
+    api.train(
+        "pretrain diffusion", "dlm", init_from="ar", home=cli.home, max_steps=2, on_event=events.append,
+        batch_size=4, log_every=1, dtype="fp32",
+    )  # fmt: skip
+    assert [e.kind for e in events if e.kind != "prepare"][0] == "start"
+    assert events[-1].kind == "end" and events[-1].record["status"] == "completed"
+    chat = api.train("sft", "dlm-chat", base="dlm", home=cli.home, max_steps=2, batch_size=4, dtype="fp32")
+    info = json.loads((chat / "run.json").read_text())
+    assert (info["kind"], info["stage"], info["parent"]) == ("diffusion", "sft", "dlm@2")
+    assert api.load("dlm-chat", home=cli.home).kind == "diffusion"
+
+
+@pytest.mark.parametrize(
+    ("command", "keywords", "words"),
+    [
+        ("pretrain gpt", {}, "command 'pretrain gpt' is unknown"),
+        ("pretrain ar", {"max_step": 3}, "'max_step' is not an option.*did you mean max_steps"),
+        ("pretrain ar", {"init_from": "x"}, "is an option of pretrain diffusion"),
+        ("pretrain ar", {"learning_rate": -1.0}, "must be at least 0"),
+    ],
+)  # fmt: skip
+def test_train_refuses_what_the_command_refuses(cli, command, keywords, words):
+    with pytest.raises(UsageError, match=words):
+        api.train(command, "bad", home=cli.home, **keywords)
+    assert not (cli.home / "runs" / "bad").exists()

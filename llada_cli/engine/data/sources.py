@@ -114,12 +114,8 @@ def iter_jsonl_conversations(path: Path) -> Iterator[list[dict[str, str]]]:
     _require_rows(count, path, "conversations (roles must be system, user or assistant)")
 
 
-def read_text_paragraphs(path: Path) -> list[str]:
-    """One document per paragraph; paragraphs are separated by blank lines."""
-    return list(iter_text_paragraphs(path))
-
-
 def iter_text_paragraphs(path: Path, on_read: OnRead | None = None) -> Iterator[str]:
+    """One document per paragraph; paragraphs are separated by blank lines."""
     count, current = 0, []
     for _, line in _lines(path, on_read):
         if line.strip():

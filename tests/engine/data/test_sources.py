@@ -10,11 +10,11 @@ import pytest
 from llada_cli.engine.data.builtin import builtin_corpus
 from llada_cli.engine.data.sources import (
     iter_pretrain_texts,
+    iter_text_paragraphs,
     load_pretrain_texts,
     load_sft_conversations,
     read_jsonl_conversations,
     read_jsonl_texts,
-    read_text_paragraphs,
     source_fingerprint,
 )
 from llada_cli.engine.errors import UsageError
@@ -110,7 +110,7 @@ def test_field_that_is_not_a_string(tmp_path: Path) -> None:
 
 def test_text_paragraphs(tmp_path: Path) -> None:
     path = write(tmp_path / "a.txt", "first line", "same paragraph", "", "", "second", "")
-    assert read_text_paragraphs(path) == ["first line\nsame paragraph", "second"]
+    assert list(iter_text_paragraphs(path)) == ["first line\nsame paragraph", "second"]
 
 
 def test_pretraining_reads_txt_paragraphs(tmp_path):
