@@ -83,7 +83,7 @@ class Model:
         self.device = device
         self.network = loaded.model.to(device).eval()
         self.tokenizer = loaded.tokenizer
-        self.kind: str = loaded.kind
+        self.kind: Kind = loaded.kind
         self.name = loaded.label
         self.compiled = False
         self.warnings: list[str] = []  # one line each, for the caller to show
@@ -182,6 +182,11 @@ class Model:
             settings = self.settings(**options)
         elif options:
             raise UsageError(f"give sampler options or settings, not both: {', '.join(sorted(options))}")
+        elif isinstance(settings, ARSettings) != (self.kind == "ar"):
+            raise UsageError(
+                f"sampler settings of the other kind: {self.name} is {a_kind(self.kind)} run; "
+                "make them with its settings()"
+            )
         ids = [self.encode_prompt(p, chat, system) for p in prompts]
         settings = self._fitted(settings, ids)
         if settings.compile and not self.compiled:
@@ -190,14 +195,14 @@ class Model:
             self.warnings += [fallback] if fallback else []
         generator = torch.Generator().manual_seed(seed)
         stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
-        if self.kind == "ar":
+        if isinstance(settings, ARSettings):  # of this run's kind
             generations = generate_ar(self.network, ids, settings, stops, generator, on_step=on_step)
         else:
             generations = generate_diffusion(
                 self.network,
                 ids,
                 settings,
-                self.tokenizer.mask_id,
+                self.tokenizer.diffusion_mask_id,
                 stops,
                 generator,
                 on_step=on_step,

@@ -82,10 +82,11 @@ def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) ->
             raise typer.Exit(130) from None
         except Exception as error:  # the last resort: a bug of ours, still one line unless -v
             ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
-            root = ctx.find_root() if ctx is not None else None
             # typer.Exit, Abort and click's usage errors (they have an exit code) are not bugs
-            ours = not hasattr(error, "exit_code") and isinstance(getattr(root, "obj", None), Globals)
-            if not ours or root.obj.verbosity > 0:
+            if ctx is None or hasattr(error, "exit_code"):
+                raise
+            settings = ctx.find_root().obj
+            if not isinstance(settings, Globals) or settings.verbosity > 0:
                 raise
             message = " ".join(str(error).split())
             typer.echo(
@@ -95,7 +96,7 @@ def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) ->
             )
             raise typer.Exit(1) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 import typer
 from rich import box
@@ -15,7 +15,7 @@ from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
 from ..engine.run_options import CheckpointFileOptions
 from ..engine.runs.record import a_kind
-from ..engine.sampling.settings import ARSettings, DiffusionSettings
+from ..engine.sampling.settings import ARSettings, DiffusionSettings, resolved
 from .common import cli_errors, complete_run_of, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
@@ -23,8 +23,16 @@ from .prompts import gather_prompts
 if TYPE_CHECKING:
     from .. import api
 
+
+class SideGroups(TypedDict):
+    """The option groups of the two sides, as `with_configs` keywords."""
+
+    ar_side: Group
+    diffusion_side: Group
+
+
 # Each side's sampler options, prefixed: --ar-temperature, --diffusion-steps, ...
-SIDE_GROUPS = {
+SIDE_GROUPS: SideGroups = {
     "ar_side": Group(ARSettings, "ar side", prefix="ar_", skip=frozenset({"max_new_tokens"})),
     # Nano-LLaDA's --gen-* flags name the diffusion side's options, unprefixed
     "diffusion_side": Group(DiffusionSettings, "diffusion side", prefix="diffusion_", prefixed_aliases=False),
@@ -148,11 +156,15 @@ def compare(
 
 
 def answer_length(settings: ARSettings | DiffusionSettings) -> int:
-    return settings.max_new_tokens if isinstance(settings, ARSettings) else settings.gen_length
+    """The answer length of fitted settings (api.Model.fitted)."""
+    if isinstance(settings, ARSettings):
+        return resolved(settings.max_new_tokens, "max_new_tokens")
+    return resolved(settings.gen_length, "gen_length")
 
 
 def sampler_caption(side: str, settings: ARSettings | DiffusionSettings) -> str:
     """How one side decoded, in flags: '--threshold 0.9 --block-length 32 ...'."""
+    used: dict[str, object]
     if isinstance(settings, ARSettings):
         used = {"temperature": settings.temperature, "top_k": settings.top_k, "top_p": settings.top_p}
     else:

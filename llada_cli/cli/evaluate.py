@@ -87,7 +87,8 @@ def evaluate(
 def accuracy(model: api.Model, answer_length: int, on_progress: OnProgress | None = None) -> AccuracyReport:
     from ..engine.evaluation.evaluate import benchmark_accuracy  # loads torch, as in evaluate()
 
-    length = {"max_new_tokens": answer_length} if model.kind == "ar" else {"gen_length": answer_length}
+    option = "max_new_tokens" if model.kind == "ar" else "gen_length"  # the answer length of its kind
+    length: dict[str, Any] = {option: answer_length}
 
     def answer(prompts: list[str]) -> list[str]:
         return [r.text for r in model.generate(prompts, chat=True, **length)]

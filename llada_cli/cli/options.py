@@ -143,7 +143,7 @@ def with_configs(
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            givens = {}
+            givens: dict[str, object] = {}
             for name, group in groups.items():
                 values = {}
                 for param in generated[name]:

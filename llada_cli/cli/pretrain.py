@@ -30,10 +30,10 @@ InitFrom = Annotated[
 ]
 
 
-def NanoSwitch(flag: str) -> object:  # noqa: N802 (a type alias factory)
-    """Nano-LLaDA's script switches, accepted and ignored: llada always trains with a tokenizer
-    (`--train`, `--use-tokenizer`) and never joins rows into one string (`--jsonl-sep`)."""
-    return Annotated[bool, typer.Option(flag, hidden=True)]
+# Nano-LLaDA's script switches, accepted and ignored: llada always trains with a tokenizer
+# (`--train`, `--use-tokenizer`) and never joins rows into one string (`--jsonl-sep`).
+TrainSwitch = Annotated[bool, typer.Option("--train", hidden=True)]
+UseTokenizerSwitch = Annotated[bool, typer.Option("--use-tokenizer", hidden=True)]
 
 
 @app.command("ar", cls=HelpCommand)
@@ -50,8 +50,8 @@ def pretrain_ar(ctx: typer.Context, *, options: TrainingOptions) -> None:
 def pretrain_diffusion(
     ctx: typer.Context,
     init_from: InitFrom = None,
-    train_switch: NanoSwitch("--train") = False,
-    use_tokenizer: NanoSwitch("--use-tokenizer") = False,
+    train_switch: TrainSwitch = False,
+    use_tokenizer: UseTokenizerSwitch = False,
     jsonl_sep: Annotated[str | None, typer.Option("--jsonl-sep", hidden=True)] = None,
     *,
     options: TrainingOptions,

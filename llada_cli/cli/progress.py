@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from .common import counted, err, flag
 
@@ -96,8 +96,8 @@ class TrainProgress:
         self.verbosity = verbosity
         self.live = err.is_terminal and verbosity >= 0
         self.progress: Progress | None = None
-        self.task = None
-        self.reading = None  # the tokenization task, while a file is tokenized
+        self.task: TaskID | None = None
+        self.reading: TaskID | None = None  # the tokenization task, while a file is tokenized
         self.started, self.first_step = time.perf_counter(), 0
         self.read_started = 0.0
 

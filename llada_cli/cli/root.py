@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+if TYPE_CHECKING:  # the command classes PlainHelp is mixed into (click commands)
+    _Command = TyperCommand
+else:
+    _Command = object
 
-class PlainHelp:
+
+class PlainHelp(_Command):
     """Help as plain text grouped by panel: every flag and its aliases in full on their line, the
     help wrapped beneath when they are long, every default shown, and brackets left as written.
     (The rich help table cut flag names at 80 columns and read `[a,b]` as markup.)"""
@@ -131,10 +137,23 @@ class RootGroup(HelpGroup):
         return super().parse_args(ctx, hoist_globals(self, args))
 
     def main(
-        self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **extra: Any
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
     ) -> Any:
         try:
-            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            code = super().main(
+                args,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         except typer.Abort:
             typer.echo("aborted", err=True)
             code = 1

@@ -5,22 +5,25 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
 
+from ..engine.config import Kind
 from ..engine.errors import LladaError, UsageError
 from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.run_options import RunOptions
 from ..engine.runs.folder import Run
 from ..engine.runs.locks import shown_status
-from ..engine.runs.record import KINDS
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import duration, waiting
 from .root import HelpCommand, HelpGroup
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 app = typer.Typer(cls=HelpGroup, help="List, inspect and remove runs.", no_args_is_help=True)
 
@@ -28,8 +31,6 @@ RunName = Annotated[
     str, typer.Argument(help="Run name (or name@step, or a run folder).", autocompletion=complete_run_name)
 ]
 
-
-KIND = Literal.__getitem__(KINDS)
 JsonFlag = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 
 
@@ -105,7 +106,7 @@ def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     )
     longest = max(len(row["name"]) for row in rows)
     for column in LIST_COLUMNS:
-        justify = "left" if column in TEXT_COLUMNS else "right"
+        justify: JustifyMethod = "left" if column in TEXT_COLUMNS else "right"
         # a name is never cut: a narrow terminal shortens the other columns first
         table.add_column(
             column, no_wrap=True, justify=justify, min_width=longest if column == "name" else None
@@ -236,7 +237,7 @@ def import_checkpoint(
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new run.")],
     kind: Annotated[
-        KIND | None,
+        Kind | None,
         typer.Option(
             help="ar (causal) or diffusion (bidirectional); default: Nano-LLaDA files diffusion, else ar."
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 import typer
 from rich.text import Text
@@ -34,7 +34,17 @@ if TYPE_CHECKING:
     from ..engine.sampling.common import TraceEvent
 
 SHARED = option_names(SamplingSettings)
-SAMPLER_GROUPS = {
+
+
+class SamplerGroups(TypedDict):
+    """The sampler's option groups, as `with_configs` keywords (sample, chat)."""
+
+    shared: Group
+    ar: Group
+    diffusion: Group
+
+
+SAMPLER_GROUPS: SamplerGroups = {
     "shared": Group(SamplingSettings, "Sampling"),
     "ar": Group(ARSettings, "AR sampling", skip=frozenset(SHARED)),
     "diffusion": Group(DiffusionSettings, "Diffusion sampling", skip=frozenset(SHARED)),
@@ -99,7 +109,8 @@ def sample(
     from .. import api
 
     g = globals_of(ctx)
-    if (run is None) == (checkpoint is None):
+    source = run if checkpoint is None else checkpoint
+    if source is None or (run is None) == (checkpoint is None):
         raise UsageError("give the run to sample: RUN or --checkpoint (one of them)")
     if as_json and as_jsonl:
         raise UsageError("--json and --jsonl: choose one output format")
@@ -108,7 +119,7 @@ def sample(
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
     model = api.load(
-        run or checkpoint,
+        source,
         device=g.device,
         home=g.home,
         tokenizer=tokenizer.build().path,

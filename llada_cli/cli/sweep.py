@@ -59,7 +59,7 @@ def sweep(
     questions = questions_from_file(questions_file, limit) if questions_file else builtin_questions(limit)
 
     def answer(prompts: list[str], options: dict[str, Any]) -> list[api.Result]:
-        length = {"gen_length": gen_length} if gen_length else {}
+        length: dict[str, Any] = {"gen_length": gen_length} if gen_length else {}  # a sampler option
         return model.generate(prompts, chat=chat, seed=g.seed, **length, **options)
 
     if g.verbosity >= 0:

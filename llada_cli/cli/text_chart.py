@@ -4,7 +4,7 @@ series in it (so equal values sit on the same row) and one x scale, one marker p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..engine.figures.curves import X_LABELS, Series, panel_label, panels, smoothing_note
@@ -75,7 +75,7 @@ def text_chart(series: Sequence[Series], width: int, x_label: str, log_y: bool =
 
 
 def chart_lines(
-    found: dict[str, list[Series]], kinds: dict[str, str], x_axis: str, log_y: bool, width: int
+    found: dict[str, list[Series]], kinds: Mapping[str, str], x_axis: str, log_y: bool, width: int
 ) -> list[str]:
     """Every panel of the figure as text, each under its y label."""
     lines: list[str] = []

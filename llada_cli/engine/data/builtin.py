@@ -261,7 +261,9 @@ def split_facts(facts: list[Fact], shape: CorpusShape, rng: random.Random) -> Sp
     missing knowledge or an unknown question format.
     """
     forward, reverse = dict(shape.heldout_forward), dict(shape.heldout_reverse)
-    heldout_fwd, heldout_rev, taught_rev = [], [], []
+    heldout_fwd: list[Fact] = []
+    heldout_rev: list[Fact] = []
+    taught_rev: list[Fact] = []
     for relation in RELATIONS:
         group = [f for f in facts if f.relation == relation]
         rng.shuffle(group)

@@ -112,9 +112,9 @@ def cut_to(conv: TokenizedConversation, max_len: int) -> TokenizedConversation:
 
 def to_rows(
     kept: list[TokenizedConversation], eos_id: int, max_len: int, dtype: type
-) -> tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pad every conversation with EOS to max_len: (input_ids, response_mask, pad_mask)."""
-    input_ids = np.full((len(kept), max_len), eos_id, dtype=dtype)
+    input_ids: np.ndarray = np.full((len(kept), max_len), eos_id, dtype=dtype)
     response_mask = np.zeros((len(kept), max_len), dtype=bool)
     lengths = np.array([len(conv.ids) for conv in kept])
     for row, conv in enumerate(kept):

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from ..atomic import write_text_atomic
-from ..config import DataConfig
+from ..config import DataConfig, Kind, Stage
 from ..model.tokenizer import Tokenizer
-from ..objectives.losses import PretrainBatch, sft_batch
+from ..objectives.losses import PretrainBatch, SFTBatch, sft_batch
 from ..runs.registry import Registry
 from .packing import pack_rows, rows_at, split_indices
 from .sft import SFTCounts, SFTRows, no_rows_error, sft_row_chunks
@@ -117,7 +117,8 @@ def sft_rows(
             raise no_rows_error(seq_len, counts.skipped)
         write_text_atomic(counts_path, json.dumps(asdict(counts)))
     counts = SFTCounts(**json.loads(counts_path.read_text()))
-    return SFTRows(*(load_table(path) for path in paths), counts.truncated, counts.skipped)
+    input_ids, response_mask, pad_mask = (load_table(path) for path in paths)
+    return SFTRows(input_ids, response_mask, pad_mask, counts.truncated, counts.skipped)
 
 
 @dataclass
@@ -130,8 +131,8 @@ class StageData:
 
 def stage_data(
     registry: Registry,
-    kind: str,
-    stage: str,
+    kind: Kind,
+    stage: Stage,
     data: DataConfig,
     tokenizer: Tokenizer,
     tokenizer_file: Path,
@@ -142,6 +143,9 @@ def stage_data(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> StageData:
     """Train and validation rows of a stage, and how to batch them."""
+    tables: tuple[np.ndarray, ...]
+    make: Callable[..., PretrainBatch | SFTBatch]
+    summary: dict[str, int]
     if stage == "pretrain":
         rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len, on_progress)
         tables, make, summary = (rows,), PretrainBatch, {}

@@ -48,7 +48,7 @@ def encode_chunks(texts: Iterable[str], tokenizer: Tokenizer) -> Iterator[np.nda
 
 
 def _encoded(texts: list[str], tokenizer: Tokenizer, dtype: type) -> np.ndarray:
-    eos = np.array([tokenizer.eos_id], dtype=dtype)
+    eos: np.ndarray = np.array([tokenizer.eos_id], dtype=dtype)
     return np.concatenate(
         [part for ids in tokenizer.encode_batch(texts) for part in (np.asarray(ids, dtype), eos)]
     )

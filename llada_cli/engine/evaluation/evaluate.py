@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import DataConfig
+from ..config import DataConfig, Kind
 from ..data.splits import validation_rows
 from ..errors import UsageError
 from ..model.transformer import Transformer
@@ -114,7 +114,7 @@ def ar_answer_nll(model: Transformer, prompt: list[int], answer: list[int]) -> f
 
 def answer_log_likelihood(
     model: Transformer,
-    kind: str,
+    kind: Kind,
     prompt: list[int],
     answer: list[int],
     mask_id: int | None,
@@ -132,6 +132,8 @@ def answer_log_likelihood(
             "scoring with a diffusion model that has the logit shift needs a non-empty prompt: "
             "its first token has no state before it"
         )
+    if mask_id is None:
+        raise UsageError("scoring with a diffusion model needs the id of its mask token")
     generator = torch.Generator().manual_seed(seed)
     return -diffusion_answer_nll(model, prompt, answer, mask_id, mc_num, generator)
 
@@ -272,7 +274,7 @@ def heldout_likelihood(
     return diffusion_likelihood(
         loaded.model,
         rows,
-        tokenizer.mask_id,
+        tokenizer.diffusion_mask_id,
         mc_num,
         seed=seed,
         doc_eos_id=doc_eos_id,

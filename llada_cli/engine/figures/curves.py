@@ -8,7 +8,7 @@ epoch), are drawn as measured."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,7 @@ def curves_name(metrics: Sequence[str], runs: Sequence[str]) -> str:
 
 
 def curves_figure(
-    found: dict[str, list[Series]], kinds: dict[str, str], x_axis: str, log_y: bool, title: str
+    found: dict[str, list[Series]], kinds: Mapping[str, str], x_axis: str, log_y: bool, title: str
 ) -> Any:
     """The training-curves Figure, not yet saved. `kinds`: run name -> run.json `kind`."""
     groups = panels(found)
@@ -225,7 +225,7 @@ def curves_figure(
 
 
 def _key(
-    found: dict[str, list[Series]], metrics: Sequence[str], colours: dict[str, str], kinds: dict[str, str]
+    found: dict[str, list[Series]], metrics: Sequence[str], colours: dict[str, str], kinds: Mapping[str, str]
 ) -> list[Any]:
     """The legend: one entry per run (its colour, its kind), then one per line style."""
     from matplotlib.lines import Line2D

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import UsageError, named
 from .canvas import new_figure, parse_record
@@ -90,7 +90,7 @@ def _record(line: str, where: str) -> dict[str, Any]:
     return record
 
 
-def _count(value: Any) -> bool:
+def _count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -230,10 +230,11 @@ def _panel_title(trace: Trace, row: int) -> str:
 
 
 def _key(seen: dict[str, bool], blocks: bool) -> list[Any]:
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor="white", edgecolor="0.5", label="still masked")]
+    handles: list[Artist] = [Patch(facecolor="white", edgecolor="0.5", label="still masked")]
     if seen["eos"]:
         handles.append(Patch(facecolor=EOS_COLOUR, label="EOS (end of answer)"))
     if seen["edit"]:

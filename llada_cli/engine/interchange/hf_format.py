@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_path
-from ..config import ModelConfig
+from ..config import Kind, ModelConfig
 from ..errors import LladaError, UsageError, named
 from ..model.tokenizer import EOS, IM_END, MASK, Tokenizer
 from ..model.transformer import YARN_BETA_FAST, YARN_BETA_SLOW, Transformer
@@ -66,7 +66,7 @@ def check_exportable(config: ModelConfig) -> None:
         )
 
 
-def hf_config(config: ModelConfig, tokenizer: Tokenizer, kind: str) -> dict[str, Any]:
+def hf_config(config: ModelConfig, tokenizer: Tokenizer, kind: Kind) -> dict[str, Any]:
     """config.json: Llama's fields, Qwen3's when queries and keys are normalised."""
     architecture, model_type = (
         ("Qwen3ForCausalLM", "qwen3") if config.qk_norm else ("LlamaForCausalLM", "llama")
@@ -147,7 +147,7 @@ def _check_target(out: Path, overwrite: bool) -> None:
         )
 
 
-def _write_folder(folder: Path, model: Transformer, tokenizer: Tokenizer, kind: str, name: str) -> None:
+def _write_folder(folder: Path, model: Transformer, tokenizer: Tokenizer, kind: Kind, name: str) -> None:
     config = model.config
     tensors = {
         f"model.{key}" if key != "lm_head.weight" else key: value.contiguous()
@@ -207,7 +207,7 @@ def is_hf_folder(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def load_hf_folder(path: Path, kind: str | None = None) -> tuple[Transformer, str]:
+def load_hf_folder(path: Path, kind: Kind | None = None) -> tuple[Transformer, Kind]:
     """The model of a transformers Llama/Qwen3 folder (one llada exported, or any of that shape),
     and its track: the folder's `llada` entry says, else `kind`, else AR."""
     try:
@@ -234,7 +234,7 @@ def load_hf_folder(path: Path, kind: str | None = None) -> tuple[Transformer, st
     return model.eval(), kind
 
 
-def _model_config(values: dict[str, Any], kind: str, path: Path) -> ModelConfig:
+def _model_config(values: dict[str, Any], kind: Kind, path: Path) -> ModelConfig:
     if values.get("attention_bias") or values.get("mlp_bias"):
         raise LladaError(f"{path}: biases in attention or MLP; llada's model has none")
     if values.get("sliding_window") and values.get("use_sliding_window", True):

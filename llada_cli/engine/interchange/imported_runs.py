@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from ..config import Kind
 from ..errors import UsageError, named
 from ..model.checkpoint import WEIGHTS_FILE, save_weights
 from ..model.tokenizer import Tokenizer
@@ -19,7 +20,7 @@ from .hf_format import is_hf_folder, load_hf_folder
 from .importing import DIFFUSION_LAYOUTS, ImportReport, detect_layout, load_external_model
 
 
-def external_kind(path: Path) -> str:
+def external_kind(path: Path) -> Kind:
     """The track of an external checkpoint: Nano-LLaDA's layout is a diffusion model, MiniMind's AR."""
     state, _ = read_checkpoint(Path(path))
     return "diffusion" if detect_layout(state).name in DIFFUSION_LAYOUTS else "ar"
@@ -33,7 +34,7 @@ def is_checkpoint_file(spec: str) -> bool:
 def external_run(
     path: Path,
     tokenizer_path: Path | None,
-    kind: str | None = None,
+    kind: Kind | None = None,
     seq_len: int | None = None,
     num_attention_heads: int | None = None,
 ) -> LoadedRun:
@@ -41,6 +42,16 @@ def external_run(
 
     Without `kind`, the layout tells: Nano-LLaDA checkpoints are diffusion models, MiniMind's AR.
     """
+    return _external_run(path, tokenizer_path, kind, seq_len, num_attention_heads)[0]
+
+
+def _external_run(
+    path: Path,
+    tokenizer_path: Path | None,
+    kind: Kind | None,
+    seq_len: int | None,
+    num_attention_heads: int | None,
+) -> tuple[LoadedRun, ImportReport]:
     if is_hf_folder(Path(path)):  # a transformers folder (llada export): config.json says it all
         model, kind = load_hf_folder(Path(path), kind)
         tokenizer_path = tokenizer_path or Path(path) / "tokenizer.json"
@@ -68,7 +79,7 @@ def external_run(
         source=str(Path(path).resolve()),
         import_report=report.to_dict(),
     )
-    return LoadedRun(None, 0, model, tokenizer, info, Path(tokenizer_path))
+    return LoadedRun(None, 0, model, tokenizer, info, Path(tokenizer_path)), report
 
 
 def register_import(
@@ -76,7 +87,7 @@ def register_import(
     path: Path,
     name: str,
     tokenizer_path: Path | None,
-    kind: str | None,
+    kind: Kind | None,
     overwrite: bool = False,
     num_attention_heads: int | None = None,
     command: list[str] | None = None,
@@ -87,7 +98,7 @@ def register_import(
             f"run '{name}' already exists in {registry.runs_dir}; choose another --name, or "
             f"{named('overwrite')} to replace it"
         )
-    loaded = external_run(path, tokenizer_path, kind, num_attention_heads=num_attention_heads)
+    loaded, report = _external_run(path, tokenizer_path, kind, None, num_attention_heads)
     run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
     try:
         loaded.tokenizer.save(run.tokenizer_path)
@@ -102,4 +113,4 @@ def register_import(
         registry.restore_replaced(run, replaced)
         raise
     registry.drop_replaced(replaced)
-    return run, ImportReport(**loaded.info.import_report)
+    return run, report

@@ -229,7 +229,8 @@ def _count_layers(state: State, layout: Layout) -> int:
 
 def _is_tied(state: State, layout: Layout) -> bool:
     """Tied when one of embedding and head is absent or both are equal; a normed embedding never is."""
-    embed, head = (state.get(layout.source_name(n)) for n in ("embed_tokens.weight", "lm_head.weight"))
+    names = [layout.source_name(n) for n in ("embed_tokens.weight", "lm_head.weight")]
+    embed, head = (None if name is None else state.get(name) for name in names)
     if layout.normed_embedding:
         return False
     return embed is None or head is None or (embed.shape == head.shape and torch.equal(embed, head))
@@ -267,7 +268,9 @@ def convert_state_dict(state: State, config: ModelConfig, layout: str) -> tuple[
         report.matched.append(ours)
         used.add(source)
     if config.tie_embeddings:
-        used.add(spec.source_name("lm_head.weight"))  # the head's copy of the tied embedding
+        head = spec.source_name("lm_head.weight")
+        if head is not None:
+            used.add(head)  # the head's copy of the tied embedding
         if "embed_tokens.weight" in converted:
             converted["lm_head.weight"] = converted["embed_tokens.weight"]
     report.unexpected = sorted(name for name in state if name not in used)

@@ -51,9 +51,11 @@ def load_weights(path: Path, config: ModelConfig | None = None, device: str = "c
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError) as err:
         raise _damaged(path, str(err)) from None
-    if config.tie_embeddings:
-        state.setdefault("lm_head.weight", state.get("embed_tokens.weight"))
-        state.setdefault("embed_tokens.weight", state.get("lm_head.weight"))
+    if config.tie_embeddings:  # one matrix: a file may hold it under either name
+        head, embedding = "lm_head.weight", "embed_tokens.weight"
+        for name, other in ((head, embedding), (embedding, head)):
+            if name not in state and other in state:
+                state[name] = state[other]
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

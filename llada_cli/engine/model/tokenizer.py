@@ -41,16 +41,19 @@ class Tokenizer:
     """A validated tokenizer: every required special token is known to be present."""
 
     def __init__(self, backend: tokenizers.Tokenizer) -> None:
+        special_ids: dict[str, int] = {}
         for token in REQUIRED_SPECIALS:
-            if backend.token_to_id(token) is None:
+            token_id = backend.token_to_id(token)
+            if token_id is None:
                 raise UsageError(
                     f"tokenizer has no special token {token}; use a tokenizer.json that defines "
                     f"{', '.join(REQUIRED_SPECIALS)} (MiniMind's does) or train one with `llada`"
                 )
+            special_ids[token] = token_id
         self.backend = backend
-        self.eos_id: int = backend.token_to_id(EOS)
-        self.im_start_id: int = backend.token_to_id(IM_START)
-        self.im_end_id: int = backend.token_to_id(IM_END)
+        self.eos_id = special_ids[EOS]
+        self.im_start_id = special_ids[IM_START]
+        self.im_end_id = special_ids[IM_END]
         self.mask_id: int | None = backend.token_to_id(MASK)
 
     # ----------------------------------------------------------------------------- construction
@@ -123,6 +126,13 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         return self.backend.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def diffusion_mask_id(self) -> int:
+        """The id of <|mask|>, which a diffusion model's tokenizer has (with_mask_token adds it)."""
+        if self.mask_id is None:
+            raise UsageError(f"tokenizer has no {MASK} token, which a diffusion model needs")
+        return self.mask_id
 
     # ----------------------------------------------------------------------------- encode / decode
 

@@ -89,7 +89,7 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(batch, length, self.heads, self.head_dim)
         k = self.k_proj(x).view(batch, length, self.kv_heads, self.head_dim)
         v = self.v_proj(x).view(batch, length, self.kv_heads, self.head_dim)
-        if self.q_norm is not None:
+        if self.q_norm is not None and self.k_norm is not None:  # both or neither: config.qk_norm
             q, k = self.q_norm(q), self.k_norm(k)
         q = rotate(q.transpose(1, 2), cos, sin)
         k = rotate(k.transpose(1, 2), cos, sin)
@@ -138,12 +138,15 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
+    inv_freq: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.gradient_checkpointing = False  # a training setting (TrainConfig), not part of the model
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(Block(config) for _ in range(config.num_hidden_layers))
+        blocks = [Block(config) for _ in range(config.num_hidden_layers)]
+        self.layers = nn.ModuleList(blocks)
         self.norm = nn.RMSNorm(config.hidden_size, eps=config.norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_embeddings:
@@ -151,7 +154,7 @@ class Transformer(nn.Module):
         self.register_buffer("inv_freq", rope_inverse_frequencies(config), persistent=False)
         self.apply(self._init_weights)
         residual_std = 0.02 / math.sqrt(2 * config.num_hidden_layers)
-        for block in self.layers:
+        for block in blocks:
             nn.init.normal_(block.self_attn.o_proj.weight, std=residual_std)
             nn.init.normal_(block.mlp.down_proj.weight, std=residual_std)
 

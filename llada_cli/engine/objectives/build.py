@@ -10,23 +10,33 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from ..objective_configs import ARPretrainConfig, ARSFTConfig, DiffusionPretrainConfig, DiffusionSFTConfig
+from ..objective_configs import (
+    ARPretrainConfig,
+    ARSFTConfig,
+    DiffusionPretrainConfig,
+    DiffusionSFTConfig,
+    ObjectiveConfig,
+)
 from .ar import ARPretrainObjective, ARSFTObjective
 from .diffusion_pretraining import DiffusionPretrainObjective
 from .diffusion_sft import DiffusionSFTObjective
 
-_OBJECTIVES: dict[type, type] = {
-    ARPretrainConfig: ARPretrainObjective,
-    DiffusionPretrainConfig: DiffusionPretrainObjective,
-    ARSFTConfig: ARSFTObjective,
-    DiffusionSFTConfig: DiffusionSFTObjective,
-}
+TrainingObjective = ARPretrainObjective | DiffusionPretrainObjective | ARSFTObjective | DiffusionSFTObjective
 
 
-def make_objective(config: object, mask_id: int | None, eos_id: int, total_steps: int = 1):
+def make_objective(
+    config: ObjectiveConfig, mask_id: int | None, eos_id: int, total_steps: int = 1
+) -> TrainingObjective:
     """The objective that trains with `config`, given the tokenizer's special ids and the run's length."""
-    cls = _OBJECTIVES[type(config)]
-    ids = {"mask_id": mask_id, "eos_id": eos_id, "total_steps": total_steps}
-    wanted = {f.name for f in fields(cls)} - {f.name for f in fields(type(config))}
-    given = {k: ids[k] for k in wanted if k in ids}
-    return cls(**{f.name: getattr(config, f.name) for f in fields(config)}, **given)
+    options = {f.name: getattr(config, f.name) for f in fields(config)}
+    if type(config) is ARPretrainConfig:
+        return ARPretrainObjective(**options, eos_id=eos_id)
+    if type(config) is ARSFTConfig:
+        return ARSFTObjective(**options)
+    if mask_id is None:
+        raise ValueError("a diffusion objective needs the mask token: the tokenizer has none")
+    if type(config) is DiffusionPretrainConfig:
+        return DiffusionPretrainObjective(**options, mask_id=mask_id, eos_id=eos_id, total_steps=total_steps)
+    if type(config) is DiffusionSFTConfig:
+        return DiffusionSFTObjective(**options, mask_id=mask_id)
+    raise KeyError(type(config))

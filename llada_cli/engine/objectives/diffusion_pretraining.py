@@ -71,12 +71,9 @@ def curriculum_block_size(config: DiffusionPretrainConfig, step: int, total_step
 def decoding_block_length(config: object, total_steps: int | None, seq_len: int | None) -> int | None:
     """The block size a run's block diffusion training ended on, which its answers decode
     block-causally in (docs/algorithms.md section 7); None for a run trained bidirectionally."""
-    trained_blocks = (
-        isinstance(config, DiffusionPretrainConfig)
-        and config.use_block_curriculum
-        and config.block_curriculum_form == "bdlm"
-    )
-    if not trained_blocks or not total_steps or not seq_len:
+    if not isinstance(config, DiffusionPretrainConfig) or not total_steps or not seq_len:
+        return None
+    if not config.use_block_curriculum or config.block_curriculum_form != "bdlm":
         return None
     last = curriculum_block_size(config, total_steps - 1, total_steps, seq_len)
     return last if last < seq_len else None
@@ -134,7 +131,10 @@ class DiffusionPretrainObjective(DiffusionPretrainConfig):
         weight = weight.expand_as(masked)[masked]
         total = (ce * weight).sum()
         loss = total / weight.sum().clamp(min=1e-12) if self.normalized_loss else total / x0.numel()
-        metrics = {"mask_rate": masked.float().mean().detach(), "mask_ratio": p.float().mean().detach()}
+        metrics: dict[str, float | torch.Tensor] = {
+            "mask_rate": masked.float().mean().detach(),
+            "mask_ratio": p.float().mean().detach(),
+        }
         if self.use_block_curriculum:
             metrics["block_size"] = float(block_size)
         penalty = ramped_weight(

@@ -42,7 +42,7 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
         row_weight = weight / (p * answer_len)[:, None]
         loss = (ce * row_weight[masked]).sum() / x0.shape[0]
         trained = weight * masked
-        metrics = {
+        metrics: dict[str, float | Tensor] = {
             "mask_rate": (masked.sum() / answer.sum().clamp(min=1)).detach(),
             # the share of the trained weight that is EOS padding rather than answer
             "pad_weight_share": ((trained * pad).sum() / trained.sum().clamp(min=1e-12)).detach(),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import folder_mode, write_text_atomic
+from ..config import Kind
 from ..errors import LladaError, UsageError
 from .record import RunInfo
 
@@ -61,7 +62,7 @@ class Run:
         return info
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Kind:
         return self.info().kind
 
     def checkpoint_steps(self) -> list[int]:
@@ -88,7 +89,8 @@ class Run:
         if not steps:
             raise UsageError(f"run '{self.name}' has no checkpoint yet")
         if step is None:
-            return self.latest_step()
+            latest = self.latest_step()  # None only without checkpoints
+            return steps[-1] if latest is None else latest
         if step not in steps:
             shown = ", ".join(str(s) for s in steps[-8:])
             raise UsageError(f"run '{self.name}' has no checkpoint at step {step}; it has: {shown}")

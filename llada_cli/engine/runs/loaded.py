@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import Kind
 from ..errors import LladaError
 from ..model.checkpoint import WEIGHTS_FILE, load_weights
 from ..model.tokenizer import Tokenizer
@@ -23,7 +24,7 @@ class LoadedRun:
     tokenizer_file: Path  # the tokenizer.json it was read from (names the token cache)
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Kind:
         return self.info.kind
 
     @property

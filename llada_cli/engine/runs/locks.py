@@ -21,7 +21,7 @@ from ..errors import LladaError
 try:
     import fcntl
 except ImportError:  # Windows: msvcrt's byte-range locks cannot be probed without taking them
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module's stand-in where there is none
 
 LOCK_FILE = ".lock"
 ATTEMPTS = 5  # a reader's probe holds a shared lock for microseconds: try again before refusing

@@ -93,7 +93,7 @@ class RunInfo:
     # -- the writer and the reader ---------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        data = {"format": FORMAT}
+        data: dict[str, Any] = {"format": FORMAT}
         for f in fields(self):
             value = getattr(self, f.name)
             data[f.name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value

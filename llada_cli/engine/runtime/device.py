@@ -7,10 +7,14 @@ import re
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import UsageError, named
+
+if TYPE_CHECKING:
+    from ..model.transformer import Transformer
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,7 +85,7 @@ def gradient_scaler(device: torch.device, dtype: str) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
 
 
-def compile_blocks(model: torch.nn.Module) -> str | None:
+def compile_blocks(model: Transformer) -> str | None:
     """torch.compile each transformer block in place (weights and their names unchanged); returns
     why not, in one line, where this machine cannot compile (the model then runs eagerly).
 

@@ -9,7 +9,7 @@ Without `fsdp` the same functions read and load the plain module, so the trainer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -23,10 +23,15 @@ from torch.distributed.checkpoint.state_dict import (
 
 from .device import AUTOCAST
 
+if TYPE_CHECKING:
+    from torch.distributed.checkpoint.state_dict import ValueType
+
+    from ..model.transformer import Transformer
+
 WHOLE = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def shard(model: nn.Module, world_size: int, device: torch.device, dtype: str) -> None:
+def shard(model: Transformer, world_size: int, device: torch.device, dtype: str) -> None:
     """Shard `model` in place over the processes; under bf16/fp16 compute in it, reduce in fp32."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
@@ -50,7 +55,9 @@ def is_sharded(model: nn.Module) -> bool:
 def reshard(model: nn.Module) -> None:
     """Put back the shards after a forward without backward (validation): the root keeps its
     weights gathered after forward, and only a backward pass would release them."""
-    if is_sharded(model):
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(model, FSDPModule):  # as is_sharded, which the type checker cannot see through
         model.reshard()
 
 
@@ -58,14 +65,16 @@ def whole_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """Every weight in full, on the CPU (sharded: gathered from every process)."""
     if not is_sharded(model):
         return model.state_dict()
-    return get_model_state_dict(model, options=WHOLE)
+    # full_state_dict: every value is a whole tensor (the annotation also covers sharded and nested ones)
+    return cast("dict[str, torch.Tensor]", get_model_state_dict(model, options=WHOLE))
 
 
 def load_whole_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     if not is_sharded(model):
         model.load_state_dict(state)
         return
-    set_model_state_dict(model, state, options=WHOLE)
+    # torch annotates a dict of any state value, where it only reads: a dict of tensors is one
+    set_model_state_dict(model, cast("dict[str, ValueType]", state), options=WHOLE)
 
 
 def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import UsageError
-from ..model.transformer import KV
+from ..model.transformer import KV, Transformer
 from ..objectives.masking import uniform
 from .common import (
     Generation,
@@ -28,7 +27,7 @@ from .common import (
     run_model,
     self_attention_mask,
 )
-from .settings import ARSettings, resolve_ar_settings
+from .settings import ARSettings, resolve_ar_settings, resolved
 
 
 def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -98,7 +97,7 @@ class DecodingRows:
             seen=None if self.seen is None else self.seen[keep],
         )
 
-    def step(self, model: nn.Module, new: torch.Tensor) -> torch.Tensor:
+    def step(self, model: Transformer, new: torch.Tensor) -> torch.Tensor:
         """Feed one token per row through the cache; returns the next logits (R, V)."""
         if self.seen is not None:
             self.seen.scatter_(1, new[:, None], True)
@@ -115,7 +114,7 @@ class DecodingRows:
 
 @torch.inference_mode()
 def generate_ar(
-    model: nn.Module,
+    model: Transformer,
     prompts: list[list[int]],
     settings: ARSettings,
     stop_ids: set[int],
@@ -129,6 +128,7 @@ def generate_ar(
     if min(len(prompt) for prompt in prompts) == 0:
         raise UsageError("a prompt is empty: AR sampling needs at least one prompt token to condition on")
     settings = resolve_ar_settings(settings, room=model_context(model) - max(len(p) for p in prompts))
+    max_new_tokens = resolved(settings.max_new_tokens, "max_new_tokens")
     started = time.perf_counter()
     device = model_device(model)
     batch = left_pad(prompts, pad_id=0, device=device)
@@ -144,17 +144,17 @@ def generate_ar(
         seen=seen_tokens(batch, model.config.vocab_size) if settings.repetition_penalty != 1 else None,
     )
     logits = logits[:, -1]
-    tokens = torch.full((count, settings.max_new_tokens), -1, dtype=torch.long, device=device)
+    tokens = torch.full((count, max_new_tokens), -1, dtype=torch.long, device=device)
     steps = torch.zeros(count, dtype=torch.long, device=device)
     seconds = [0.0] * count
     stop = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
-    for t in range(settings.max_new_tokens):
+    for t in range(max_new_tokens):
         new = next_tokens(logits, settings, rows.seen, generator)
         tokens[rows.index, t] = new
         steps[rows.index] += 1
         if on_step is not None:
             on_step(t + 1, tokens[:, : t + 1])
-        going = ~torch.isin(new, stop) & (t + 1 < settings.max_new_tokens)
+        going = ~torch.isin(new, stop) & (t + 1 < max_new_tokens)
         for row in rows.index[~going].tolist():
             seconds[row] = time.perf_counter() - started
         if not going.any():

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import overload
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..model.transformer import KV
+from ..model.transformer import KV, Transformer
 from .common import run_model, self_attention_mask
 
 
@@ -53,6 +53,10 @@ class Rows:
         )
 
 
+@overload
+def doubled(tensor: torch.Tensor) -> torch.Tensor: ...
+@overload
+def doubled(tensor: torch.Tensor | None) -> torch.Tensor | None: ...
 def doubled(tensor: torch.Tensor | None) -> torch.Tensor | None:
     """Per-row tensors repeated for the unconditional half of a CFG batch."""
     if tensor is None or tensor.dim() == 1:
@@ -118,7 +122,7 @@ class BlockForward:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Transformer,
         cache: str,
         cfg_scale: float,
         mask_id: int,
@@ -159,6 +163,7 @@ class BlockForward:
         if self.exact_cache:
             return self.guided(self._cached_block_causal(ids, positions, key_valid, start, end))
         if self.cache.kept is None or self.past is None:
+            mask: torch.Tensor | None
             if self.block_length is not None:
                 width = ids.shape[1]
                 mask = block_causal_mask(
@@ -193,11 +198,12 @@ class BlockForward:
     ) -> torch.Tensor:
         """The current block's logits from the final keys/values of every column before it; the
         columns finished since the last call are run once first, to add theirs."""
+        assert self.block_length is not None  # exact_cache: decoding block-causally
         if self.cached_until < start:
             new = slice(self.cached_until, start)
-            mask = block_causal_mask(new, start, key_valid, self.prompt_width, self.block_length)
+            new_mask = block_causal_mask(new, start, key_valid, self.prompt_width, self.block_length)
             _, self.past, hidden = run_model(
-                self.model, ids[:, new], positions[..., new], self.past, mask, slice(0, 0)
+                self.model, ids[:, new], positions[..., new], self.past, new_mask, slice(0, 0)
             )
             self.before = hidden[:, -1:]
             self.cached_until = start

@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..model.transformer import KV, aligned
+from ..model.transformer import KV, Transformer, aligned
 
 
 @dataclass
@@ -46,7 +46,7 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def model_context(model: nn.Module) -> int:
+def model_context(model: Transformer) -> int:
     """How many positions the model can attend over: its training length, stretched by RoPE scaling."""
     config = model.config
     return int(config.seq_len * max(1.0, config.rope_scaling))
@@ -95,7 +95,7 @@ def self_attention_mask(key_valid: torch.Tensor) -> torch.Tensor:
 
 
 def run_model(
-    model: nn.Module,
+    model: Transformer,
     ids: torch.Tensor,
     positions: torch.Tensor,
     past: list[KV] | None,

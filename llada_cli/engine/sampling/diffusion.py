@@ -24,12 +24,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import UsageError
+from ..model.transformer import Transformer
 from ..objectives.masking import uniform
 from .cache import BlockForward, Rows
 from .common import (
@@ -42,7 +43,7 @@ from .common import (
     model_device,
 )
 from .remasking import REMASKING
-from .settings import MODES, DiffusionSettings, resolve_settings
+from .settings import MODES, DiffusionSettings, resolve_settings, resolved
 
 __all__ = ["MODES", "DiffusionSettings", "generate_diffusion", "resolve_settings", "transfer_schedule"]
 
@@ -116,18 +117,26 @@ def threshold_mask(confidence: torch.Tensor, tau: float, budget: torch.Tensor | 
     return chosen & top_k_mask(confidence.masked_fill(~chosen, -torch.inf), budget)
 
 
+def cap_ratios(start: float | None, end: float | None) -> tuple[float, float] | None:
+    """The CAP shares at a block's start and end, either one standing for both when given alone;
+    None when neither is."""
+    if start is None:
+        return None if end is None else (end, end)
+    return start, start if end is None else end
+
+
 def cap_budget(
     remaining: torch.Tensor, initial: torch.Tensor, settings: DiffusionSettings
 ) -> torch.Tensor | None:
     """Commits allowed this step (R,), Nano-LLaDA's CAP: a share of the block's remaining masks that
     rises linearly from cap_start_ratio to cap_end_ratio as the block fills, at least 1, at most
     max_decode_per_step (when set). None: no limit."""
-    start, end = settings.cap_start_ratio, settings.cap_end_ratio
-    if start is None and end is None and not settings.max_decode_per_step:
+    ratios = cap_ratios(settings.cap_start_ratio, settings.cap_end_ratio)
+    if ratios is None and not settings.max_decode_per_step:
         return None
     budget = remaining.clone()
-    if start is not None or end is not None:
-        start, end = start or end, end or start
+    if ratios is not None:
+        start, end = ratios
         done = 1 - remaining / initial.clamp(min=1)
         share = (start + (end - start) * done).clamp(min=min(start, end), max=1.0)
         budget = (remaining * share).round().clamp(min=1).long()
@@ -169,7 +178,7 @@ class DiffusionRun:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Transformer,
         prompts: list[list[int]],
         settings: DiffusionSettings,
         mask_id: int,
@@ -186,8 +195,10 @@ class DiffusionRun:
         self.eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=device)
         padded = left_pad(prompts, pad_id=mask_id, device=device)  # padding is never attended: any id works
         count, self.prompt_width = padded.ids.shape
-        self.length = self.prompt_width + settings.gen_length
-        self.x = F.pad(padded.ids, (0, settings.gen_length), value=mask_id)  # (B, L), every row
+        self.gen_length = resolved(settings.gen_length, "gen_length")
+        self.block_length = resolved(settings.block_length, "block_length")
+        self.length = self.prompt_width + self.gen_length
+        self.x = F.pad(padded.ids, (0, self.gen_length), value=mask_id)  # (B, L), every row
         self.rows = Rows(
             torch.arange(count, device=device),
             self.x.clone(),
@@ -202,7 +213,7 @@ class DiffusionRun:
             settings.cfg_scale,
             mask_id,
             self.prompt_width,
-            settings.block_length if block_causal else None,
+            self.block_length if block_causal else None,
         )
         # semi_ar_origin: the columns after the current block do not exist yet; block-causally
         # they are invisible anyway, so neither runs them
@@ -225,7 +236,7 @@ class DiffusionRun:
         self.forward.start_block()
         settings = self.settings
         if settings.threshold is None:
-            steps = settings.steps // (settings.gen_length // settings.block_length)
+            steps = resolved(settings.steps, "steps") // (self.gen_length // self.block_length)
             counts = transfer_schedule(self.block_masked(start, end).sum(dim=-1), steps)
             for i in range(steps):
                 self.step(start, end, partial(top_k_mask, counts=counts[:, i]), frozen=self.done)
@@ -278,7 +289,7 @@ class DiffusionRun:
         self.steps[live] += 1
         self.forward_passes[live] += self.forward.passes_per_call
         if self.trace is not None:
-            self.record(changed, commit, candidates, first)
+            self.record(self.trace, changed, commit, candidates, first)
         return changed
 
     def end_step(self, may_end: torch.Tensor) -> None:
@@ -297,7 +308,12 @@ class DiffusionRun:
         self.step_index += 1
 
     def record(
-        self, changed: torch.Tensor, commit: torch.Tensor, candidates: torch.Tensor, start: int
+        self,
+        trace: list[TraceEvent],
+        changed: torch.Tensor,
+        commit: torch.Tensor,
+        candidates: torch.Tensor,
+        start: int,
     ) -> None:
         rows, columns = changed.nonzero(as_tuple=True)
         offset = start - self.prompt_width
@@ -308,8 +324,8 @@ class DiffusionRun:
             commit[rows, columns].tolist(),
             strict=True,
         ):
-            kind = "commit" if committed else "edit"
-            self.trace.append(TraceEvent(self.step_index, offset + column, token, kind, row))
+            kind: Literal["commit", "edit"] = "commit" if committed else "edit"
+            trace.append(TraceEvent(self.step_index, offset + column, token, kind, row))
 
     def retire_done_rows(self) -> None:
         """Drop ended rows from the batch at a block boundary, where the KV cache is rebuilt anyway."""
@@ -328,7 +344,7 @@ class DiffusionRun:
 
 @torch.inference_mode()
 def generate_diffusion(
-    model: nn.Module,
+    model: Transformer,
     prompts: list[list[int]],
     settings: DiffusionSettings,
     mask_id: int,
@@ -351,8 +367,8 @@ def generate_diffusion(
         )
     settings = resolve_settings(settings, room=model_context(model) - max(len(p) for p in prompts))
     run = DiffusionRun(model, prompts, settings, mask_id, eos_ids, generator, on_step, trace)
-    for start in range(run.prompt_width, run.length, settings.block_length):
-        run.decode_block(start, start + settings.block_length)
+    for start in range(run.prompt_width, run.length, run.block_length):
+        run.decode_block(start, start + run.block_length)
         if run.all_done:
             break
     return run.results()

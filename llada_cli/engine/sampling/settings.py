@@ -6,6 +6,7 @@ Options are named by field (`gen_length`); the CLI shows them as flags.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from ..errors import UsageError, named
 from ..options import check_options, option
@@ -23,10 +24,18 @@ ATTENTION = ("bidirectional", "block_causal")
 REMASKING_NAMES = ("low_confidence", "random")
 CACHE_NAMES = ("none", "prefix", "dual")
 
+
+class Preset(TypedDict):
+    """The settings a mode fills in where they were not given."""
+
+    threshold: float
+    edit_threshold: float | None
+
+
 # LLaDA 2.1 presets (docs/algorithms.md section 8).
-MODES: dict[str, dict[str, float | None]] = {
-    "quality": dict(threshold=0.7, edit_threshold=0.5),
-    "speed": dict(threshold=0.5, edit_threshold=None),
+MODES: dict[str, Preset] = {
+    "quality": Preset(threshold=0.7, edit_threshold=0.5),
+    "speed": Preset(threshold=0.5, edit_threshold=None),
 }
 
 
@@ -206,8 +215,13 @@ def resolve_settings(settings: DiffusionSettings, room: int | None = None) -> Di
     block_length, or 2 * block_length with editing).
     """
     if settings.mode is not None:
-        preset = {k: v for k, v in MODES[settings.mode].items() if getattr(settings, k) is None}
-        settings = replace(settings, **preset)
+        preset = MODES[settings.mode]
+        threshold, edit_threshold = settings.threshold, settings.edit_threshold
+        settings = replace(
+            settings,
+            threshold=preset["threshold"] if threshold is None else threshold,
+            edit_threshold=preset["edit_threshold"] if edit_threshold is None else edit_threshold,
+        )
     settings = _with_default_threshold(settings)
     gen_length, block_length = _answer_layout(settings, room)
     check_block_length(gen_length, block_length)
@@ -218,6 +232,13 @@ def resolve_settings(settings: DiffusionSettings, room: int | None = None) -> Di
     steps = settings.steps if settings.steps is not None else gen_length
     check_steps(steps, gen_length, gen_length // block_length)
     return replace(settings, steps=steps)
+
+
+def resolved(value: int | None, name: str) -> int:
+    """A setting that resolve_settings or resolve_ar_settings fills in, read by the sampler after them."""
+    if value is None:
+        raise ValueError(f"{name} is unset: the settings were not resolved")
+    return value
 
 
 def check_room(room: int) -> None:

@@ -43,6 +43,13 @@ class StageRequest:
     parent: str | None = None  # the run it starts from: --init-from (diffusion pretraining), --base (SFT)
     command: list[str] = field(default_factory=list)
 
+    @property
+    def resolved_kind(self) -> Kind:
+        """The kind it trains: an SFT's is its base run's, known once `resolved`."""
+        if self.kind is None:
+            raise UsageError(f"sft needs {named('base')} RUN before its kind is known")
+        return self.kind
+
     def objective_config(self) -> ObjectiveConfig:
         """The objective's options: those given, else the defaults of this kind and stage."""
         if self.objective is not None:
@@ -129,8 +136,11 @@ def _stored(registry: Registry, request: StageRequest) -> StageRequest:
     option given that differs from the stored run is refused, with the list of differences."""
     run = registry.existing(request.run.run_name)
     info = run.info()
-    if info.train is None:
+    stage = info.stage
+    if info.train is None or stage == "imported":
         raise UsageError(f"run '{run.name}' was {info.stage}, not trained: there is nothing to resume")
+    if info.data is None:  # every trained run records its data (stages._record)
+        raise LladaError(f"{run.info_path} records no data settings: run '{run.name}' cannot be resumed")
     command = "sft" if info.stage == "sft" else f"pretrain {info.kind}"
     asked = "sft" if request.stage == "sft" else f"pretrain {request.kind}"
     if asked != command:
@@ -168,7 +178,7 @@ def _stored(registry: Registry, request: StageRequest) -> StageRequest:
     return replace(
         request,
         kind=info.kind,
-        stage=info.stage,
+        stage=stage,
         model=info.model,
         given=frozenset(),
         seq_len=info.seq_len,

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TypedDict
 
 import torch
 
+from ..config import TrainConfig
 from ..data.splits import StageData, stage_data
 from ..model.tokenizer import Tokenizer
 from ..objectives.build import make_objective
 from ..options import option_values
 from ..runs import lifecycle
 from ..runs.folder import Run
-from ..runs.record import RunInfo
+from ..runs.record import RunInfo, Status
 from ..runs.registry import Creation, Registry
 from ..runtime.device import resolve_device
 from ..runtime.distributed import World
@@ -57,7 +59,7 @@ def run_stage(
             seq_len = request.seq_len or start.model.config.seq_len  # shorter than the context if given
             data = stage_data(
                 registry,
-                request.kind,
+                request.resolved_kind,
                 request.stage,
                 request.data,
                 start.tokenizer,
@@ -126,6 +128,17 @@ def _start(registry: Registry, request: StageRequest, run: Run, world: World) ->
     return start
 
 
+class _Started(TypedDict):
+    """What run.json records as training starts, new run or resumed."""
+
+    status: Status
+    train: TrainConfig
+    total_steps: int
+    device: str
+    dtype: str
+    data_summary: dict[str, int]
+
+
 def _record(
     request: StageRequest,
     run: Run,
@@ -137,7 +150,7 @@ def _record(
 ) -> RunInfo:
     """run.json as training starts: the request, and what preparing it found (the data, the plan,
     the device and dtype); a resumed run keeps its record and takes the new training settings."""
-    started = dict(
+    started = _Started(
         status="running",
         train=trainer.config,  # the dtype resolved; a resume may have extended max_steps
         total_steps=trainer.plan.total,
@@ -149,7 +162,7 @@ def _record(
         return run.info().updated(**started)
     return RunInfo(
         name=run.name,
-        kind=request.kind,
+        kind=request.resolved_kind,
         stage=request.stage,
         model=start.model.config,
         parameters=parameters,

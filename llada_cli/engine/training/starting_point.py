@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import ModelConfig
+from ..config import Kind, ModelConfig
 from ..data.sources import tokenizer_sample
 from ..errors import UsageError, named
 from ..interchange.imported_runs import external_run, is_checkpoint_file
@@ -50,7 +50,7 @@ def starting_point(registry: Registry, request: StageRequest, tokenizer: Tokeniz
     if request.parent is None:
         tokenizer = tokenizer or fresh_tokenizer(
             registry,
-            request.kind,
+            request.resolved_kind,
             request.tokenizer.path,
             request.data.data,
             request.data.jsonl_field,
@@ -98,7 +98,7 @@ def reopened(registry: Registry, request: StageRequest, run: Run) -> Start:
 @dataclass
 class Parent:
     label: str  # name@step of a run, or the path of an external checkpoint
-    kind: str
+    kind: Kind
     model: Transformer
     tokenizer: Tokenizer
 
@@ -150,7 +150,7 @@ def continued_as_diffusion(parent: Parent, logit_shift: bool) -> tuple[Transform
 
 def fresh_tokenizer(
     registry: Registry,
-    kind: str,
+    kind: Kind,
     tokenizer_path: Path | None,
     data: str,
     jsonl_field: str,

@@ -73,7 +73,7 @@ class Trainer:
         run: Run,
         device: torch.device,
         on_event: EventHandler | None = None,
-        data_summary: dict[str, int] | None = None,
+        data_summary: dict[str, Any] | None = None,
         world: World | None = None,
     ) -> None:
         self.model = model.to(device)
@@ -245,7 +245,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         progress = self.step / self.plan.total
-        loss_sum, tokens, metrics = torch.zeros((), device=self.device), 0, {}
+        loss_sum, metrics = torch.zeros((), device=self.device), {}
+        tokens: int | torch.Tensor = 0
         for _ in range(self.plan.accumulation):
             batch = _to_device(self.train_batch(self.stream.next_indices()), self.device)
             with autocast_for(self.device, self.config.dtype):
