@@ -106,9 +106,9 @@ class Model:
         return ids
 
     def settings(self, **options: Any) -> ARSettings | DiffusionSettings:
-        """Sampler settings from keyword options; an option of the other track is a usage error."""
+        """Sampler settings from keyword options; an option of the other kind is a usage error."""
         options = dict(options)
-        # the answer length has one name per track; accept either (the seed scripts use --max-new-tokens)
+        # the answer length has one name per kind; accept either (the seed scripts use --max-new-tokens)
         own, other = ("max_new_tokens", "gen_length")
         if self.kind == "diffusion":
             own, other = other, own
@@ -269,7 +269,7 @@ def load(
 TRAINING_COMMANDS: dict[str, tuple[Kind | None, Stage]] = {
     "pretrain ar": ("ar", "pretrain"),
     "pretrain diffusion": ("diffusion", "pretrain"),
-    "sft": (None, "sft"),  # on the base run's track
+    "sft": (None, "sft"),  # of the base run's kind
 }
 
 

@@ -11,9 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.errors import UsageError
-from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
-from ..engine.run_options import CheckpointFileOptions
+from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
 from ..engine.runs.record import a_kind
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, resolved
 from .common import cli_errors, complete_run_of, flag, globals_of, out, print_json

@@ -8,8 +8,7 @@ import typer
 
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
-from ..engine.model.tokenizer import TokenizerOptions
-from ..engine.run_options import CheckpointFileOptions
+from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting

@@ -13,8 +13,7 @@ from rich.table import Table
 
 from ..engine.config import Kind
 from ..engine.errors import LladaError, UsageError
-from ..engine.model.tokenizer import TokenizerOptions
-from ..engine.run_options import RunOptions
+from ..engine.run_options import RunOptions, TokenizerOptions
 from ..engine.runs.folder import Run
 from ..engine.runs.locks import shown_status
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json

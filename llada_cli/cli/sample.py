@@ -11,9 +11,8 @@ from rich.text import Text
 
 from ..engine.atomic import write_text_atomic
 from ..engine.errors import LladaError, UsageError
-from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
-from ..engine.run_options import CheckpointFileOptions
+from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .common import (
     cli_errors,

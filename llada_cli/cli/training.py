@@ -11,9 +11,8 @@ import typer
 
 from ..engine.config import DataConfig, Kind, ModelConfig, Stage, TrainConfig, model_config_from_preset
 from ..engine.errors import LladaError
-from ..engine.model.tokenizer import TokenizerOptions
 from ..engine.options import option_names
-from ..engine.run_options import RunOptions, StartOptions
+from ..engine.run_options import RunOptions, StartOptions, TokenizerOptions
 from ..engine.runs.registry import Registry, default_home
 from .common import err, globals_of
 from .options import Given, Group

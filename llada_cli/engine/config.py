@@ -12,7 +12,7 @@ from .errors import UsageError, named
 from .options import check_options, option
 from .schedules import LR_SCHEDULES
 
-# The two tracks a run trains on, and the stages of the work (runs/record.py adds "imported").
+# The two kinds of model a run trains, and the stages of the work (runs/record.py adds "imported").
 Kind = Literal["ar", "diffusion"]
 Stage = Literal["pretrain", "sft"]
 
@@ -37,7 +37,12 @@ class ModelConfig:
     intermediate_size: int | None = option(
         None, "SwiGLU width (default: 8/3 of the hidden width, rounded up to 64).", at_least=1
     )
-    seq_len: int = option(256, "Training row length.", aliases=("max_seq_len",), at_least=2)
+    seq_len: int = option(
+        256,
+        "The model's context and training row length (a longer context: `max_position_embeddings`).",
+        aliases=("max_seq_len",),
+        at_least=2,
+    )
     rope_theta: float = option(1e6, "RoPE base.", above=0)
     rope_scaling: float = 1.0  # >1: YaRN-style stretch for generating past seq_len
     rope_original_max_position: int = 2048  # YaRN's original length: MiniMind's, whatever seq_len is
@@ -48,7 +53,7 @@ class ModelConfig:
     dropout: float = option(
         0.0, "Dropout on attention weights and MLP outputs, in training.", at_least=0, below=1
     )
-    causal: bool = True  # True for the AR track, False for diffusion
+    causal: bool = True  # True for the AR kind, False for diffusion
     # Diffusion only: the hidden state at i - 1 predicts token i (Dream's shift, kept from the AR
     # weights a diffusion run starts from); False: position i predicts token i (LLaDA).
     logit_shift: bool = False

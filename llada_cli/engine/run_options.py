@@ -1,5 +1,6 @@
 """The options of the run a command makes or loads: its name and device (RunOptions), how a fresh
-model starts (StartOptions), and what a checkpoint file may not say (CheckpointFileOptions).
+model starts (StartOptions), where its tokenizer comes from (TokenizerOptions), and what a
+checkpoint file may not say (CheckpointFileOptions).
 
 Declared apart from the stages and the importers that use them (training/stages.py,
 interchange/imported_runs.py), so that the CLI builds its commands from them without loading torch.
@@ -8,11 +9,12 @@ interchange/imported_runs.py), so that the CLI builds its commands from them wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import PRESETS
 from .errors import UsageError, named
-from .model.tokenizer import MIN_VOCAB_SIZE
 from .options import REQUIRED, check_options, option
+from .vocabulary import MIN_VOCAB_SIZE
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,26 @@ class CheckpointFileOptions:
 
     def __post_init__(self) -> None:
         check_options(self)
+
+
+@dataclass(frozen=True)
+class TokenizerOptions:
+    """Where a tokenizer.json comes from when the command is not handed one by a run."""
+
+    tokenizer: Path | None = option(
+        None, "Use this tokenizer.json (instead of training one).", aliases=("tokenizer_json",)
+    )
+    tokenizer_dir: Path | None = option(None, "Use DIR/tokenizer.json (Nano-LLaDA's flag).")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.tokenizer is not None and self.tokenizer_dir is not None:
+            raise UsageError(
+                f"{named('tokenizer')} and {named('tokenizer_dir')} name two tokenizers: give one"
+            )
+
+    @property
+    def path(self) -> Path | None:
+        if self.tokenizer_dir is not None:
+            return Path(self.tokenizer_dir) / "tokenizer.json"
+        return self.tokenizer

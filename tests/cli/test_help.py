@@ -94,7 +94,8 @@ def test_sft_help_keeps_brackets_and_offers_only_the_shape_options_it_uses(cli):
     assert "--mask-ratio-band FLOAT,FLOAT Restrict t to [a,b], e.g. 0.2,0.8. [default: none]" in text
     for offered in ("--seq-len, --max-seq-len N", "--dropout X", "--max-position-embeddings N"):
         assert offered in text, offered
-    assert "Training row length. [default: the base run's]" in text
+    seq_len = text.split("--seq-len, --max-seq-len N")[1].split("--dropout")[0]
+    assert "The model's context and training row length" in seq_len and "[default: the base run's]" in seq_len
     for ignored in (
         "--hidden-size",
         "--num-hidden-layers",

@@ -22,7 +22,8 @@ from itertools import islice
 import numpy as np
 
 from ..errors import UsageError, named
-from ..model.tokenizer import IM_START, Tokenizer
+from ..model.tokenizer import Tokenizer
+from ..vocabulary import IM_START
 from .tokens import stream_dtype
 
 ENCODE_CHUNK = 4096  # conversations tokenized (in parallel) at a time

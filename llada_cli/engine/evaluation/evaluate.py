@@ -2,7 +2,7 @@
 
 AR: exact negative log likelihood per token and perplexity. Diffusion: the Monte Carlo ELBO,
 an upper bound on the NLL, reported as bits per token and a perplexity bound, so the two
-tracks can stand side by side.
+kinds can stand side by side.
 """
 
 from __future__ import annotations

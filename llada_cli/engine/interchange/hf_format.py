@@ -2,7 +2,7 @@
 
 llada's Transformer is a Llama (no biases, RMSNorm, half-split RoPE, SwiGLU), or a Qwen3 when it
 normalises queries and keys, so an AR run loads with `AutoModelForCausalLM.from_pretrained(OUT)`
-and no custom code. The folder holds config.json (plus a `llada` entry: the track, the mask
+and no custom code. The folder holds config.json (plus a `llada` entry: the kind, the mask
 token, the attention and the logit shift), model.safetensors under the HF names (`model.` before ours),
 tokenizer.json, tokenizer_config.json with the ChatML chat template, and generation_config.json.
 A diffusion run exports the same files and a model card: transformers would run it causally,
@@ -23,9 +23,10 @@ from safetensors.torch import load_file, save_file
 from ..atomic import atomic_path
 from ..config import Kind, ModelConfig
 from ..errors import LladaError, UsageError, named
-from ..model.tokenizer import EOS, IM_END, MASK, Tokenizer
+from ..model.tokenizer import Tokenizer
 from ..model.transformer import YARN_BETA_FAST, YARN_BETA_SLOW, Transformer
 from ..runs.loaded import LoadedRun
+from ..vocabulary import EOS, IM_END, MASK
 
 WEIGHTS = "model.safetensors"
 CHAT_TEMPLATE = (
@@ -209,7 +210,7 @@ def is_hf_folder(path: Path) -> bool:
 
 def load_hf_folder(path: Path, kind: Kind | None = None) -> tuple[Transformer, Kind]:
     """The model of a transformers Llama/Qwen3 folder (one llada exported, or any of that shape),
-    and its track: the folder's `llada` entry says, else `kind`, else AR."""
+    and its kind: the folder's `llada` entry says, else `kind`, else AR."""
     try:
         values = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

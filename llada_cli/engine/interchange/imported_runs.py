@@ -21,7 +21,7 @@ from .importing import DIFFUSION_LAYOUTS, ImportReport, detect_layout, load_exte
 
 
 def external_kind(path: Path) -> Kind:
-    """The track of an external checkpoint: Nano-LLaDA's layout is a diffusion model, MiniMind's AR."""
+    """The kind of an external checkpoint: Nano-LLaDA's layout is a diffusion model, MiniMind's AR."""
     state, _ = read_checkpoint(Path(path))
     return "diffusion" if detect_layout(state).name in DIFFUSION_LAYOUTS else "ar"
 

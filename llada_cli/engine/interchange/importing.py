@@ -311,7 +311,7 @@ DIFFUSION_LAYOUTS = ("nano-llada",)
 def load_external_model(
     path: Path, causal: bool | None, num_attention_heads: int | None = None, seq_len: int | None = None
 ) -> tuple[Transformer, ImportReport]:
-    """The external checkpoint as our Transformer (causal: AR track; None: as its layout says);
+    """The external checkpoint as our Transformer (causal: AR kind; None: as its layout says);
     refuses missing tensors."""
     state, hints = read_checkpoint(Path(path))
     if causal is None:

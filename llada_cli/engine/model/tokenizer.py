@@ -6,35 +6,26 @@ loads unchanged: <|endoftext|>, <|im_start|>, <|im_end|> are specials 0, 1, 2. D
 add one more special, <|mask|>, appended at the end of the vocabulary.
 
 `tokenizers` is imported where a tokenizer is made, not at the top: the CLI builds its commands
-from TokenizerOptions and MIN_VOCAB_SIZE without loading it.
+from TokenizerOptions (run_options.py) without loading it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atomic import write_text_atomic
-from ..errors import UsageError, named
-from ..options import check_options, option
+from ..errors import UsageError
+from ..vocabulary import EOS, IM_END, IM_START, MASK, MIN_VOCAB_SIZE, REQUIRED_SPECIALS
 
 if TYPE_CHECKING:
     import tokenizers
 
-EOS = "<|endoftext|>"
-IM_START = "<|im_start|>"
-IM_END = "<|im_end|>"
-MASK = "<|mask|>"
-REQUIRED_SPECIALS = (EOS, IM_START, IM_END)
 
 # Han (with extensions A and the compatibility block), kana and Hangul syllables: scripts written
 # without spaces between words, whose characters BPE may not merge (Tokenizer.train).
 CJK_CHARACTER = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
-
-# 256 byte symbols + the required specials: a smaller vocabulary could not encode every byte.
-MIN_VOCAB_SIZE = 256 + len(REQUIRED_SPECIALS)
 
 
 class Tokenizer:
@@ -152,26 +143,3 @@ class Tokenizer:
         if add_generation_prompt:
             text += f"{IM_START}assistant\n"
         return text
-
-
-@dataclass(frozen=True)
-class TokenizerOptions:
-    """Where a tokenizer.json comes from when the command is not handed one by a run."""
-
-    tokenizer: Path | None = option(
-        None, "Use this tokenizer.json (instead of training one).", aliases=("tokenizer_json",)
-    )
-    tokenizer_dir: Path | None = option(None, "Use DIR/tokenizer.json (Nano-LLaDA's flag).")
-
-    def __post_init__(self) -> None:
-        check_options(self)
-        if self.tokenizer is not None and self.tokenizer_dir is not None:
-            raise UsageError(
-                f"{named('tokenizer')} and {named('tokenizer_dir')} name two tokenizers: give one"
-            )
-
-    @property
-    def path(self) -> Path | None:
-        if self.tokenizer_dir is not None:
-            return Path(self.tokenizer_dir) / "tokenizer.json"
-        return self.tokenizer

@@ -1,8 +1,8 @@
-"""The one Transformer behind both tracks (docs/algorithms.md section 1).
+"""The one Transformer behind both kinds (docs/algorithms.md section 1).
 
 embedding -> N x (RMSNorm -> attention with RoPE -> residual, RMSNorm -> SwiGLU -> residual)
--> RMSNorm -> linear head. `config.causal` picks the AR track (causal attention) or the
-diffusion track (bidirectional). Parameter names follow the Llama/MiniMind layout so that
+-> RMSNorm -> linear head. `config.causal` picks the AR kind (causal attention) or the
+diffusion kind (bidirectional). Parameter names follow the Llama/MiniMind layout so that
 external checkpoints map onto it by name.
 """
 

@@ -30,7 +30,6 @@ RENAMED_OBJECTIVE_FIELDS = {
 RunStage = Literal[Stage, "imported"]
 Status = Literal["created", "running", "interrupted", "failed", "completed", "early_stopped"]
 FINISHED: tuple[Status, ...] = ("completed", "early_stopped")
-KINDS: tuple[Kind, ...] = ("ar", "diffusion")
 
 
 def now() -> str:

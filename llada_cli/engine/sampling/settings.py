@@ -41,7 +41,7 @@ MODES: dict[str, Preset] = {
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """What both tracks share."""
+    """What both kinds share."""
 
     temperature: float = option(0.0, "0 = greedy / argmax: deterministic.", aliases=("gen_temp",), at_least=0)
     top_k: int = option(

@@ -3,7 +3,7 @@
 A request names its kind and stage, carries one config per option group and one record of the
 options the user gave (`given`): a resume compares those with the stored run, an inherited shape
 is checked against them. `resolved` turns it into the request that trains: a resumed run's stored
-settings, or an SFT on its base run's track.
+settings, or an SFT of its base run's kind.
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ from typing import Any
 from ..config import PRESETS, DataConfig, Kind, ModelConfig, Stage, TrainConfig, model_config_from_preset
 from ..errors import LladaError, UsageError, named
 from ..interchange.imported_runs import external_kind, is_checkpoint_file
-from ..model.tokenizer import TokenizerOptions
 from ..objective_configs import OBJECTIVE_CONFIGS, DiffusionSFTConfig, ObjectiveConfig
 from ..options import configured, option_names
-from ..run_options import RunOptions, StartOptions
+from ..run_options import RunOptions, StartOptions, TokenizerOptions
 from ..runs.record import a_kind
 from ..runs.registry import Registry
 
 
 @dataclass(frozen=True)
 class StageRequest:
-    kind: Kind | None  # None: an SFT, on its base run's track (resolved)
+    kind: Kind | None  # None: an SFT, of its base run's kind (resolved)
     stage: Stage
     run: RunOptions
     train: TrainConfig
@@ -108,16 +107,16 @@ def request_from_options(
 
 
 def resolved(registry: Registry, request: StageRequest) -> StageRequest:
-    """The request that trains: a resume takes the stored run's settings, an SFT its base's track."""
+    """The request that trains: a resume takes the stored run's settings, an SFT its base's kind."""
     if request.run.resume:
         return _stored(registry, request)
     if request.stage == "sft":
-        return _on_base_track(registry, request)
+        return _of_base_kind(registry, request)
     return request
 
 
-def _on_base_track(registry: Registry, request: StageRequest) -> StageRequest:
-    """SFT trains the same track as its base run; diffusion-only options on an AR base are refused."""
+def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
+    """SFT trains the same kind as its base run; diffusion-only options on an AR base are refused."""
     if request.parent is None:
         raise UsageError(f"sft needs {named('base')} RUN (the pretrained run to fine-tune)")
     if is_checkpoint_file(request.parent):
