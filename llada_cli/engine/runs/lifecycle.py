@@ -10,7 +10,8 @@ back. Nothing here sees what a command asked: that is training/request.py's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..runtime.distributed import World
@@ -57,11 +58,12 @@ def start(run: Run, info: RunInfo) -> None:
     run.write_info(info.updated(status="running"))
 
 
-def recording_end(run: Run, fit: Callable[[], str], world: World) -> str:
-    """Train; an interruption or a failure is written into run.json before it propagates (the
-    trainer writes the status of a run that ends by itself)."""
+@contextmanager
+def recording_failure(run: Run, world: World) -> Iterator[None]:
+    """Around fit(): an interruption or a failure is written into run.json before it propagates
+    (the trainer writes the status of a run that ends by itself)."""
     try:
-        return fit()
+        yield
     except KeyboardInterrupt:
         if world.is_main:
             run.update_info(status="interrupted")

@@ -96,7 +96,8 @@ def run_stage(
             raise
         if world.is_main:
             lifecycle.start(run, _record(request, run, start, parameters, seq_len, data, trainer))
-        lifecycle.recording_end(run, trainer.fit, world)
+        with lifecycle.recording_failure(run, world):
+            trainer.fit()
     # Only after success: a failing process just exits, and torchrun ends the others, which may
     # be waiting in a collective that a goodbye barrier would never match.
     world.leave()

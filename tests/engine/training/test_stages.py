@@ -65,3 +65,28 @@ def test_training_through_the_cli_works_in_either_dtype(cli, dtype):
         info = json.loads((cli.home / "runs" / run / "run.json").read_text())
         assert info["status"] == "completed" and info["train"]["dtype"] == dtype
         assert all(math.isfinite(m["loss"]) for m in cli.metrics(run) if "loss" in m)
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["new", "resumed"])
+def test_run_json_is_written_once_before_the_first_step(cli, monkeypatch, resume):
+    from llada_cli.engine.runs.record import RunInfo
+    from llada_cli.engine.training.trainer import Trainer
+
+    args = ("pretrain", "ar", *MICRO, "--dtype", "fp32", "--run-name", "once")
+    if resume:
+        cli.ok(*args, "--max-steps", "2")
+    seen: list[str] = []
+    save, step = RunInfo.save, Trainer._train_step
+
+    def saving(info, path):
+        seen.append(f"run.json {info.status}")
+        return save(info, path)
+
+    def stepping(trainer):
+        seen.append("step")
+        return step(trainer)
+
+    monkeypatch.setattr(RunInfo, "save", saving)
+    monkeypatch.setattr(Trainer, "_train_step", stepping)
+    cli.ok(*args, "--max-steps", "4", *(["--resume"] if resume else []))
+    assert seen[: seen.index("step")] == ["run.json running"]
