@@ -1,11 +1,15 @@
-"""`llada runs`: list and show at 80 columns and as JSON; rm asks, names the children, keeps the run on no."""
+"""`llada runs`: list and show at 80 columns and as JSON; rm asks, names the children, keeps the run on
+no; one damaged run.json is listed corrupt and can be removed."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 
-from tests.conftest import MICRO
+import pytest
+
+from tests.conftest import MICRO, TESTS
 
 
 def test_runs_list_and_show_json(pipeline):
@@ -56,3 +60,17 @@ def test_runs_rm_names_the_children_and_keeps_the_run_on_no(pipeline):
     assert "warning: run 'ar-base' is the parent of ar-chat, dlm-base" in refused.stderr
     assert "kept run 'ar-base'" in refused.stderr
     assert (pipeline.home / "runs/ar-base/run.json").is_file()
+
+
+@pytest.mark.parametrize("damage", [{"kind": "gpt"}, {"model": None}, {"parent": 123}, {"status": 5}])
+def test_one_damaged_run_json_is_listed_corrupt_and_removable(cli, damage):
+    shutil.copytree(TESTS / "fixtures" / "legacy-home", cli.home)
+    path = cli.home / "runs" / "legacy-dlm" / "run.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **damage}))
+    rows = {row["name"]: row for row in json.loads(cli.ok("runs", "list", "--json").stdout)}
+    assert rows["legacy-dlm"]["status"] == "corrupt" and rows["legacy-ar"]["kind"] == "ar"
+    assert "legacy-ar" in cli.ok("runs", "list").stdout
+    shown = cli("runs", "show", "legacy-dlm")
+    assert shown.exit_code == 1 and "field '" in shown.stderr and "Traceback" not in shown.output
+    cli.ok("runs", "rm", "legacy-dlm", "--yes")
+    assert not (cli.home / "runs" / "legacy-dlm").exists() and (cli.home / "runs" / "legacy-ar").exists()

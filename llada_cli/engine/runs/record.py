@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from ..atomic import write_json_atomic
 from ..config import DataConfig, Kind, ModelConfig, Stage, TrainConfig
 from ..errors import LladaError, UsageError
 from ..objective_configs import OBJECTIVE_CONFIGS
+from ..typed import mismatches, shown
 
 FORMAT = 3
 # objective fields renamed since format 1: old name -> new name
@@ -111,17 +113,31 @@ class RunInfo:
             raise LladaError(f"{path} is corrupt (not UTF-8 text); fix or remove it") from None
         except json.JSONDecodeError as err:
             raise LladaError(f"{path} is corrupt ({err.msg}); fix or remove it") from None
+        except (ValueError, RecursionError):  # an integer of over 4,300 digits, a list nested too deep
+            raise LladaError(f"{path} is corrupt (a number or nesting too large); fix or remove it") from None
         if not isinstance(data, dict):
             raise LladaError(f"{path} does not describe a run (not a JSON object); fix or remove it")
+        version = data.get("format", 1)
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT:
+            raise LladaError(
+                f"{path} was written by a newer llada (format {version}; this release reads formats 1 to "
+                f"{FORMAT}): upgrade llada to use this run"
+            )
         try:
             return cls.from_json(data)
+        except Damaged as err:
+            raise LladaError(f"{path}: {err}; fix or remove it") from None
         except (KeyError, TypeError, ValueError) as err:
             raise LladaError(f"{path} does not describe a run ({err}); fix or remove it") from None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        """A run from its run.json, any format this release reads; a field of the wrong type is Damaged."""
         version = data.get("format", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT:
+            raise Damaged(f"field 'format' must be an integer from 1 to {FORMAT}, got {shown(version)}")
         data = _from_format_1(data) if version == 1 else dict(data)
+        _check_record(data)
         if (
             version < 3
             and data.get("objective")
@@ -137,6 +153,51 @@ class RunInfo:
         objective_class = OBJECTIVE_CONFIGS.get((data["kind"], data["stage"]))
         values["objective"] = _config(objective_class, data.get("objective")) if objective_class else None
         return cls(**values)
+
+
+class Damaged(ValueError):
+    """A run.json field that is missing or of the wrong type (hand-edited or written by other code)."""
+
+
+# run.json's sections: the config class each holds (the objective's depends on kind and stage)
+SECTIONS: dict[str, type | None] = {
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "data": DataConfig,
+    "objective": None,
+}
+
+
+def _check_record(data: dict[str, Any]) -> None:
+    """Every field of the record, and of each config section, of the type RunInfo declares."""
+    for required in ("name", "kind", "stage", "model"):
+        if required not in data:
+            raise Damaged(f"field '{required}' is missing")
+    plain = {name: value for name, value in data.items() if name not in SECTIONS}
+    for name, what, value in mismatches(RunInfo, plain):
+        raise Damaged(f"field '{name}' must be {what}, got {shown(value)}")
+    for name in ("created", "finished"):
+        if isinstance(data.get(name), str) and not _is_time(data[name]):
+            raise Damaged(
+                f"field '{name}' must be a date and time like 2026-01-31T12:00:00, got {shown(data[name])}"
+            )
+    for section, cls in SECTIONS.items():
+        stored = data.get(section)
+        if stored is None and section != "model":
+            continue
+        if not isinstance(stored, dict):
+            raise Damaged(f"field '{section}' must be an object, got {shown(stored)}")
+        cls = cls or OBJECTIVE_CONFIGS.get((data["kind"], data["stage"]))
+        for name, what, value in mismatches(cls, stored) if cls else ():
+            raise Damaged(f"field '{section}.{name}' must be {what}, got {shown(value)}")
+
+
+def _is_time(stamp: str) -> bool:
+    try:
+        datetime.fromisoformat(stamp)
+    except ValueError:
+        return False
+    return True
 
 
 def _config(cls: type, stored: dict[str, Any] | None) -> Any:

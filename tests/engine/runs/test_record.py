@@ -16,6 +16,7 @@ import shutil
 import pytest
 from safetensors.torch import load_file
 
+from llada_cli.engine.errors import LladaError
 from llada_cli.engine.runs.record import RunInfo
 from tests.conftest import TESTS
 
@@ -70,3 +71,42 @@ def test_a_block_curriculum_run_of_format_2_keeps_its_meaning():
         0.2,
         0.6,
     )  # today's mask-ratio defaults
+
+
+def good_record() -> dict:
+    return json.loads((FIXTURES / "legacy-home" / "runs" / "legacy-ar" / "run.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"kind": "gpt"}, "field 'kind' must be one of ar, diffusion, got 'gpt'"),
+        ({"model": None}, "field 'model' must be an object, got None"),
+        ({"model": [1]}, "field 'model' must be an object"),
+        ({"tokens": "lots"}, "field 'tokens' must be an integer, got 'lots'"),
+        ({"best": "x"}, "field 'best' must be an object or null"),
+        ({"created": "yesterday"}, "field 'created' must be a date and time"),
+        ({"status": 5}, "field 'status' must be one of created, running"),
+        ({"parent": 123}, "field 'parent' must be a string or null, got 123"),
+        ({"command": "llada"}, "field 'command' must be a list of strings"),
+        ({"step": 10**40}, "field 'step' must be an integer"),
+        ({"format": 3, "train": {"batch_size": "16"}}, "field 'train.batch_size' must be an integer"),
+        ({"format": 3, "train": None, "data": []}, "field 'data' must be an object, got []"),
+        ({"format": "3"}, "field 'format' must be an integer from 1 to 3"),
+        ({"format": 99}, "was written by a newer llada (format 99; this release reads formats 1 to 3)"),
+    ],
+)
+def test_a_damaged_run_json_is_refused_naming_its_field(tmp_path, change, words) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({**good_record(), **change}))
+    with pytest.raises(LladaError) as refused:
+        RunInfo.load(path)
+    assert str(refused.value).startswith(str(path)) and words in str(refused.value)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"step": ' + "9" * 5000 + "}", "\xff\xfe"])
+def test_json_that_readers_refuse_is_a_corrupt_run_json(tmp_path, text) -> None:
+    path = tmp_path / "run.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(LladaError, match="is corrupt"):
+        RunInfo.load(path)

@@ -120,3 +120,16 @@ def test_a_damaged_checkpoint_on_resume_names_the_file(cli, pipeline, damaged, c
     assert error.startswith(f"cannot read {path} ({reason}")
     assert error.endswith(f"the checkpoint is damaged: remove {step} to resume from the checkpoint before it")
     assert (run / "run.json").read_text() == before
+
+
+def test_a_refused_resume_leaves_run_json_as_it_was(cli, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"paragraph {i} of the corpus, with a few words.\n\n" for i in range(300)))
+    data = ("--data", str(corpus), "--dtype", "fp32")
+    cli.ok("pretrain", "ar", *MICRO, *data, "--max-steps", "2", "--run-name", "r")
+    record = cli.home / "runs" / "r" / "run.json"
+    before = record.read_bytes()
+    corpus.write_text(corpus.read_text() * 2)  # the data changed: the stream cannot continue
+    refused = cli("pretrain", "ar", "--run-name", "r", "--resume", "--max-steps", "4")
+    assert refused.exit_code == 2 and "cannot resume: the data now has" in refused.stderr
+    assert record.read_bytes() == before
