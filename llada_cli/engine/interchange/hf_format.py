@@ -26,6 +26,7 @@ from ..errors import LladaError, UsageError, named
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import YARN_BETA_FAST, YARN_BETA_SLOW, Transformer
 from ..runs.loaded import LoadedRun
+from ..typed import expected, shown
 from ..vocabulary import EOS, IM_END, MASK
 
 WEIGHTS = "model.safetensors"
@@ -215,11 +216,16 @@ def load_hf_folder(path: Path, kind: Kind | None = None) -> tuple[Transformer, K
         values = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise LladaError(f"{path / 'config.json'}: not a readable JSON config ({error})") from None
+    llada = values.get("llada", {}) if isinstance(values, dict) else None
+    if not isinstance(values, dict) or not isinstance(llada, dict):
+        raise LladaError(f"{path / 'config.json'}: not a model config (a JSON object, its llada entry too)")
+    if llada.get("kind", kind or "ar") not in ("ar", "diffusion"):
+        raise LladaError(f"{path / 'config.json'}: llada.kind {shown(llada['kind'])} is not ar or diffusion")
     if values.get("model_type") not in ("llama", "qwen3", "mistral"):
         raise LladaError(
             f"{path}: model_type '{values.get('model_type')}' is not a Llama-style model llada can read"
         )
-    kind = kind or values.get("llada", {}).get("kind") or "ar"
+    kind = kind or llada.get("kind") or "ar"
     config = _model_config(values, kind, path)
     state = _folder_state(path)
     state = {key.removeprefix("model."): tensor for key, tensor in state.items()}
@@ -235,7 +241,26 @@ def load_hf_folder(path: Path, kind: Kind | None = None) -> tuple[Transformer, K
     return model.eval(), kind
 
 
+# The config.json entries llada reads, with the type each must have.
+HF_TYPES: dict[str, Any] = {
+    "vocab_size": int,
+    "hidden_size": int,
+    "num_hidden_layers": int,
+    "num_attention_heads": int,
+    "num_key_value_heads": int | None,
+    "intermediate_size": int | None,
+    "head_dim": int | None,
+    "max_position_embeddings": int,
+    "rms_norm_eps": float,
+    "rope_theta": float | None,
+    "tie_word_embeddings": bool,
+}
+
+
 def _model_config(values: dict[str, Any], kind: Kind, path: Path) -> ModelConfig:
+    for name, hint in HF_TYPES.items():
+        if name in values and (what := expected(values[name], hint)) is not None:
+            raise LladaError(f"{path / 'config.json'}: {name} must be {what}, got {shown(values[name])}")
     if values.get("attention_bias") or values.get("mlp_bias"):
         raise LladaError(f"{path}: biases in attention or MLP; llada's model has none")
     if values.get("sliding_window") and values.get("use_sliding_window", True):
@@ -244,27 +269,32 @@ def _model_config(values: dict[str, Any], kind: Kind, path: Path) -> ModelConfig
     if values.get("head_dim") and heads and hidden and values["head_dim"] * heads != hidden:
         raise LladaError(f"{path}: head_dim {values['head_dim']} is not hidden_size / num_attention_heads")
     rope_theta, rope_scaling, rope_original = _rope(values, path)
+    llada = values.get("llada", {})
     try:
-        return ModelConfig(
+        shape = dict(
             vocab_size=values["vocab_size"],
             hidden_size=values["hidden_size"],
             num_hidden_layers=values["num_hidden_layers"],
             num_attention_heads=values["num_attention_heads"],
             num_kv_heads=values.get("num_key_value_heads"),
             intermediate_size=values.get("intermediate_size"),
-            seq_len=values.get("llada", {}).get("seq_len") or values.get("max_position_embeddings", 2048),
+            seq_len=llada.get("seq_len") or values.get("max_position_embeddings", 2048),
             rope_theta=rope_theta,
             rope_scaling=rope_scaling,
             rope_original_max_position=rope_original,
             tie_embeddings=bool(values.get("tie_word_embeddings", False)),
             qk_norm=values.get("model_type") == "qwen3",
-            norm_eps=float(values.get("rms_norm_eps", 1e-6)),
+            norm_eps=values.get("rms_norm_eps", 1e-6),
             hidden_act=values.get("hidden_act", "silu"),
             causal=kind == "ar",
-            logit_shift=kind == "diffusion" and bool(values.get("llada", {}).get("logit_shift", False)),
+            logit_shift=kind == "diffusion" and bool(llada.get("logit_shift", False)),
         )
     except KeyError as missing:
         raise LladaError(f"{path / 'config.json'} lacks {missing}") from None
+    try:
+        return ModelConfig(**shape)
+    except UsageError as error:  # a value out of its bounds
+        raise LladaError(f"{path / 'config.json'}: {error}") from None
 
 
 def _rope(values: dict[str, Any], path: Path) -> tuple[float, float, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -43,3 +45,13 @@ def test_unreadable_files_are_refused(tmp_path):
     torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(LladaError, match="unknown checkpoint layout"):
         load_external_model(tmp_path / "other.pt", causal=True)
+
+
+@pytest.mark.parametrize("seed", [8, 0, 1, 2])
+def test_noise_after_a_pickle_header_is_not_a_checkpoint(tmp_path, seed):
+    # a pickle header then random bytes: the unpickler fails as it likes (IndexError for seed 8)
+    noise = random.Random(seed)
+    path = tmp_path / "noise.pt"
+    path.write_bytes(bytes([0x80, 2]) + bytes(noise.randrange(256) for _ in range(64)))
+    with pytest.raises(LladaError, match="not a PyTorch checkpoint"):
+        read_checkpoint(path)

@@ -121,3 +121,26 @@ def test_export_refuses_a_yarn_ramp_transformers_computes_differently(cli, tmp_p
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
     assert "--rope-theta 100" in refused.stderr and "--inference-rope-scaling" in refused.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (None, "not a model config"),
+        ([1, 2], "not a model config"),
+        ({"llada": "x"}, "not a model config"),
+        ({"llada": {"kind": "gpt"}}, "llada.kind 'gpt' is not ar or diffusion"),
+        ({"hidden_size": "64"}, "hidden_size must be an integer, got '64'"),
+        ({"num_hidden_layers": 0}, "must be at least 1"),
+    ],
+)
+def test_a_damaged_export_is_refused_in_one_line(cli, tmp_path, change, words):
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "ar")
+    folder = tmp_path / "hf"
+    cli.ok("export", "ar", str(folder))
+    config = folder / "config.json"
+    damaged = change if not isinstance(change, dict) else {**json.loads(config.read_text()), **change}
+    config.write_text(json.dumps(damaged))
+    refused = cli("runs", "import", str(folder), "--name", "back")
+    assert refused.exit_code == 1 and words in refused.stderr and "Traceback" not in refused.output
+    assert len(refused.stderr.strip().splitlines()) == 1
