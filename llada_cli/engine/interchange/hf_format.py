@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from ..atomic import atomic_path
 from ..config import Kind, ModelConfig
 from ..errors import LladaError, UsageError, named
+from ..model.checkpoint import write_safetensors
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import YARN_BETA_FAST, YARN_BETA_SLOW, Transformer
 from ..runs.loaded import LoadedRun
@@ -157,8 +157,7 @@ def _write_folder(folder: Path, model: Transformer, tokenizer: Tokenizer, kind: 
     }
     if config.tie_embeddings:
         tensors.pop("lm_head.weight")
-    with atomic_path(folder / WEIGHTS) as tmp:  # which also gives it a plain write's mode, not 0600
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    write_safetensors(tensors, folder / WEIGHTS, {"format": "pt"})  # with a plain write's mode, not 0600
     _write_json(folder / "config.json", hf_config(config, tokenizer, kind))
     tokenizer.save(folder / "tokenizer.json")
     _write_json(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import torch
 from safetensors import SafetensorError
@@ -25,8 +27,19 @@ def save_weights(config: ModelConfig, state: dict[str, torch.Tensor], path: Path
     tensors = {name: tensor.contiguous() for name, tensor in state.items()}
     if config.tie_embeddings:
         tensors.pop("lm_head.weight", None)  # load_weights restores it from the embedding
+    write_safetensors(tensors, path, metadata)
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """An atomic safetensors file; a failed write (a full disk) is the OSError safetensors wraps."""
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as err:
+            code = re.search(r"os error (\d+)", str(err))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
 
 
 def read_weights_config(path: Path) -> ModelConfig:
@@ -64,8 +77,32 @@ def load_weights(path: Path, config: ModelConfig | None = None, device: str = "c
 
 
 def save_trainer_state(state: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as file:
+        writer = _Writer(file)
+        try:
+            torch.save(state, cast(BinaryIO, writer))  # write() and flush() are all torch uses
+        except RuntimeError:  # torch words a failed write as its own error: the OSError behind it
+            if writer.error is None:
+                raise
+            raise OSError(writer.error.errno, writer.error.strerror, str(path)) from None
+
+
+class _Writer:
+    """A file torch.save writes to that keeps the OSError a write raised (a full disk)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:

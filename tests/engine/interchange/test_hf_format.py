@@ -9,6 +9,7 @@ import torch
 
 from llada_cli import api
 from tests.conftest import MICRO
+from tests.engine.runs.test_folder import limited_llada
 
 IDS = torch.randint(3, 512, (1, 60), generator=torch.Generator().manual_seed(0))  # most of a 64-token row
 
@@ -144,3 +145,11 @@ def test_a_damaged_export_is_refused_in_one_line(cli, tmp_path, change, words):
     refused = cli("runs", "import", str(folder), "--name", "back")
     assert refused.exit_code == 1 and words in refused.stderr and "Traceback" not in refused.output
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_an_export_that_cannot_be_written_leaves_nothing(cli, tmp_path):
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "ar")
+    failed = limited_llada(cli.home, 300_000, "export", "ar", str(tmp_path / "hf"))
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith("error: File too large") and len(failed.stderr.splitlines()) == 1
+    assert not (tmp_path / "hf").exists() and not (tmp_path / ".hf.partial").exists()
