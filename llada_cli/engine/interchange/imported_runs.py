@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from ..config import Kind
-from ..errors import UsageError, named
+from ..errors import LladaError, UsageError, named
 from ..model.checkpoint import WEIGHTS_FILE, save_weights
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import grow_vocab
@@ -29,6 +31,10 @@ def external_kind(path: Path) -> Kind:
 def is_checkpoint_file(spec: str) -> bool:
     path = Path(spec).expanduser()
     return path.suffix in EXTERNAL_SUFFIXES and path.is_file()
+
+
+# A model may have more token rows than its tokenizer has ids (padded to a round size), not this many.
+PADDED_ROWS = 128
 
 
 def external_run(
@@ -69,6 +75,13 @@ def _external_run(
         tokenizer = tokenizer.with_mask_token()
     if tokenizer.vocab_size > model.config.vocab_size:
         model = grow_vocab(model, tokenizer.vocab_size).eval()
+    if model.config.vocab_size - tokenizer.vocab_size >= PADDED_ROWS:
+        raise LladaError(
+            f"{path} has {model.config.vocab_size} token rows but the tokenizer {tokenizer.vocab_size} ids: "
+            "give the tokenizer the model was trained with"
+        )
+    if not all(bool(torch.isfinite(weight).all()) for weight in model.state_dict().values()):
+        raise LladaError(f"{path} holds NaN or infinite weights: it cannot be sampled or trained")
     info = RunInfo(
         name=Path(path).name,
         kind=kind,

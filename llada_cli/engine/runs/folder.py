@@ -76,8 +76,8 @@ class Run:
 
     def latest_step(self) -> int | None:
         pointer = self.path / "latest"
-        if pointer.is_file():
-            match = CHECKPOINT_DIR.match(pointer.read_text().strip())
+        if pointer.is_file():  # a damaged pointer (not text, not a step) is ignored: the folders say
+            match = CHECKPOINT_DIR.match(pointer.read_bytes().decode("utf-8", "replace").strip())
             if match and self.checkpoint_dir(int(match.group(1))).is_dir():
                 return int(match.group(1))
         steps = self.checkpoint_steps()

@@ -10,8 +10,9 @@ from ..errors import LladaError
 from ..model.checkpoint import WEIGHTS_FILE, load_weights
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import Transformer
+from ..vocabulary import MASK
 from .folder import Run
-from .record import RunInfo
+from .record import RunInfo, a_kind
 
 
 @dataclass
@@ -42,6 +43,17 @@ def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRu
         raise LladaError(
             f"run '{run.name}': tokenizer has {tokenizer.vocab_size} tokens but the model only "
             f"{model.config.vocab_size}; the run folder is inconsistent"
+        )
+    if model.config.causal != (info.kind == "ar"):  # weights copied in from a run of the other kind
+        held = "an AR" if model.config.causal else "a diffusion"
+        raise LladaError(
+            f"run '{run.name}' is {a_kind(info.kind)} run but step {step} holds {held} model's weights; "
+            "the run folder is inconsistent"
+        )
+    if info.kind == "diffusion" and tokenizer.mask_id is None:
+        raise LladaError(
+            f"run '{run.name}': its tokenizer.json has no {MASK} token, which a diffusion run needs; "
+            "the run folder is inconsistent"
         )
     model.eval()
     return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path)

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from llada_cli.engine.errors import UsageError
+from llada_cli.engine.errors import LladaError, UsageError
 from llada_cli.engine.interchange.imported_runs import register_import
 from llada_cli.engine.model.tokenizer import Tokenizer
 from llada_cli.engine.runs.loaded import load_run
@@ -145,3 +145,24 @@ def test_checkpoint_files_sample_and_fine_tune_in_place(cli, tmp_path):
     likelihood = json.loads(scored.stdout)["likelihood"]
     assert likelihood["exact"] and likelihood["tokens"] == 2 * 31
     assert not (cli.home / "runs" / checkpoint.name).exists()  # the file was not imported
+
+
+def test_a_model_with_far_more_token_rows_than_the_tokenizer_is_refused(tmp_path, tokenizer_path):
+    state = minimind_state("minimind-qk-norm")
+    padded = {
+        k: torch.cat([v, v.new_zeros(600, *v.shape[1:])]) if v.shape[0] == VOCAB else v
+        for k, v in state.items()
+    }
+    torch.save(padded, tmp_path / "wide.pt")
+    with pytest.raises(
+        LladaError, match="token rows but the tokenizer .* ids: give the tokenizer the model was"
+    ):
+        register_import(Registry(tmp_path / "home"), tmp_path / "wide.pt", "wide", tokenizer_path, "ar")
+    assert not (tmp_path / "home" / "runs" / "wide").exists()
+
+
+def test_weights_that_are_not_finite_are_refused(tmp_path, tokenizer_path):
+    state = {k: torch.full_like(v, float("nan")) for k, v in minimind_state("minimind-qk-norm").items()}
+    torch.save(state, tmp_path / "nan.pt")
+    with pytest.raises(LladaError, match="holds NaN or infinite weights"):
+        register_import(Registry(tmp_path / "home"), tmp_path / "nan.pt", "nan", tokenizer_path, "ar")
