@@ -10,24 +10,43 @@ from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
+from ..engine.data.formats import ConversationCounts
 from .common import counted, err, flag
 
 if TYPE_CHECKING:
     from ..engine.training.trainer import TrainEvent
 
 
+# What a training bar shows after the step count, most important first: a narrow terminal drops
+# fields from the end, never the run's name, the step count or the loss.
+FIELDS = (
+    ("loss", "loss {:.4f}"),
+    ("val_loss", "val {:.4f}"),
+    ("lr", "lr {:.2e}"),
+    ("tokens_per_s", "{:,.0f} tok/s"),
+    ("block_size", "block {:.0f}"),  # averaged over processes, so a float
+)
+MIN_BAR, MAX_BAR = 10, 40
+
+
 def _describe(record: dict) -> str:
-    parts = []
-    for key, fmt in (
-        ("loss", "loss {:.4f}"),
-        ("val_loss", "val {:.4f}"),
-        ("lr", "lr {:.2e}"),
-        ("tokens_per_s", "{:,.0f} tok/s"),
-        ("block_size", "block {:.0f}"),  # averaged over processes, so a float
-    ):
-        if key in record:
-            parts.append(fmt.format(record[key]))
-    return "  ".join(parts)
+    return "  ".join(fmt.format(record[key]) for key, fmt in FIELDS if key in record)
+
+
+def bar_line(name: str, done: float, total: float, count: str, fields: list[str], width: int) -> str:
+    """One progress line that fits `width` columns: name, bar, count, then the fields in order;
+    fields go from the end (then the bar shrinks, then goes) before anything is cut."""
+    kept = list(fields)
+    while True:
+        text = "  ".join([count, *kept])
+        room = width - len(name) - len(text) - 2
+        if room >= MIN_BAR or not kept[1:]:
+            break
+        kept.pop()
+    bar = min(MAX_BAR, room) if room >= 3 else 0
+    filled = round(bar * min(done / total, 1.0)) if total else 0
+    drawn = f"[bar.finished]{'━' * filled}[/][bar.back]{'━' * (bar - filled)}[/] " if bar else ""
+    return f"[bold]{name}[/] {drawn}{text}"
 
 
 def _shown(value: object) -> str:
@@ -103,14 +122,7 @@ class TrainProgress:
 
     def __enter__(self) -> TrainProgress:
         if self.live:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeRemainingColumn(),
-                console=err,
-            )
+            self.progress = Progress(TextColumn("{task.fields[line]}"), console=err)
             self.progress.start()
         return self
 
@@ -139,9 +151,11 @@ class TrainProgress:
         seconds = max(1e-9, time.perf_counter() - self.read_started)
         speed = f"{done / 2**20 / seconds:.1f} MB/s"
         if self.progress is not None:
+            count = f"{done / 2**20:,.0f}/{total / 2**20:,.0f} MB"
+            line = bar_line("tokenizing", done, total, count, [speed], err.size.width)
             if self.reading is None:
-                self.reading = self.progress.add_task("tokenizing (MB)", total=total / 2**20, info="")
-            self.progress.update(self.reading, completed=done / 2**20, info=speed)
+                self.reading = self.progress.add_task("tokenizing", line=line)
+            self.progress.update(self.reading, line=line)
         elif done == total:
             err.print(f"{self.run_name}: tokenized {total / 2**20:,.1f} MB in {seconds:.0f} s ({speed})")
 
@@ -155,6 +169,8 @@ class TrainProgress:
             err.print(f"{self.run_name}: {run_line(event.record, event.total_steps)}", highlight=False)
         if self.verbosity >= 0 and "rows" in event.record:
             err.print(f"{self.run_name}: {data_line(event.record, event.total_steps)}", highlight=False)
+            if skipped := ConversationCounts.of_summary(event.record).line():
+                err.print(f"{self.run_name}: {skipped}", highlight=False)
             if event.total_steps < FEW_STEPS and not event.step:
                 err.print(
                     f"{self.run_name}: {event.total_steps} steps are too few to learn much; "
@@ -166,21 +182,28 @@ class TrainProgress:
             err.print(f"{self.run_name}: objective {resolved}", highlight=False)
         self.started, self.first_step = time.perf_counter(), event.step
         if self.progress is not None:
-            self.task = self.progress.add_task(
-                self.run_name, total=event.total_steps, completed=event.step, info=""
-            )
+            line = self._line(event.step, event.total_steps, {})
+            self.task = self.progress.add_task(self.run_name, line=line)
         elif self.verbosity >= 0 and event.step:
             err.print(f"{self.run_name}: resuming at step {event.step}/{event.total_steps}")
 
     def _update(self, event: TrainEvent) -> None:
         text = _describe(event.record)
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=event.step, info=text)
+            self.progress.update(self.task, line=self._line(event.step, event.total_steps, event.record))
         elif self.verbosity >= 0:
             timing = self._timing(event.step, event.total_steps)
             err.print(
                 f"{self.run_name} step {event.step}/{event.total_steps}  {text}  {timing}", highlight=False
             )
+
+    def _line(self, step: int, total: int, record: dict) -> str:
+        """The bar's line: the step count and the loss always, then the time left and the rest."""
+        fields = [fmt.format(record[key]) for key, fmt in FIELDS if key in record]
+        if step > self.first_step:
+            elapsed = time.perf_counter() - self.started
+            fields.insert(1, f"{duration(elapsed / (step - self.first_step) * (total - step))} left")
+        return bar_line(self.run_name, step, total, f"{step}/{total}", fields, err.size.width)
 
     def _timing(self, step: int, total: int) -> str:
         """'1m05s elapsed, 3m10s left' from the pace since this process started training."""

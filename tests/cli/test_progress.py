@@ -1,8 +1,11 @@
-"""Progress output (cli/progress.py): log lines off a terminal, tokenizing and import reports."""
+"""Progress output (cli/progress.py): log lines off a terminal, a bar that fits the terminal,
+tokenizing and import reports."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from tests.conftest import MICRO
 from tests.engine.interchange.test_imported_runs import _files
@@ -53,3 +56,39 @@ def test_an_import_shows_what_it_reads_on_a_terminal(cli, tmp_path, monkeypatch)
     screen.truncate(0)
     cli.ok("-q", "runs", "import", str(checkpoint), "--name", "mm2", "--tokenizer", str(tokenizer))
     assert screen.getvalue() == ""  # --quiet: results and errors only
+
+
+FIELDS = ["loss 3.2109", "1m05s left", "val 3.3000", "lr 3.00e-04", "1,234 tok/s", "block 16"]
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 200])
+def test_the_bar_fits_the_width_dropping_fields_from_the_end(width):
+    from rich.text import Text
+
+    from llada_cli.cli.progress import MAX_BAR, MIN_BAR, bar_line
+
+    line = Text.from_markup(bar_line("dlm-base", 50, 600, "50/600", FIELDS, width)).plain
+    assert len(line) <= width and line.startswith("dlm-base ") and "50/600  loss 3.2109" in line
+    shown = [field for field in FIELDS if field in line]
+    assert shown == FIELDS[: len(shown)]  # the most important ones, in order
+    bar = line.count("━")
+    assert bar == 0 or bar >= 3
+    assert bar >= MIN_BAR or len(shown) == 1 and width - len(line) < MIN_BAR
+    if width >= 200:
+        assert shown == FIELDS and bar == MAX_BAR
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_training_bar_at_narrow_widths_keeps_the_step_count_and_loss(cli, monkeypatch, width):
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from llada_cli.cli import progress
+
+    screen = StringIO()
+    monkeypatch.setattr(progress, "err", Console(file=screen, force_terminal=True, width=width))
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "6", "--run-name", "bar")
+    last = [line for line in Text.from_ansi(screen.getvalue()).plain.splitlines() if line.startswith("bar ━")]
+    assert last and "6/6  loss " in last[-1] and len(last[-1]) <= width and "…" not in last[-1]
