@@ -10,7 +10,11 @@ before writing its run.json) and kills again, `--kills` times; the last attempt 
 and its final weights must equal the reference's, bit for bit. Every other trial starts as an
 `--overwrite` of a finished run: after each kill, that old run must be back in place, kept under a
 visible name, or replaced by a new run that has saved a checkpoint. Then two races: an overwrite
-and a second resume of a run being trained must both be refused, naming its process.
+and a second resume of a run being trained must both be refused, naming its process. Last, full
+disks: the same run, and an export, in a process that cannot write a file over N bytes (writes
+fail with EFBIG as with ENOSPC), N just under the size of each file a run writes (tokenizer.json,
+run.json, the weights, the trainer state): each must fail in one line, or finish, and the run then
+finish unlimited with the reference's weights; an export must leave no folder.
 
 Prints kills (and how many landed in a checkpoint write), resumes, bit-identical runs,
 leftovers (temp folders, hidden runs or folders without run.json still there at the end), lost
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import shutil
 import signal
 import struct
@@ -50,6 +55,9 @@ class Figures:
     old_runs_kept_visible: int = 0
     race_checks_passed: int = 0
     race_checks: int = 0
+    full_disk_trials: int = 0
+    full_disk_one_line_errors: int = 0  # the others finished (the limit was above every file)
+    full_disk_tracebacks: int = 0
 
 
 def tensors(data: bytes) -> dict[str, bytes]:
@@ -77,14 +85,25 @@ class Bench:
         steps_flags = ["--save-every", "1", "--max-steps", str(steps or self.steps)]
         return ["pretrain", "ar", "--preset", self.preset, *SHAPE, *steps_flags, "--run-name", name]
 
-    def llada(self, *args: str) -> subprocess.Popen:
+    def llada(self, *args: str, file_limit: int | None = None) -> subprocess.Popen:
         # one thread: the same sums in the same order in every process, so weights compare bit for bit
         command = [sys.executable, "-m", "llada_cli", "--home", str(self.home), "--quiet", "--threads", "1"]
         command += args
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def finish(self, *args: str) -> tuple[int, str]:
-        process = self.llada(*args)
+        def limit() -> None:  # a full disk: writes past file_limit bytes fail (EFBIG), not the process
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+        return subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=limit if file_limit is not None else None,
+        )
+
+    def finish(self, *args: str, file_limit: int | None = None) -> tuple[int, str]:
+        process = self.llada(*args, file_limit=file_limit)
         _, stderr = process.communicate()
         return process.returncode, stderr
 
@@ -198,6 +217,39 @@ class Bench:
         self.figures.resumes += 1
         self.check(self.finish(*resumed)[0] == 0)
 
+    def full_disk(self, name: str, file_limit: int) -> None:
+        """Train under a file-size limit, then unlimited: one line or success, then the reference."""
+        self.figures.full_disk_trials += 1
+        code, stderr = self.finish(*self.train(name), file_limit=file_limit)
+        self.figures.full_disk_tracebacks += "Traceback" in stderr
+        self.figures.full_disk_one_line_errors += code == 1 and len(stderr.strip().splitlines()) == 1
+        info = self.info(name)
+        if info is None or info["status"] != "completed":
+            self.finish(*self.train(name), *(["--resume"] if info is not None else []))
+        info = self.info(name)
+        if info is None or info["status"] != "completed":
+            self.figures.lost_runs += 1
+        elif self.weights(name) == self.reference:
+            self.figures.bit_identical_runs += 1
+        else:
+            self.figures.mixed_runs += 1
+
+    def full_disk_export(self, file_limit: int) -> None:
+        self.figures.full_disk_trials += 1
+        out = self.home / "export"
+        code, stderr = self.finish("export", "reference", str(out), file_limit=file_limit)
+        self.figures.full_disk_tracebacks += "Traceback" in stderr
+        one_line = code == 1 and len(stderr.strip().splitlines()) == 1
+        self.figures.full_disk_one_line_errors += one_line
+        self.figures.leftovers += one_line and (out.exists() or (self.home / ".export.partial").exists())
+
+    def file_limits(self) -> list[int]:
+        """Just under the size of each file a run writes: each limit fails a different write."""
+        run = self.runs / "reference"
+        step = run / "checkpoints" / (run / "latest").read_text().strip()
+        files = [run / "tokenizer.json", run / "run.json", step / "model.safetensors", step / "trainer.pt"]
+        return sorted({path.stat().st_size - 1 for path in files})
+
     def check(self, passed: bool) -> None:
         self.figures.race_checks += 1
         self.figures.race_checks_passed += passed
@@ -229,6 +281,10 @@ def main() -> None:
         for trial in range(args.trials):
             bench.trial(f"trial-{trial}", args.kills, overwrite=trial % 2 == 1)
         bench.race("race")
+        limits = bench.file_limits()
+        for limit in limits:
+            bench.full_disk(f"disk-{limit}", limit)
+        bench.full_disk_export(limits[-2])  # under the weights' size
         bench.finish("runs", "list")
         bench.count_leftovers()
         figures = asdict(bench.figures) | {"seconds": round(time.perf_counter() - started, 1)}
