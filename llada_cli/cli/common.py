@@ -75,10 +75,8 @@ def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) ->
             where = f": {error.filename}" if error.filename else ""
             typer.echo(f"error: {error.strerror or error}{where}", err=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo(
-                "interrupted; a training run continues with --resume from its last checkpoint", err=True
-            )
+        except KeyboardInterrupt:  # a training command says how to resume before this (run_training)
+            typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
         except Exception as error:  # the last resort: a bug of ours, still one line unless -v
             ctx = next((a for a in (*args, *kwargs.values()) if hasattr(a, "find_root")), None)
