@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..engine.data.lines import stream_lines
 from ..engine.errors import LladaError, UsageError, named
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .common import cli_errors, complete_run_name, err, flag, globals_of, out
@@ -71,7 +73,7 @@ def chat(
         err.print(f"chatting with {model.name} ({model.kind}); /help lists the commands", highlight=False)
     conversation = Conversation(system)
     turn_seed = g.seed if seed is None else seed
-    while (line := _read(interactive)) is not None:
+    for line in _typed() if interactive else _piped():
         line = line.strip()
         if not line:
             continue
@@ -88,11 +90,20 @@ def chat(
         turn_seed += 1
 
 
-def _read(interactive: bool) -> str | None:
-    try:
-        return err.input("[bold cyan]you>[/] ") if interactive else sys.stdin.readline() or None
-    except EOFError:
-        return None
+def _typed() -> Iterator[str]:
+    """The lines typed at the prompt, until Ctrl-D."""
+    while True:
+        try:
+            yield err.input("[bold cyan]you>[/] ")
+        except EOFError:
+            return
+
+
+def _piped() -> Iterator[str]:
+    """Piped stdin, a line at a time as it arrives, read as every data file is (UTF-8, bounded
+    lines; engine/data/lines.py): a UTF-16 or binary stdin is refused with its line number."""
+    for _, line in stream_lines(sys.stdin.buffer.readline, "stdin"):
+        yield line
 
 
 def _command(line: str, conversation: Conversation, model: api.Model, options: dict[str, Any]) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +10,11 @@ import typer
 
 from ..engine.atomic import atomic_path
 from ..engine.data import fetch as fetching
-from ..engine.data.formats import is_sft_row
-from ..engine.data.sources import read_jsonl_conversations, read_jsonl_texts
+from ..engine.data.formats import ConversationCounts, is_sft_row
+from ..engine.data.lines import check_file, json_value, text_lines
+from ..engine.data.sources import iter_jsonl_conversations, iter_jsonl_texts
 from ..engine.errors import UsageError
-from .common import cli_errors, err, globals_of, out
+from .common import cli_errors, counted, err, globals_of, out
 from .root import HelpCommand, HelpGroup
 
 app = typer.Typer(cls=HelpGroup, help="Get training data.", no_args_is_help=True)
@@ -69,11 +69,17 @@ def _check_local(path: Path, out_dir: Path | None, field: str) -> Path:
     """Validate every line (conversations or texts); with --out, copy it there."""
     if path.suffix != ".jsonl":
         raise UsageError(f"{path}: expected builtin, minimind or a .jsonl file")
+    check_file(path, "data file")
     if _holds_conversations(path):
-        count, what = len(read_jsonl_conversations(path)), "conversations"
+        counts = ConversationCounts()
+        for _ in iter_jsonl_conversations(path, counts):
+            pass
+        skipped = counts.line()
+        report = f"{counted(counts.kept, 'conversation')}, " + (skipped or "every line valid")
     else:
-        count, what = len(read_jsonl_texts(path, field)), "documents"
-    err.print(f"{path}: {count} {what}, every line valid", highlight=False)
+        documents = sum(1 for _ in iter_jsonl_texts(path, field))
+        report = f"{counted(documents, 'document')}, every line valid"
+    err.print(f"{path}: {report}", highlight=False)
     if out_dir is None:
         return path
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,12 +93,8 @@ def _check_local(path: Path, out_dir: Path | None, field: str) -> Path:
 def _holds_conversations(path: Path) -> bool:
     """Whether the first non-blank line looks like an SFT row (the readers then check every line)."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            first = next((line for line in handle if line.strip()), "")
-    except (OSError, UnicodeDecodeError):
+        lineno, first = next(((n, line) for n, line in text_lines(path) if line.strip()), (0, ""))
+        row = json_value(first, f"{path} line {lineno}") if first else None
+    except UsageError:
         return False  # the text reader reports the problem with its usual message
-    try:
-        row = json.loads(first)
-    except ValueError:
-        return False
     return isinstance(row, dict) and is_sft_row(row)

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..engine.data.lines import json_value, text_lines
 from ..engine.errors import UsageError
 
 
 def read_prompts_file(path: Path) -> list[str]:
-    """Text lines, or .jsonl with a `prompt` field per line; blank lines are skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"prompts file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read prompts file {path}: {error}") from None
+    """Text lines, or .jsonl with a `prompt` field per line; blank lines are skipped. The file is
+    read as every data file is (engine/data/lines.py): UTF-8, `FILE line N: ...` for a bad line."""
     prompts = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in text_lines(path, what="prompts file"):
         if not line.strip():
             continue
         prompts.append(_jsonl_prompt(path, number, line) if path.suffix == ".jsonl" else line)
@@ -27,12 +22,9 @@ def read_prompts_file(path: Path) -> list[str]:
 
 
 def _jsonl_prompt(path: Path, number: int, line: str) -> str:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path}:{number}: invalid JSON ({error.msg})") from None
+    record = json_value(line, f"{path} line {number}")
     if not isinstance(record, dict) or not isinstance(record.get("prompt"), str):
-        raise UsageError(f"{path}:{number}: expected an object with a string field 'prompt'")
+        raise UsageError(f"{path} line {number}: expected an object with a string field 'prompt'")
     return record["prompt"]
 
 

@@ -58,3 +58,17 @@ def test_history_slash_commands_and_errors(pipeline, monkeypatch):
 def test_chat_refuses_a_bad_option_before_reading(pipeline):
     result = pipeline("chat", "ar-chat", "--steps", "4", input="hi\n")
     assert result.exit_code == 2 and "--steps" in result.stderr
+
+
+def test_piped_stdin_is_read_as_utf8_text_a_byte_order_mark_skipped(pipeline):
+    plain = pipeline.ok("chat", "ar-chat", "--seed", "0", input=f"{QUESTION}\n")
+    with_bom = pipeline.ok("chat", "ar-chat", "--seed", "0", input=b"\xef\xbb\xbf" + f"{QUESTION}\n".encode())
+    assert with_bom.stdout == plain.stdout
+    refused = pipeline("chat", "ar-chat", input=f"{QUESTION}\n".encode("utf-16"))
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert refused.stderr.strip() == (
+        "error: stdin line 1: not UTF-8 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    )
+    answered_first = pipeline("chat", "ar-chat", "--seed", "0", input=f"{QUESTION}\n".encode() + b"\xff\n")
+    assert answered_first.exit_code == 2 and answered_first.stdout == plain.stdout  # line by line
+    assert answered_first.stderr.strip().startswith("error: stdin line 2: not UTF-8 text")

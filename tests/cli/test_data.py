@@ -58,4 +58,32 @@ def test_fetch_local_file_checks_every_line(cli, tmp_path):
     bad = tmp_path / "sft.jsonl"
     bad.write_text('{"conversations": [{"role": "user", "content": "hi"}]}\n{"conversations": 3}\n')
     result = cli("data", "fetch", str(bad))
-    assert result.exit_code == 2 and f"{bad}:2:" in result.stderr
+    assert result.exit_code == 2 and f"{bad} line 2:" in result.stderr
+
+
+QUESTION, ANSWER = {"role": "user", "content": "Which city?"}, {"role": "assistant", "content": "Tidar."}
+
+
+def test_fetch_local_conversations_with_a_byte_order_mark(cli, tmp_path):
+    path = tmp_path / "sft.jsonl"
+    path.write_text(json.dumps({"conversations": [QUESTION, ANSWER]}) + "\n", encoding="utf-8-sig")
+    result = cli.ok("data", "fetch", str(path))
+    assert result.stderr.strip() == f"{path}: 1 conversation, every line valid"
+
+
+def test_fetch_local_conversations_says_which_were_skipped_and_why(cli, tmp_path):
+    path = tmp_path / "sft.jsonl"
+    conversations = [[QUESTION, ANSWER]] * 3 + [[QUESTION], [{**QUESTION, "content": ""}, ANSWER]]
+    path.write_text("".join(json.dumps({"conversations": c}) + "\n" for c in conversations))
+    result = cli.ok("data", "fetch", str(path))
+    assert result.stderr.strip() == (
+        f"{path}: 3 conversations, skipped 2 of 5 conversations: "
+        "1 without an assistant answer, 1 with an empty message"
+    )
+    none = tmp_path / "none.jsonl"
+    none.write_text(json.dumps({"messages": [{"role": "system", "content": "Be brief."}]}) + "\n")
+    result = cli("data", "fetch", str(none))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith(
+        f"error: {none} has no usable conversations (skipped 1 of 1 conversation: 1 without"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 
 import pytest
@@ -20,6 +21,7 @@ from tokenizers import models
 
 from llada_cli.cli import app
 from tests.conftest import MICRO
+from tests.engine.data.test_sources import no_hang
 
 ONE_STEP = [*MICRO, "--max-steps", "2", "--run-name", "bad"]
 DIFFUSION = ("pretrain", "diffusion")
@@ -252,23 +254,100 @@ def test_sft_padding_values_are_refused_before_anything_is_written(pipeline, fla
     assert not (pipeline.home / "runs" / "bad-sft").exists()
 
 
+FINE, DEEP = b'{"text": "fine"}\n', b"[" * 100_000 + b"]" * 100_000
+UTF16 = " line 1: not UTF-8 text (it starts with a UTF-16 byte-order mark)"
+FIFO, DEVICE = (" is a named pipe, not a file",), ("/dev/zero is a character device, not a file",)
+
+
+def bad_file(path, content):
+    """`path` with `content` (bytes), a named pipe ("fifo"), or another path ("/dev/zero")."""
+    if content == "fifo":
+        os.mkfifo(path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    return path if content is None or content == "fifo" or isinstance(content, bytes) else content
+
+
 @pytest.mark.parametrize(
     ("content", "fragments"),
     [
         (None, ("data file not found",)),
-        ("", ("empty",)),
-        ('{"text": "fine"}\n{"text": broken\n', (":2:", "invalid JSON")),
-        ('{"text": "fine"}\n{"body": "x"}\n', (":2:", "'text'", "--jsonl-field")),
+        (b"", ("empty",)),
+        (FINE + b'{"text": broken\n', (" line 2, column 10: invalid JSON",)),
+        (FINE + b'{"body": "x"}\n', (" line 2: no field 'text'", "--jsonl-field")),
+        (FINE + b'{"text": ' + DEEP + b"}\n", (" line 2: JSON nested too deeply",)),
+        (FINE + b'{"text": "a", "n": ' + b"9" * 5000 + b"}\n", (" line 2: a number of over 4,300 digits",)),
+        (FINE.decode().encode("utf-16"), (UTF16,)),
+        (FINE + b"\0" * 100, (" line 2: not UTF-8 text (a NUL byte",)),
+        ("fifo", FIFO),
+        ("/dev/zero", DEVICE),
     ],
-    ids=["missing", "empty", "malformed-line", "missing-field"],
+    ids=[
+        "missing",
+        "empty",
+        "malformed",
+        "missing-field",
+        "deep",
+        "long-int",
+        "utf-16",
+        "nul",
+        "fifo",
+        "device",
+    ],
 )
 def test_bad_data_files(cli, tmp_path, content, fragments):
-    path = tmp_path / "corpus.jsonl"
-    if content is not None:
-        write(path, content)
-    result = cli("pretrain", "ar", *MICRO, "--data", str(path), "--run-name", "bad")
+    path = bad_file(tmp_path / "corpus.jsonl", content)
+    with no_hang():
+        result = cli("pretrain", "ar", *MICRO, "--data", str(path), "--run-name", "bad")
     assert_one_line_error(result, 2, *fragments)
     assert not (cli.home / "runs" / "bad").exists()
+
+
+SAMPLE, SWEEP = ("sample", "ar-chat"), ("sweep", "dlm-chat")
+COMPARE = ("compare", "--ar", "ar-chat", "--diffusion", "dlm-chat")
+UTF16_PROMPTS = '{"prompt": "Hi", "answer": "Hello"}\n'.encode("utf-16")
+
+
+@pytest.mark.parametrize(
+    ("command", "content", "fragments"),
+    [
+        (SAMPLE, UTF16_PROMPTS, (UTF16,)),
+        (COMPARE, UTF16_PROMPTS, (UTF16,)),
+        (SWEEP, UTF16_PROMPTS, (UTF16,)),
+        (SAMPLE, b'{"prompt": "Hi"}\n{"prompt": "\xff"}\n', (" line 2: not UTF-8 text (invalid start byte",)),
+        (SAMPLE, b'{"prompt": ' + DEEP + b"}\n", (" line 1: JSON nested too deeply",)),
+        (SAMPLE, "fifo", FIFO),
+        (SWEEP, "fifo", FIFO),
+        (SAMPLE, "/dev/zero", DEVICE),
+    ],
+    ids=["sample-utf16", "compare-utf16", "sweep-utf16", "not-utf8", "deep", "fifo", "sweep-fifo", "device"],
+)
+def test_a_prompts_file_that_is_no_utf8_text_is_refused_in_one_line(
+    pipeline, tmp_path, command, content, fragments
+):
+    path = bad_file(tmp_path / "prompts.jsonl", content)
+    with no_hang():
+        result = pipeline(*command, "--prompts-file", str(path))
+    assert_one_line_error(result, 2, str(path), *fragments)
+
+
+def test_sft_refuses_a_file_with_no_conversation_to_train_on(pipeline, tmp_path):
+    path = tmp_path / "sft.jsonl"
+    rows = [
+        {"conversations": [{"role": "system", "content": "Be brief."}]},
+        {"conversations": [{"role": "assistant", "content": "Tidar."}, {"role": "user", "content": "Hi"}]},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = pipeline(
+        "sft", "--base", "ar-base", "--data", str(path), "--max-steps", "1", "--run-name", "none"
+    )
+    assert_one_line_error(
+        result,
+        2,
+        f"{path} has no usable conversations (skipped 2 of 2 conversations: 1 without an assistant answer, "
+        "1 with an answer before any question)",
+    )
+    assert not (pipeline.home / "runs" / "none").exists()
 
 
 def test_unknown_run_suggests_close_names(pipeline):

@@ -40,6 +40,25 @@ def test_tokenizing_a_file_reports_its_size_and_speed_once(cli, tmp_path):
     assert "tokenized" not in again.output  # the same file and tokenizer: the token cache is read
 
 
+def test_sft_says_which_conversations_it_skipped_and_why(pipeline, tmp_path):
+    import shutil
+
+    question = {"role": "user", "content": "Which city is the capital of Ninaria?"}
+    answer = {"role": "assistant", "content": "Tidar."}
+    conversations = [[question, answer]] * 8 + [
+        [question],
+        [answer, question],
+        [question, {**answer, "content": ""}],
+    ]
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps({"conversations": c}) + "\n" for c in conversations))
+    args = ["--data", str(data), "--max-steps", "1", "--batch-size", "2", "--run-name", "skips"]
+    result = pipeline.ok("sft", "--base", "ar-base", *args)
+    shutil.rmtree(pipeline.home / "runs" / "skips")  # the session's pipeline keeps its four runs
+    assert "skips: skipped 3 of 11 conversations: 1 without an assistant answer, " in result.stderr
+    assert "1 with an answer before any question, 1 with an empty message\n" in result.stderr
+
+
 def test_an_import_shows_what_it_reads_on_a_terminal(cli, tmp_path, monkeypatch):
     from io import StringIO
 

@@ -86,3 +86,14 @@ def test_trace_and_heatmap(pipeline, tmp_path):
 def test_sample_trace_into_a_folder_is_refused_before_loading_anything(cli, tmp_path):
     message = one_line_error(cli("sample", "any-run", "--prompt", "Hi", "--trace", str(tmp_path)), 2)
     assert message == f"--trace {tmp_path} is a folder; give a file, e.g. {tmp_path / 'trace.jsonl'}"
+
+
+def test_a_prompts_file_with_a_byte_order_mark_gives_the_prompts_without_it(pipeline, tmp_path):
+    for name, text in (("prompts.txt", "Hi\r\nWho are you?\n"), ("prompts.jsonl", '{"prompt": "Hi"}\n')):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8-sig", newline="")
+        result = pipeline.ok(
+            "sample", "ar-chat", "--prompts-file", str(path), "--max-new-tokens", "2", "--jsonl"
+        )
+        prompts = [json.loads(line)["prompt"] for line in result.stdout.splitlines()]
+        assert prompts == ["Hi", "Who are you?"][: len(prompts)] and len(prompts) == text.count("\n")

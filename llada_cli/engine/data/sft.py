@@ -16,7 +16,7 @@ i-th user turn as clean prompt and the i-th answer as response, nothing after it
 """
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
@@ -33,6 +33,7 @@ ENCODE_CHUNK = 4096  # conversations tokenized (in parallel) at a time
 class SFTCounts:
     truncated: int = 0  # kept rows that were cut to max_len
     skipped: int = 0  # rows with no response token left (after truncation)
+    conversations: dict[str, int] = field(default_factory=dict)  # ConversationCounts.summary()
 
 
 @dataclass
@@ -45,6 +46,7 @@ class SFTRows:
     pad_mask: np.ndarray  # (N, L) bool, the EOS padding after the conversation
     truncated: int
     skipped: int
+    conversations: dict[str, int] = field(default_factory=dict)  # read and skipped (formats.py)
 
 
 @dataclass

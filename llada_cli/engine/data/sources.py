@@ -1,72 +1,38 @@
 """Where training text comes from: the builtin corpus, the MiniMind download, or a local file.
 
-Files are read line by line (MiniMind's are over a gigabyte). Any problem in a file is a
-UsageError naming the file and line, so the user can fix the data and rerun.
+Files are read line by line through lines.py (MiniMind's are over a gigabyte). Any problem in a
+file is a UsageError naming the file and line, so the user can fix the data and rerun.
 """
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UsageError, named
 from .builtin import builtin_corpus
-from .formats import FORMATS, iter_parquet_texts, row_conversation
+from .formats import FORMATS, ConversationCounts, Skipped, iter_parquet_texts, row_conversation
+from .lines import MAX_LINE, MAX_LINE_BYTES, OnRead, check_file, json_objects, text_lines
 
 MINIMIND_PRETRAIN = "pretrain_t2t_mini.jsonl"
 MINIMIND_SFT = "sft_t2t_mini.jsonl"
-OnRead = Callable[[int], None]  # told the byte count of each piece of a file read
+NOT_FOUND = "; give builtin, minimind or the path of a .jsonl/.txt file"
 
 
 # ------------------------------------------------------------------------------------ reading files
+# Every file goes through lines.py: regular files only, UTF-8, bounded lines, `FILE line N: ...`.
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise UsageError(
-            f"data file not found: {path}; give builtin, minimind or the path of a .jsonl/.txt file"
-        )
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; pass a .jsonl or .txt file inside it")
+    check_file(path, "data file", NOT_FOUND)
 
 
 def _lines(path: Path, on_read: OnRead | None = None) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a UTF-8 text file, streamed; read errors become UsageErrors.
-    `on_read` hears the bytes of every line read (for a progress bar)."""
-    _check_readable(path)
-    try:
-        with path.open("rb") as f:  # bytes, so a decoding error names its exact line
-            for lineno, raw in enumerate(f, start=1):
-                if on_read is not None:
-                    on_read(len(raw))
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise UsageError(
-                        f"{path}:{lineno}: not valid UTF-8 ({exc.reason}); save it as UTF-8"
-                    ) from exc
-                yield lineno, line.removeprefix("\ufeff") if lineno == 1 else line
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}; check its permissions") from exc
+    return text_lines(path, on_read, "data file", NOT_FOUND)
 
 
 def _json_objects(path: Path, on_read: OnRead | None = None) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for every non-blank line of a JSONL file."""
-    seen_line = False
-    for lineno, line in _lines(path, on_read):
-        seen_line = True
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.rstrip("\r\n"))
-        except json.JSONDecodeError as exc:
-            where = f"{path}:{lineno}:{exc.colno}"
-            raise UsageError(f"{where}: invalid JSON ({exc.msg}); fix or delete the line") from exc
-        if not isinstance(row, dict):
-            raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        yield lineno, row
-    if not seen_line:
-        raise UsageError(f"{path} is empty; point to a file with data")
+    return json_objects(path, on_read, "data file", NOT_FOUND)
 
 
 def _require_rows(rows: list | int, path: Path, what: str) -> None:
@@ -86,11 +52,12 @@ def iter_jsonl_texts(path: Path, field: str = "text", on_read: OnRead | None = N
         if field not in row:
             fields = ", ".join(row) or "none"
             raise UsageError(
-                f"{path}:{lineno}: no field '{field}' (fields: {fields}); use {named('jsonl_field')}"
+                f"{path} line {lineno}: no field '{field}' (fields: {fields}); use {named('jsonl_field')}"
             )
         text = row[field]
         if not isinstance(text, str):
-            raise UsageError(f"{path}:{lineno}: field '{field}' is {type(text).__name__}, expected a string")
+            kind = type(text).__name__
+            raise UsageError(f"{path} line {lineno}: field '{field}' is {kind}, expected a string")
         if text.strip():
             count += 1
             yield text
@@ -103,27 +70,43 @@ def read_jsonl_conversations(path: Path) -> list[list[dict[str, str]]]:
     return list(iter_jsonl_conversations(path))
 
 
-def iter_jsonl_conversations(path: Path) -> Iterator[list[dict[str, str]]]:
-    """read_jsonl_conversations, one row at a time: memory bounded by a line, not by the file."""
-    count = 0
+def iter_jsonl_conversations(
+    path: Path, counts: ConversationCounts | None = None
+) -> Iterator[list[dict[str, str]]]:
+    """read_jsonl_conversations, one row at a time: memory bounded by a line, not by the file.
+    `counts` hears of every conversation read and of every one skipped (formats.SKIPPED); a file
+    with none to train on is refused with those counts."""
+    counts = counts if counts is not None else ConversationCounts()
     for lineno, row in _json_objects(path):
-        conversation = row_conversation(row, f"{path}:{lineno}")
-        if conversation is not None:
-            count += 1
+        conversation = row_conversation(row, f"{path} line {lineno}")
+        counts.add(conversation)
+        if not isinstance(conversation, Skipped):
             yield conversation
-    _require_rows(count, path, "conversations (roles must be system, user or assistant)")
+    if not counts.kept:
+        why = counts.line() or "no conversation"
+        raise UsageError(
+            f"{path} has no usable conversations ({why}); each needs a user question, then an "
+            "assistant answer, and no empty message"
+        )
 
 
 def iter_text_paragraphs(path: Path, on_read: OnRead | None = None) -> Iterator[str]:
-    """One document per paragraph; paragraphs are separated by blank lines."""
-    count, current = 0, []
-    for _, line in _lines(path, on_read):
+    """One document per paragraph; paragraphs are separated by blank lines. A paragraph is held
+    whole, so it is bounded as a line is (lines.MAX_LINE_BYTES)."""
+    count, current, size = 0, [], 0
+    for lineno, line in _lines(path, on_read):
         if line.strip():
-            current.append(line.rstrip("\r\n"))
+            current.append(line)
+            size += len(line)
+            if size > MAX_LINE_BYTES:
+                raise UsageError(
+                    f"{path} line {lineno}: a paragraph longer than {MAX_LINE}, the longest document "
+                    "llada reads; separate paragraphs with blank lines"
+                )
         elif current:
             count += 1
             yield "\n".join(current)
-            current = []
+            current, size = [], 0
     if current:
         count += 1
         yield "\n".join(current)
@@ -194,15 +177,25 @@ def load_sft_conversations(source: str, data_dir: Path) -> list[list[dict[str, s
     return list(iter_sft_conversations(source, data_dir))
 
 
-def iter_sft_conversations(source: str, data_dir: Path) -> Iterator[list[dict[str, str]]]:
-    """load_sft_conversations, one conversation at a time."""
+def iter_sft_conversations(
+    source: str, data_dir: Path, counts: ConversationCounts | None = None
+) -> Iterator[list[dict[str, str]]]:
+    """load_sft_conversations, one conversation at a time; `counts` as in iter_jsonl_conversations."""
     if source == "builtin":
-        return iter(builtin_corpus().conversations)
+        return _counted(builtin_corpus().conversations, counts or ConversationCounts())
     path = _source_path(source, data_dir, MINIMIND_SFT)
     if path.suffix != ".jsonl":
         _check_readable(path)
         raise UsageError(f"unsupported SFT file {path}: use .jsonl with one conversation a row ({FORMATS})")
-    return iter_jsonl_conversations(path)
+    return iter_jsonl_conversations(path, counts)
+
+
+def _counted(
+    conversations: list[list[dict[str, str]]], counts: ConversationCounts
+) -> Iterator[list[dict[str, str]]]:
+    for conversation in conversations:
+        counts.add(conversation)
+        yield conversation
 
 
 def sft_fingerprint(source: str, data_dir: Path) -> str:

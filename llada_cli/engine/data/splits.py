@@ -22,6 +22,7 @@ from ..config import DataConfig, Kind, Stage
 from ..model.tokenizer import Tokenizer
 from ..objectives.losses import PretrainBatch, SFTBatch, sft_batch
 from ..runs.registry import Registry
+from .formats import ConversationCounts
 from .packing import pack_rows, rows_at, split_indices
 from .sft import SFTCounts, SFTRows, no_rows_error, sft_row_chunks
 from .sources import (
@@ -86,6 +87,7 @@ def validation_rows(
 
 
 SFT_TABLES = ("input_ids", "response_mask", "pad_mask")
+SFT_CACHE_VERSION = "2"  # 2: conversations without a user question and its answer are skipped
 
 
 def sft_rows(
@@ -103,22 +105,23 @@ def sft_rows(
     folder = (
         registry.cache_dir
         / "sft"
-        / cache_key(fingerprint, tokenizer_hash, str(seq_len), str(one_turn_per_row))
+        / cache_key(fingerprint, tokenizer_hash, str(seq_len), str(one_turn_per_row), SFT_CACHE_VERSION)
     )
     paths = [folder / f"{name}.npy" for name in SFT_TABLES]
     counts_path = folder / "counts.json"  # written last: its presence says the tables are whole
     if not counts_path.is_file():
-        counts = SFTCounts()
-        conversations = iter_sft_conversations(data.data, registry.data_dir)
+        counts, read = SFTCounts(), ConversationCounts()
+        conversations = iter_sft_conversations(data.data, registry.data_dir, read)
         chunks = sft_row_chunks(conversations, tokenizer, seq_len, one_turn_per_row, counts)
         dtypes = [stream_dtype(tokenizer.vocab_size), np.bool_, np.bool_]
         if write_tables(chunks, paths, dtypes)[0] == 0:
             shutil.rmtree(folder)
             raise no_rows_error(seq_len, counts.skipped)
+        counts.conversations = read.summary()
         write_text_atomic(counts_path, json.dumps(asdict(counts)))
     counts = SFTCounts(**json.loads(counts_path.read_text()))
     input_ids, response_mask, pad_mask = (load_table(path) for path in paths)
-    return SFTRows(input_ids, response_mask, pad_mask, counts.truncated, counts.skipped)
+    return SFTRows(input_ids, response_mask, pad_mask, counts.truncated, counts.skipped, counts.conversations)
 
 
 @dataclass
@@ -155,7 +158,7 @@ def stage_data(
             registry, data, tokenizer, tokenizer_file, seq_len, one_turn_per_row=kind == "diffusion"
         )
         tables, make = (sft.input_ids, sft.response_mask, sft.pad_mask), sft_batch
-        summary = {"truncated": sft.truncated, "skipped": sft.skipped}
+        summary = {"truncated": sft.truncated, "skipped": sft.skipped, **sft.conversations}
     train_idx, val_idx = split_indices(len(tables[0]), data.val_fraction, seed)
     val_batches = [
         make(*(rows_at(t, val_idx[i : i + batch_size]) for t in tables))

@@ -7,13 +7,13 @@ so this module needs no model code: the API passes its Model.generate.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..data.builtin import answer_matches, builtin_corpus
+from ..data.lines import json_objects
 from ..errors import UsageError
 
 
@@ -72,18 +72,17 @@ def builtin_questions(limit: int | None = None) -> list[Question]:
 
 
 def questions_from_file(path: Path, limit: int | None = None) -> list[Question]:
-    """A .jsonl of {"prompt": ..., "answer": ...} rows."""
+    """A .jsonl of {"prompt": ..., "answer": ...} rows, read as every data file is (data/lines.py)."""
     questions = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UsageError(f"{path}:{lineno}: invalid JSON ({error.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or "answer" not in row:
-            raise UsageError(f'{path}:{lineno}: expected {{"prompt": "...", "answer": "..."}}')
-        questions.append(Question(row["prompt"], str(row["answer"])))
+    for lineno, row in json_objects(path, what="prompts file"):
+        prompt, answer = row.get("prompt"), row.get("answer")  # an answer may be a number
+        if (
+            not isinstance(prompt, str)
+            or isinstance(answer, bool)
+            or not isinstance(answer, (str, int, float))
+        ):
+            raise UsageError(f'{path} line {lineno}: expected {{"prompt": "...", "answer": "..."}}')
+        questions.append(Question(prompt, str(answer)))
     if not questions:
         raise UsageError(f"{path} has no questions")
     return questions[:limit]

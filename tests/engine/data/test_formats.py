@@ -1,5 +1,5 @@
-"""The data formats users already have (data/formats.py): SFT rows in six shapes, pretraining text in
-Parquet."""
+"""The data formats users already have (data/formats.py): SFT rows in six shapes, the conversations
+skipped and why, pretraining text in Parquet."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from llada_cli.engine.data.formats import ConversationCounts, Skipped, row_conversation
 from llada_cli.engine.data.sources import iter_pretrain_texts, read_jsonl_conversations
 from llada_cli.engine.errors import UsageError
 from tests.conftest import MICRO
@@ -62,8 +63,59 @@ def test_each_sft_format_reads_into_messages(tmp_path, row, expected):
 
 def test_a_row_of_no_known_format_names_file_line_and_formats(tmp_path):
     path = write_rows(tmp_path / "sft.jsonl", {"prompt": "q", "response": "a"}, {"query": "q", "reply": "a"})
-    with pytest.raises(UsageError, match=r"sft\.jsonl:2: not an SFT row \(fields: query, reply\); expected"):
+    with pytest.raises(
+        UsageError, match=r"sft\.jsonl line 2: not an SFT row \(fields: query, reply\); expected"
+    ):
         read_jsonl_conversations(path)
+
+
+EMPTY_SYSTEM = {"role": "system", "content": " "}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"conversations": [USER]}, "no_answer"),
+        ({"messages": [SYSTEM]}, "no_answer"),
+        ({"conversations": [ANSWER, USER]}, "answer_first"),
+        ({"conversations": [SYSTEM, ANSWER, USER, ANSWER]}, "answer_first"),
+        ({"conversations": [{"role": "user", "content": " "}, ANSWER]}, "empty"),
+        ({"prompt": "Which city?", "response": ""}, "empty"),
+        ({"conversations": [USER, {"role": "tool", "content": "{}"}]}, "tools"),
+    ],
+    ids=[
+        "no-answer",
+        "system-only",
+        "answer-first",
+        "answer-before-user",
+        "empty-user",
+        "empty-pair",
+        "tool",
+    ],
+)
+def test_rows_that_cannot_be_trained_on_are_skipped_with_their_reason(row, reason):
+    assert row_conversation(row, "f line 1") == Skipped(reason)
+
+
+def test_an_empty_system_message_is_left_out_as_an_empty_system_field_is():
+    assert row_conversation({"messages": [EMPTY_SYSTEM, USER, ANSWER]}, "f line 1") == [USER, ANSWER]
+    assert row_conversation({"prompt": "Which city?", "response": "Tidar.", "system": ""}, "") == [
+        USER,
+        ANSWER,
+    ]
+
+
+def test_conversation_counts_say_what_was_skipped_and_why_in_one_line():
+    counts = ConversationCounts()
+    for outcome in [[USER, ANSWER]] * 117 + [Skipped("empty"), Skipped("no_answer"), Skipped("no_answer")]:
+        counts.add(outcome)
+    assert counts.kept == 117
+    assert (
+        counts.line()
+        == "skipped 3 of 120 conversations: 2 without an assistant answer, 1 with an empty message"
+    )
+    assert ConversationCounts.of_summary({"rows": 5, **counts.summary()}) == counts
+    assert ConversationCounts.of_summary({"rows": 5}).line() is None
 
 
 def test_sft_trains_on_alpaca_and_openai_rows(cli, tmp_path):

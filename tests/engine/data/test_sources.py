@@ -2,14 +2,20 @@
 
 import hashlib
 import json
+import os
 import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from llada_cli.engine.data.builtin import builtin_corpus
+from llada_cli.engine.data.formats import ConversationCounts
 from llada_cli.engine.data.sources import (
     iter_pretrain_texts,
+    iter_sft_conversations,
     iter_text_paragraphs,
     load_pretrain_texts,
     load_sft_conversations,
@@ -32,6 +38,22 @@ def rows(*objects: object) -> list[str]:
 
 def usage_error(match: str):
     return pytest.raises(UsageError, match=re.escape(match))
+
+
+@contextmanager
+def no_hang(seconds: int = 20) -> Iterator[None]:
+    """Fail instead of waiting forever (opening a named pipe waits for a writer)."""
+
+    def stop(*_: object) -> None:
+        raise TimeoutError(f"still waiting after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ------------------------------------------------------------------------------------ texts
@@ -71,7 +93,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"text": "ok"}\n{"text": "\xff"}\n')
-    with usage_error(f"{path}:2: not valid UTF-8"):
+    with usage_error(f"{path} line 2: not UTF-8 text (invalid start byte at byte 11); save it as UTF-8"):
         read_jsonl_texts(path)
 
 
@@ -86,26 +108,66 @@ def test_empty_file_and_no_usable_rows(tmp_path: Path) -> None:
 
 def test_malformed_json_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", *rows({"text": "x"}), "", '{"text": "unterminated}')
-    with usage_error(f"{path}:3:10: invalid JSON (Unterminated string starting at)"):
+    with usage_error(f"{path} line 3, column 10: invalid JSON (Unterminated string starting at)"):
         read_jsonl_texts(path)
 
 
 def test_line_that_is_not_an_object(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", *rows({"text": "x"}, ["text"]))
-    with usage_error(f"{path}:2: expected a JSON object, got list"):
+    with usage_error(f"{path} line 2: expected a JSON object, got list"):
         read_jsonl_texts(path)
 
 
 def test_missing_field_lists_the_fields(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", *rows({"text": "x"}, {"content": "y", "id": 2}))
-    with usage_error(f"{path}:2: no field 'text' (fields: content, id); use `jsonl_field`"):
+    with usage_error(f"{path} line 2: no field 'text' (fields: content, id); use `jsonl_field`"):
         read_jsonl_texts(path)
 
 
 def test_field_that_is_not_a_string(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", *rows({"text": 3}))
-    with usage_error(f"{path}:1: field 'text' is int, expected a string"):
+    with usage_error(f"{path} line 1: field 'text' is int, expected a string"):
         read_jsonl_texts(path)
+
+
+def test_a_byte_order_mark_is_skipped_in_every_format(tmp_path: Path) -> None:
+    conversation = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    texts = tmp_path / "texts.jsonl"
+    texts.write_bytes(b"\xef\xbb\xbf" + "".join(line + "\n" for line in rows({"text": "one"})).encode())
+    sft = tmp_path / "sft.jsonl"
+    sft.write_bytes(b"\xef\xbb\xbf" + rows({"conversations": conversation})[0].encode() + b"\n")
+    paragraphs = tmp_path / "a.txt"
+    paragraphs.write_bytes(b"\xef\xbb\xbfFirst.\n\nSecond.\n")
+    assert read_jsonl_texts(texts) == ["one"]
+    assert read_jsonl_conversations(sft) == [conversation]
+    assert load_pretrain_texts(str(paragraphs), tmp_path) == ["First.", "Second."]
+
+
+def test_a_utf16_data_file_is_refused_at_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.txt"
+    path.write_text("Tidar is the capital.\n", encoding="utf-16")
+    with usage_error(f"{path} line 1: not UTF-8 text (it starts with a UTF-16 byte-order mark)"):
+        load_pretrain_texts(str(path), tmp_path)
+
+
+def test_a_device_or_a_named_pipe_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with no_hang(), usage_error(f"{fifo} is a named pipe, not a file; give a file on disk"):
+        load_pretrain_texts(str(fifo), tmp_path)
+    with no_hang(), usage_error(f"{fifo} is a named pipe"):
+        load_sft_conversations(str(fifo), tmp_path)
+    with usage_error("/dev/null is a character device, not a file"):
+        load_pretrain_texts("/dev/null", tmp_path)
+    with usage_error("/dev/null is a character device, not a file"):
+        source_fingerprint("/dev/null", "text")
+
+
+def test_a_paragraph_is_bounded_as_a_line_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("llada_cli.engine.data.sources.MAX_LINE_BYTES", 20)
+    path = write(tmp_path / "a.txt", "short one", "", "ten chars.", "ten chars.", "ten chars.")
+    with usage_error(f"{path} line 5: a paragraph longer than 64 MiB"):
+        load_pretrain_texts(str(path), tmp_path)
 
 
 def test_text_paragraphs(tmp_path: Path) -> None:
@@ -145,20 +207,40 @@ def test_tool_calling_conversations_are_skipped(tmp_path: Path) -> None:
         read_jsonl_conversations(only_tools)
 
 
+def test_conversations_without_a_question_and_its_answer_are_counted_and_skipped(tmp_path: Path) -> None:
+    good = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    bad = [
+        [{"role": "user", "content": "q"}],
+        [{"role": "system", "content": "s"}],
+        [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}],
+        [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}],
+    ]
+    path = write(tmp_path / "sft.jsonl", *rows(*({"conversations": c} for c in [good, *bad, good])))
+    counts = ConversationCounts()
+    assert list(iter_sft_conversations(str(path), tmp_path, counts)) == [good, good]
+    assert counts.line() == (
+        "skipped 4 of 6 conversations: 2 without an assistant answer, "
+        "1 with an answer before any question, 1 with an empty message"
+    )
+    none = write(tmp_path / "none.jsonl", *rows(*({"conversations": c} for c in bad)))
+    with usage_error(f"{none} has no usable conversations (skipped 4 of 4 conversations: 2 without"):
+        load_sft_conversations(str(none), tmp_path)
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"text": "hi"}, ":1: not an SFT row (fields: text); expected conversations or messages"),
-        ({"messages": []}, ":1: 'messages' must be a non-empty list of messages"),
-        ({"prompt": "q", "response": 3}, ":1: field 'response' is int, expected a string"),
-        ({"conversations": "hi"}, ":1: 'conversations' must be a non-empty list of messages"),
-        ({"conversations": []}, ":1: 'conversations' must be a non-empty list of messages"),
-        ({"conversations": ["hi"]}, ":1: message 0 must be an object with a string 'role'"),
-        ({"conversations": [{"content": "hi"}]}, ":1: message 0 must be an object with a string 'role'"),
-        ({"conversations": [{"role": "user"}]}, ":1: message 0 (user) needs a string 'content'"),
+        ({"text": "hi"}, " line 1: not an SFT row (fields: text); expected conversations or messages"),
+        ({"messages": []}, " line 1: 'messages' must be a non-empty list of messages"),
+        ({"prompt": "q", "response": 3}, " line 1: field 'response' is int, expected a string"),
+        ({"conversations": "hi"}, " line 1: 'conversations' must be a non-empty list of messages"),
+        ({"conversations": []}, " line 1: 'conversations' must be a non-empty list of messages"),
+        ({"conversations": ["hi"]}, " line 1: message 0 must be an object with a string 'role'"),
+        ({"conversations": [{"content": "hi"}]}, " line 1: message 0 must be an object with a string 'role'"),
+        ({"conversations": [{"role": "user"}]}, " line 1: message 0 (user) needs a string 'content'"),
         (
             {"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": None}]},
-            ":1: message 1 (assistant) needs a string 'content'",
+            " line 1: message 1 (assistant) needs a string 'content'",
         ),
     ],
 )

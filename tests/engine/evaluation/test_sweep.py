@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -68,7 +69,31 @@ def test_batch_differences_names_the_answers_batching_changed():
 def test_a_questions_file_needs_prompt_and_answer(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text('{"prompt": "Capital of Ninaria?", "answer": "Tidar"}\n\n{"prompt": "x"}\n')
-    with pytest.raises(UsageError, match=r'q.jsonl:3: expected \{"prompt": "...", "answer": "..."\}'):
+    with pytest.raises(UsageError, match=r'q.jsonl line 3: expected \{"prompt": "...", "answer": "..."\}'):
         questions_from_file(path)
-    path.write_text('{"prompt": "Capital of Ninaria?", "answer": "Tidar"}\n')
-    assert questions_from_file(path) == [Question("Capital of Ninaria?", "Tidar")]
+    path.write_text('{"prompt": "Capital of Ninaria?", "answer": "Tidar"}\n{"prompt": "x", "answer": null}\n')
+    with pytest.raises(UsageError, match=r"q.jsonl line 2: expected"):  # not the answer "None"
+        questions_from_file(path)
+    path.write_bytes(
+        b'\xef\xbb\xbf{"prompt": "Capital of Ninaria?", "answer": "Tidar"}\n{"prompt": "2+2", "answer": 4}\n'
+    )
+    assert questions_from_file(path) == [Question("Capital of Ninaria?", "Tidar"), Question("2+2", "4")]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ('{"prompt": "q", "answer": "a"}\n'.encode("utf-16"), "line 1: not UTF-8 text"),
+        (
+            b'{"prompt": "q", "answer": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+            "line 1: JSON nested too deeply",
+        ),
+        (b'{"prompt": "q", "answer": ' + b"1" * 5000 + b"}\n", "line 1: a number of over 4,300 digits"),
+    ],
+    ids=["utf-16", "deep", "long-integer"],
+)
+def test_a_questions_file_python_cannot_read_is_refused_naming_its_line(tmp_path, data, message):
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(UsageError, match=re.escape(f"{path} {message}")):
+        questions_from_file(path)
