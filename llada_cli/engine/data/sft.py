@@ -17,16 +17,15 @@ i-th user turn as clean prompt and the i-th answer as response, nothing after it
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 import numpy as np
 
 from ..errors import UsageError, named
 from ..model.tokenizer import Tokenizer
 from ..vocabulary import IM_START
-from .tokens import stream_dtype
+from .tokens import ENCODE_CHUNK_CHARS, chunked, stream_dtype
 
-ENCODE_CHUNK = 4096  # conversations tokenized (in parallel) at a time
+ENCODE_CHUNK = 4096  # conversations tokenized (in parallel) at a time, at most
 
 
 @dataclass
@@ -134,15 +133,14 @@ def sft_row_chunks(
     one_turn_per_row: bool,
     counts: SFTCounts,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Rows of length max_len (one per conversation, or per assistant turn), ENCODE_CHUNK
-    conversations at a time, so memory is bounded by a chunk; rows left without a response token
-    are skipped. `counts` is updated as the rows are made."""
+    """Rows of length max_len (one per conversation, or per assistant turn), at most ENCODE_CHUNK
+    conversations and ENCODE_CHUNK_CHARS characters of messages at a time, so memory is bounded by
+    a chunk; rows left without a response token are skipped. `counts` is updated as the rows are made."""
     if max_len < 1:
         raise UsageError(f"SFT row length must be at least 1, got {max_len}")
     encoder = ConversationEncoder(tokenizer)
     dtype = stream_dtype(tokenizer.vocab_size)
-    conversations = iter(conversations)
-    while chunk := list(islice(conversations, ENCODE_CHUNK)):
+    for chunk in chunked(conversations, _characters, ENCODE_CHUNK, ENCODE_CHUNK_CHARS):
         encoded = encoder.encode_batch(chunk)
         if one_turn_per_row:
             encoded = [row for conv in encoded for row in one_turn_rows(conv)]
@@ -157,6 +155,10 @@ def sft_row_chunks(
             counts.truncated += too_long
         if kept:
             yield to_rows(kept, tokenizer.eos_id, max_len, dtype)
+
+
+def _characters(conversation: list[dict[str, str]]) -> int:
+    return sum(len(message["content"]) for message in conversation)
 
 
 def no_rows_error(max_len: int, skipped: int) -> UsageError:

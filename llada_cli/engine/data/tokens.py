@@ -7,10 +7,10 @@ document boundaries survive. Training memory-maps the cache instead of re-tokeni
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,8 +18,16 @@ from ..atomic import atomic_path
 from ..errors import LladaError
 from ..model.tokenizer import Tokenizer
 
-ENCODE_CHUNK = 4096  # documents per encode_batch call: parallel, yet bounded memory
+# One encode_batch call takes at most ENCODE_CHUNK documents and ENCODE_CHUNK_CHARS characters of
+# text: parallel, yet memory bounded by the chunk's text whatever the documents' length. The
+# tokenizer's encodings cost tens of bytes a character of text: on 64 MB of 17 KB documents,
+# chunks of 4,096 of them peaked at 3.2 GB where 2 Mi characters peak at 270 MB, at the same speed
+# (bench/data.py). A document longer than the budget is a chunk of its own (a line is at most
+# 64 MiB, data/lines.py).
+ENCODE_CHUNK = 4096
+ENCODE_CHUNK_CHARS = 2 << 20
 COPY_BLOCK = 16 << 20
+T = TypeVar("T")
 
 
 def cache_key(*parts: str) -> str:
@@ -34,16 +42,27 @@ def stream_dtype(vocab_size: int) -> type[np.unsignedinteger]:
     return np.uint16 if vocab_size < 2**16 else np.uint32
 
 
-def encode_chunks(texts: Iterable[str], tokenizer: Tokenizer) -> Iterator[np.ndarray]:
-    """The stream in pieces of ENCODE_CHUNK documents, each encoded in one parallel batch call."""
-    dtype = stream_dtype(tokenizer.vocab_size)
-    chunk: list[str] = []
-    for text in texts:
-        chunk.append(text)
-        if len(chunk) == ENCODE_CHUNK:
-            yield _encoded(chunk, tokenizer, dtype)
-            chunk = []
+def chunked(items: Iterable[T], size: Callable[[T], int], count: int, budget: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `count` items whose sizes add up to at most `budget` (a list
+    holds one item at least, so an item larger than the budget is a chunk of its own)."""
+    chunk: list[T] = []
+    total = 0
+    for item in items:
+        weight = size(item)
+        if chunk and (len(chunk) == count or total + weight > budget):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(item)
+        total += weight
     if chunk:
+        yield chunk
+
+
+def encode_chunks(texts: Iterable[str], tokenizer: Tokenizer) -> Iterator[np.ndarray]:
+    """The stream in pieces of at most ENCODE_CHUNK documents and ENCODE_CHUNK_CHARS characters,
+    each encoded in one parallel batch call."""
+    dtype = stream_dtype(tokenizer.vocab_size)
+    for chunk in chunked(texts, len, ENCODE_CHUNK, ENCODE_CHUNK_CHARS):
         yield _encoded(chunk, tokenizer, dtype)
 
 

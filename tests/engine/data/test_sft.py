@@ -132,6 +132,27 @@ def test_conversations_without_a_response_are_skipped(tok: Tokenizer) -> None:
     assert (len(rows.input_ids), rows.skipped, rows.truncated) == (1, 1, 0)
 
 
+def test_conversations_are_tokenized_in_chunks_bounded_by_characters(tok: Tokenizer, monkeypatch) -> None:
+    from llada_cli.engine.data import sft
+
+    short = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]  # 7 characters
+    long = [{"role": "user", "content": "Hi " * 10}, {"role": "assistant", "content": "ok"}]  # 32
+    whole = build_sft_rows([short] * 5 + [long, short], tok, max_len=96)  # one chunk
+    monkeypatch.setattr(sft, "ENCODE_CHUNK_CHARS", 30)
+    sizes: list[int] = []
+    encode_batch = sft.ConversationEncoder.encode_batch
+
+    def spy(self, conversations):
+        sizes.append(len(conversations))
+        return encode_batch(self, conversations)
+
+    monkeypatch.setattr(sft.ConversationEncoder, "encode_batch", spy)
+    rows = build_sft_rows([short] * 5 + [long, short], tok, max_len=96)
+    assert sizes == [4, 1, 1, 1]
+    for table in ("input_ids", "response_mask", "pad_mask"):
+        assert np.array_equal(getattr(rows, table), getattr(whole, table))
+
+
 def test_nothing_left_is_a_usage_error(tok: Tokenizer) -> None:
     with pytest.raises(UsageError, match="no SFT conversation has an assistant answer within 5 tokens"):
         build_sft_rows([CONV], tok, max_len=5)

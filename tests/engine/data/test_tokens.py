@@ -74,3 +74,21 @@ def test_the_cache_is_written_in_chunks(tok: Tokenizer, tmp_path: Path, monkeypa
     assert len(seen) == 9 and isinstance(stream, np.memmap)
     assert stream.tolist() == tokenize_documents(DOCS * 3, tok, None).tolist()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.npy"]  # no temporary file left
+
+
+def test_chunks_are_bounded_by_characters_whatever_the_documents_length(tok: Tokenizer, monkeypatch) -> None:
+    """A few long documents make a chunk as a great many short ones do: memory follows the text."""
+    monkeypatch.setattr("llada_cli.engine.data.tokens.ENCODE_CHUNK_CHARS", 100)
+    calls: list[list[str]] = []
+    encode_batch = Tokenizer.encode_batch
+
+    def spy(self: Tokenizer, texts: list[str]) -> list[list[int]]:
+        calls.append(texts)
+        return encode_batch(self, texts)
+
+    monkeypatch.setattr(Tokenizer, "encode_batch", spy)
+    documents = ["x" * 40] * 5 + ["y" * 250] + ["z" * 10] * 3
+    stream = tokenize_documents(documents, tok, None)
+    assert [[len(text) for text in chunk] for chunk in calls] == [[40, 40], [40, 40], [40], [250], [10] * 3]
+    expected = [i for doc in documents for i in [*tok.encode(doc), tok.eos_id]]
+    assert stream.tolist() == expected
