@@ -16,6 +16,7 @@ from ..engine.errors import LladaError, UsageError
 from ..engine.run_options import RunOptions, TokenizerOptions
 from ..engine.runs.folder import Run
 from ..engine.runs.locks import shown_status
+from ..engine.runs.record import RunInfo
 from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import duration, waiting
@@ -48,7 +49,9 @@ def summary(run: Run) -> dict[str, Any]:
         "learning_rate": train.learning_rate if train else None,
         "batch_size": train.batch_size * train.grad_accum if train else None,
         "tokens": info.tokens,
-        "seconds": _wall_seconds(info.created, info.finished),
+        # training time (the waits between a stop and its resume left out); older runs: the span
+        "seconds": info.train_seconds if info.train_seconds is not None else _wall_seconds(info),
+        "span_seconds": _wall_seconds(info),
         "best_val_loss": (info.best or {}).get("val_loss"),
         "loss_kind": LOSS_KIND[info.kind],
         "checkpoints": run.checkpoint_steps(),
@@ -60,11 +63,11 @@ def summary(run: Run) -> dict[str, Any]:
 LOSS_KIND = {"ar": "cross entropy", "diffusion": "ELBO bound", "?": "?"}  # both in nats per token
 
 
-def _wall_seconds(created: str, finished: str | None) -> float | None:
-    """From the run's creation to its end (tokenizing included); None while it has not ended."""
-    if not finished:
+def _wall_seconds(info: RunInfo) -> float | None:
+    """From the run's creation to its end, waits included; None while it has not ended."""
+    if not info.finished:
         return None
-    start, end = (datetime.fromisoformat(stamp) for stamp in (created, finished))
+    start, end = (datetime.fromisoformat(stamp) for stamp in (info.created, info.finished))
     return (end - start).total_seconds()
 
 
@@ -165,9 +168,10 @@ def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
         ("best val", best),
         ("parameters", _count(about["parameters"])),
         ("tokens seen", _count(about["tokens"])),
-        ("wall time", duration(about["seconds"]) if about["seconds"] is not None else "-"),
-        ("checkpoints", ", ".join(map(str, about["checkpoints"])) or "-"),
+        ("training time", duration(about["seconds"]) if about["seconds"] is not None else "-"),
         ("created", about["created"]),
+        ("finished", info.get("finished") or "-"),
+        ("checkpoints", ", ".join(map(str, about["checkpoints"])) or "-"),
         ("path", about["path"]),
     ):
         table.add_row(label, value)

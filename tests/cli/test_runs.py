@@ -74,3 +74,19 @@ def test_one_damaged_run_json_is_listed_corrupt_and_removable(cli, damage):
     assert shown.exit_code == 1 and "field '" in shown.stderr and "Traceback" not in shown.output
     cli.ok("runs", "rm", "legacy-dlm", "--yes")
     assert not (cli.home / "runs" / "legacy-dlm").exists() and (cli.home / "runs" / "legacy-ar").exists()
+
+
+def test_runs_show_the_training_time_not_the_wait_before_a_resume(cli):
+    train = ("pretrain", "ar", *MICRO, "--dtype", "fp32", "--run-name", "t")
+    cli.ok(*train, "--max-steps", "2")
+    record = cli.home / "runs" / "t" / "run.json"
+    first = json.loads(record.read_text())["train_seconds"]
+    # as if it had been resumed an hour after it started
+    record.write_text(
+        record.read_text().replace(json.loads(record.read_text())["created"], "2026-01-01T00:00:00")
+    )
+    cli.ok(*train, "--resume", "--max-steps", "4")
+    shown = json.loads(cli.ok("runs", "show", "t", "--json").stdout)
+    [row] = json.loads(cli.ok("runs", "list", "--json").stdout)
+    assert 0 < first <= shown["train_seconds"] == row["seconds"] < 600 < row["span_seconds"]
+    assert "training time" in cli.ok("runs", "show", "t").stdout

@@ -80,6 +80,7 @@ class RunInfo:
     device: str | None = None
     dtype: str | None = None
     finished: str | None = None
+    train_seconds: float | None = None  # training time to the last checkpoint or the end (None: older runs)
     data_summary: dict[str, int] = field(default_factory=dict)
     source: str | None = None  # an imported run: the checkpoint file
     import_report: dict[str, Any] | None = None

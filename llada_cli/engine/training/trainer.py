@@ -108,6 +108,8 @@ class Trainer:
         self.best: dict[str, float] | None = None
         self.evals_without_gain = 0
         self.window = _Window()
+        self.trained_seconds = 0.0  # up to the last checkpoint loaded (resume), or none
+        self.fit_started = time.perf_counter()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         # no weight decay on norms (1-D weights), as usual for transformers
@@ -135,6 +137,7 @@ class Trainer:
             "evals_without_gain": self.evals_without_gain,
             "best": self.best or {},
             "window": self.window.state_dict(),
+            "train_seconds": self.train_seconds(),
             "scaler": self.scaler.state_dict(),
         }
         if torch.cuda.is_available():
@@ -153,8 +156,14 @@ class Trainer:
         self.evals_without_gain = int(state["evals_without_gain"])
         self.best = dict(state["best"]) or None
         self.window.load_state_dict(state["window"])
+        self.trained_seconds = float(state.get("train_seconds", 0.0))  # none in older checkpoints
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+
+    def train_seconds(self) -> float:
+        """Time spent training to this step: this process's fit, after the resumed checkpoint's
+        (work redone after a kill counts once; the wait between a stop and its resume, never)."""
+        return round(self.trained_seconds + time.perf_counter() - self.fit_started, 3)
 
     def resume(self) -> None:
         """Continue from the run's latest checkpoint; metrics past it are dropped (they will be redone)."""
@@ -194,6 +203,7 @@ class Trainer:
         self.on_event(TrainEvent("start", self.step, total, start))
         if self.world.is_main:
             self.logger = open_logger(self.config.logger, self.run, self.step, asdict(self.config))
+        self.fit_started = time.perf_counter()
         try:
             return self._loop(total)
         finally:
@@ -335,12 +345,15 @@ class Trainer:
         self.run.commit_checkpoint(self.step, write)
         protect = {int(self.best["step"])} if self.best else set()
         self.run.prune_checkpoints(self.config.keep_checkpoints, protect)
-        self.run.update_info(step=self.step, tokens=self.tokens_seen, best=self.best)
+        self.run.update_info(
+            step=self.step, tokens=self.tokens_seen, best=self.best, train_seconds=state["train_seconds"]
+        )
         self.on_event(TrainEvent("checkpoint", self.step, self.plan.total, {"step": self.step}))
 
     def _finish(self, status: str) -> str:
         if self.world.is_main:
-            self.run.update_info(status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            finished = time.strftime("%Y-%m-%dT%H:%M:%S")
+            self.run.update_info(status=status, finished=finished, train_seconds=self.train_seconds())
         self.on_event(TrainEvent("end", self.step, self.plan.total, {"status": status, "best": self.best}))
         return status
 
