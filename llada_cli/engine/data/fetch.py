@@ -1,7 +1,9 @@
 """Put datasets on disk: MiniMind from ModelScope, or the builtin corpus as JSONL files.
 
 Every file appears complete or not at all: downloads land in a temporary folder next to their
-destination and are renamed into place; a failed download leaves nothing behind.
+destination and are renamed into place; a failed download leaves nothing behind, and what a killed
+fetch left (a temp file or folder) goes at the next fetch into that folder, which one process at a
+time writes.
 """
 
 import json
@@ -9,13 +11,19 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import LladaError
 from .builtin import builtin_corpus
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 MINIMIND_DATASET = "gongjy/minimind_dataset"
 DEFAULT_MINIMIND_FILES = ("pretrain_t2t_mini.jsonl", "sft_t2t_mini.jsonl")
@@ -65,9 +73,32 @@ def _fetch_one(file_name: str, out_dir: Path) -> Path:
 
 def fetch_minimind(out_dir: Path, files: Sequence[str] = DEFAULT_MINIMIND_FILES) -> list[Path]:
     """Download the MiniMind files into out_dir; files already there are kept, not fetched again."""
-    out_dir = Path(out_dir)
+    with _writing(Path(out_dir)):
+        return [_fetch_one(name, Path(out_dir)) for name in files]
+
+
+@contextmanager
+def _writing(out_dir: Path) -> Iterator[None]:
+    """out_dir, owned by this process while it writes there (a lock on the folder itself: no file
+    appears in it), cleaned of a killed fetch's temp files; a folder made for a failed fetch goes."""
+    made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [_fetch_one(name, out_dir) for name in files]
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        if fcntl is not None:  # Windows: no lock
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LladaError(f"another process is writing into {out_dir}; let it finish") from None
+        for leftover in out_dir.glob(".*.tmp"):  # an atomic write a kill interrupted
+            leftover.unlink(missing_ok=True)
+        yield
+    except BaseException:
+        if made and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
@@ -80,10 +111,10 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
 def write_builtin(out_dir: Path, seed: int = 0) -> list[Path]:
     """The builtin corpus as pretrain.jsonl, sft.jsonl and questions.jsonl (the benchmark), for local use."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     corpus = builtin_corpus(seed)
-    return [
-        _write_jsonl(out_dir / "pretrain.jsonl", ({"text": doc} for doc in corpus.documents)),
-        _write_jsonl(out_dir / "sft.jsonl", ({"conversations": conv} for conv in corpus.conversations)),
-        _write_jsonl(out_dir / "questions.jsonl", (asdict(q) for q in corpus.questions)),
-    ]
+    with _writing(out_dir):
+        return [
+            _write_jsonl(out_dir / "pretrain.jsonl", ({"text": doc} for doc in corpus.documents)),
+            _write_jsonl(out_dir / "sft.jsonl", ({"conversations": conv} for conv in corpus.conversations)),
+            _write_jsonl(out_dir / "questions.jsonl", (asdict(q) for q in corpus.questions)),
+        ]

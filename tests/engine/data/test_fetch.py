@@ -112,3 +112,30 @@ def test_offline_fetch_fails_at_once_in_one_line(tmp_path: Path, monkeypatch: py
     message = str(error.value)
     assert "cannot reach www.modelscope.cn (Network is unreachable): are you offline?" in message
     assert "\n" not in message and list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_fetchs_temp_files_go_at_the_next_fetch(tmp_path: Path) -> None:
+    (tmp_path / ".pretrain.jsonl.abc123.tmp").write_text('{"text": "half a fi')  # a kill mid-write
+    fetch.write_builtin(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pretrain.jsonl", "questions.jsonl", "sft.jsonl"]
+
+
+def test_one_fetch_at_a_time_writes_a_folder(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    fd = os.open(tmp_path, os.O_RDONLY)  # as another fetch into the same folder holds it
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(LladaError, match="another process is writing into"):
+            fetch.write_builtin(tmp_path)
+    finally:
+        os.close(fd)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_download_removes_the_folder_it_made(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fetch, "_download", FakeDownload(error=ConnectionError("timed out")))
+    with pytest.raises(LladaError):
+        fetch.fetch_minimind(tmp_path / "new" / "minimind")
+    assert not (tmp_path / "new" / "minimind").exists()
