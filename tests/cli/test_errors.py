@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import shutil
+from contextlib import contextmanager
 
 import pytest
 from tokenizers import Tokenizer as Backend
@@ -21,7 +21,7 @@ from tokenizers import models
 
 from llada_cli.cli import app
 from tests.conftest import MICRO
-from tests.engine.data.test_sources import no_hang
+from tests.engine.data.test_sources import named_pipe
 
 ONE_STEP = [*MICRO, "--max-steps", "2", "--run-name", "bad"]
 DIFFUSION = ("pretrain", "diffusion")
@@ -259,13 +259,16 @@ UTF16 = " line 1: not UTF-8 text (it starts with a UTF-16 byte-order mark)"
 FIFO, DEVICE = (" is a named pipe, not a file",), ("/dev/zero is a character device, not a file",)
 
 
+@contextmanager
 def bad_file(path, content):
     """`path` with `content` (bytes), a named pipe ("fifo"), or another path ("/dev/zero")."""
     if content == "fifo":
-        os.mkfifo(path)
-    elif isinstance(content, bytes):
+        with named_pipe(path):
+            yield path
+        return
+    if isinstance(content, bytes):
         path.write_bytes(content)
-    return path if content is None or content == "fifo" or isinstance(content, bytes) else content
+    yield path if content is None or isinstance(content, bytes) else content
 
 
 @pytest.mark.parametrize(
@@ -296,8 +299,7 @@ def bad_file(path, content):
     ],
 )
 def test_bad_data_files(cli, tmp_path, content, fragments):
-    path = bad_file(tmp_path / "corpus.jsonl", content)
-    with no_hang():
+    with bad_file(tmp_path / "corpus.jsonl", content) as path:
         result = cli("pretrain", "ar", *MICRO, "--data", str(path), "--run-name", "bad")
     assert_one_line_error(result, 2, *fragments)
     assert not (cli.home / "runs" / "bad").exists()
@@ -325,8 +327,7 @@ UTF16_PROMPTS = '{"prompt": "Hi", "answer": "Hello"}\n'.encode("utf-16")
 def test_a_prompts_file_that_is_no_utf8_text_is_refused_in_one_line(
     pipeline, tmp_path, command, content, fragments
 ):
-    path = bad_file(tmp_path / "prompts.jsonl", content)
-    with no_hang():
+    with bad_file(tmp_path / "prompts.jsonl", content) as path:
         result = pipeline(*command, "--prompts-file", str(path))
     assert_one_line_error(result, 2, str(path), *fragments)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from llada_cli.engine.data import lines
 from llada_cli.engine.data.lines import check_file, json_objects, stream_lines, text_lines
 from llada_cli.engine.errors import UsageError
-from tests.engine.data.test_sources import no_hang
+from tests.engine.data.test_sources import named_pipe
 
 
 def usage_error(match: str):
@@ -86,8 +85,7 @@ def test_json_objects_skip_blank_lines_and_refuse_an_empty_file(tmp_path: Path) 
 
 def test_only_regular_files_are_opened(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.txt"
-    os.mkfifo(fifo)
-    with no_hang(), usage_error(f"{fifo} is a named pipe, not a file; give a file on disk"):
+    with named_pipe(fifo), usage_error(f"{fifo} is a named pipe, not a file; give a file on disk"):
         list(text_lines(fifo))
     with usage_error("/dev/zero is a character device, not a file"):
         list(text_lines(Path("/dev/zero")))

@@ -4,7 +4,7 @@ import hashlib
 import json
 import os
 import re
-import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,19 +41,18 @@ def usage_error(match: str):
 
 
 @contextmanager
-def no_hang(seconds: int = 20) -> Iterator[None]:
-    """Fail instead of waiting forever (opening a named pipe waits for a writer)."""
-
-    def stop(*_: object) -> None:
-        raise TimeoutError(f"still waiting after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
+def named_pipe(path: Path) -> Iterator[Path]:
+    """A named pipe at `path` whose one writer closes it at once: code that opens it (as llada did)
+    reads an empty file instead of waiting forever for a writer."""
+    os.mkfifo(path)
+    writer = threading.Thread(target=lambda: open(path, "wb").close(), daemon=True)
+    writer.start()  # its open() returns when a reader opens the pipe
     try:
-        yield
+        yield path
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a reader, should nothing have opened it
+        writer.join()
+        os.close(reader)
 
 
 # ------------------------------------------------------------------------------------ texts
@@ -151,12 +150,11 @@ def test_a_utf16_data_file_is_refused_at_its_first_line(tmp_path: Path) -> None:
 
 
 def test_a_device_or_a_named_pipe_is_refused_before_it_is_opened(tmp_path: Path) -> None:
-    fifo = tmp_path / "fifo.jsonl"
-    os.mkfifo(fifo)
-    with no_hang(), usage_error(f"{fifo} is a named pipe, not a file; give a file on disk"):
+    fifo, sft = tmp_path / "fifo.jsonl", tmp_path / "sft.jsonl"
+    with named_pipe(fifo), usage_error(f"{fifo} is a named pipe, not a file; give a file on disk"):
         load_pretrain_texts(str(fifo), tmp_path)
-    with no_hang(), usage_error(f"{fifo} is a named pipe"):
-        load_sft_conversations(str(fifo), tmp_path)
+    with named_pipe(sft), usage_error(f"{sft} is a named pipe"):
+        load_sft_conversations(str(sft), tmp_path)
     with usage_error("/dev/null is a character device, not a file"):
         load_pretrain_texts("/dev/null", tmp_path)
     with usage_error("/dev/null is a character device, not a file"):
