@@ -132,8 +132,8 @@ def test_eval_names_its_own_flag(pipeline):
         (b"\xff\xfe{", "is corrupt (not UTF-8 text)"),
         (b"[1, 2]", "does not describe a run (not a JSON object)"),
         (b'{"name": "broken"', "is corrupt"),
-        ("kind", "does not describe a run ('kind')"),
-        ("model", "does not describe a run ('model')"),
+        ("kind", "field 'kind' is missing"),
+        ("model", "field 'model' is missing"),
     ],
 )
 def test_a_broken_run_json_is_named_and_hides_no_other_run(cli, pipeline, content, message):
