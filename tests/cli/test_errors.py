@@ -152,7 +152,7 @@ def test_a_broken_run_json_is_named_and_hides_no_other_run(cli, pipeline, conten
     assert "completed" in rows["good"] and "corrupt" in rows["broken"]
     for command in (("runs", "show", "broken"), ("sample", "broken", "-p", "hi")):
         error = one_line_error(cli(*command), 1)
-        assert error.startswith(f"{info} ") and message in error and "fix or remove it" in error
+        assert error.startswith(str(info)) and message in error and "fix or remove it" in error
 
 
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(cli, monkeypatch):
