@@ -17,6 +17,9 @@ from .commandline import default_map, load_tables
 from .common import Globals, err, flag
 from .root import BEFORE_COMMAND, HelpCommand, RootGroup
 
+# torch takes a 32-bit thread count, and OpenMP starts them all: more than any machine has cores is refused
+MAX_THREADS = 1024
+
 app = typer.Typer(
     name="llada",
     cls=RootGroup,
@@ -71,6 +74,7 @@ def root(
             "--threads",
             envvar="LLADA_THREADS",
             min=1,
+            max=MAX_THREADS,
             help="CPU threads for torch (default: one per core that other processes leave idle).",
         ),
     ] = None,

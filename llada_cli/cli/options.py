@@ -19,7 +19,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import typer
 
-from ..engine.options import Spec, check_values, configured, option_fields
+from ..engine.options import INT_MAX, INT_MIN, Spec, check_values, configured, integer_range, option_fields
 from .common import complete_run_name, flag, with_flags
 
 T = TypeVar("T")
@@ -43,6 +43,25 @@ class Numbers:
         if self.count is not None and len(numbers) != self.count:
             raise typer.BadParameter(f"expected {self.count} comma-separated numbers, got '{text}'")
         return numbers
+
+
+def machine_integers(params: list[Any]) -> None:
+    """Refuse an integer a 64-bit integer cannot hold (engine/options.py) in every integer parameter
+    of a command, whichever way it came (a flag, an argument, an environment variable, --config):
+    called by every llada command as it is built (cli/root.py)."""
+    for param in params:
+        if param.type_descriptor.annotation is int:
+            param.callback = _in_machine_range(param.callback)
+
+
+def _in_machine_range(callback: Callable[..., Any] | None) -> Callable[..., Any]:
+    def check(ctx: Any, param: Any, value: Any) -> Any:
+        for number in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(number, int) and not INT_MIN <= number <= INT_MAX:
+                raise typer.BadParameter(f"{number} does not fit in 64 bits: {integer_range()}", ctx, param)
+        return value if callback is None else callback(ctx, param, value)
+
+    return check
 
 
 @dataclass(frozen=True)

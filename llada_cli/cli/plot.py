@@ -96,19 +96,25 @@ def _plot_trace(trace: Path, runs: bool, out_file: Path | None, prompts: str | N
     if text:
         raise UsageError("--text draws training curves; a trace is drawn as a figure")
     target = figure_path(out_file, safe_name_part(trace.stem) + ".png")
-    figure = trace_figure(read_trace(trace), prompt_rows(prompts))
+    read = read_trace(trace)
+    figure = trace_figure(read, prompt_rows(prompts, read.batch))
     out.print(str(save_figure(figure, target)), highlight=False)
 
 
-def prompt_rows(text: str | None) -> list[int] | None:
-    """0-based batch rows from 1-based numbers and ranges: '2', '1-4,7'."""
+def prompt_rows(text: str | None, batch: int) -> list[int] | None:
+    """0-based batch rows from 1-based numbers and ranges of ASCII digits: '2', '1-4,7'; a number
+    past the trace's `batch` prompts is refused before a range of it is made."""
     if text is None:
         return None
     rows: list[int] = []
     for part in text.split(","):
         first, _, last = part.strip().partition("-")
         last = last or first
-        if not (first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last)):
+        if not all(n.isascii() and n.isdigit() for n in (first, last)):
+            raise UsageError(f"--prompts {text}: give prompt numbers from 1, e.g. 2 or 1-4,7")
+        if len(last.lstrip("0")) > len(str(batch)) or int(last) > batch:  # never int() of 5000 digits
+            raise UsageError(f"--prompts {text}: the trace has prompts 1-{batch}")
+        if not 1 <= int(first) <= int(last):
             raise UsageError(f"--prompts {text}: give prompt numbers from 1, e.g. 2 or 1-4,7")
         rows += range(int(first) - 1, int(last))
     return rows

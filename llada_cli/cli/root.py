@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from .options import machine_integers
+
 if TYPE_CHECKING:  # the command classes PlainHelp is mixed into (click commands)
     _Command = TyperCommand
 else:
@@ -26,7 +28,13 @@ else:
 class PlainHelp(_Command):
     """Help as plain text grouped by panel: every flag and its aliases in full on their line, the
     help wrapped beneath when they are long, every default shown, and brackets left as written.
-    (The rich help table cut flag names at 80 columns and read `[a,b]` as markup.)"""
+    (The rich help table cut flag names at 80 columns and read `[a,b]` as markup.)
+
+    Every integer parameter takes only what a 64-bit integer holds (cli/options.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        machine_integers(self.params)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self.format_usage(ctx, formatter)

@@ -19,6 +19,10 @@ from .errors import UsageError, named
 
 REQUIRED: Any = dataclasses.MISSING
 
+# What an integer option may hold: a 64-bit signed integer, as torch's sizes, counts and seeds do
+# (torch.manual_seed takes any of them). The CLI's integer flags have the same range (cli/options.py).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -98,6 +102,8 @@ def check_values(cls: type, values: Mapping[str, Any]) -> None:
 def _check_bounds(name: str, value: float, spec: Spec) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise UsageError(f"{named(name)} must be a finite number, got {value}")
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        raise UsageError(f"{named(name)} {value} does not fit in 64 bits: {integer_range()}")
     rules = (
         (spec.at_least, lambda b: value >= b, "at least"),
         (spec.above, lambda b: value > b, "more than"),
@@ -107,6 +113,11 @@ def _check_bounds(name: str, value: float, spec: Spec) -> None:
     for bound, holds, words in rules:
         if bound is not None and not holds(bound):
             raise UsageError(f"{named(name)} must be {words} {_plain(bound)}, got {_plain(value)}")
+
+
+def integer_range() -> str:
+    """What an integer may be, in words (every integer option's widest range)."""
+    return f"use a number from {INT_MIN} to {INT_MAX}"
 
 
 def _plain(number: float) -> str:

@@ -408,3 +408,32 @@ def test_incompatible_options(cli):
 def test_unknown_device_is_a_usage_error(cli):
     result = cli("--device", "gpu", "pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "d")
     assert_one_line_error(result, 2, "--device gpu", "cuda:N")
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers out of the machine's range: 64-bit integers, ASCII digits
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--seed", "99999999999999999999999", "sample", "ar-base", "-p", "hi"], ("--seed", "64 bits")),
+        (["sample", "ar-base", "-p", "hi", "--seed", "99999999999999999999999"], ("--seed", "64 bits")),
+        (["--threads", "99999999999999999999999", "runs", "list"], ("--threads", "1024")),
+        (["eval", "dlm-base", "--mc-num", "99999999999999999999"], ("--mc-num", "64 bits")),
+        (["sample", "ar-base@\u00b2", "-p", "hi"], ("'ar-base@\u00b2'", "must be a step number")),
+        (["sample", "ar-base@\u00b3\u2070\u2070", "-p", "hi"], ("must be a step number",)),
+        (["sample", "ar-base@99999999999999999999", "-p", "hi"], ("more than any run can reach",)),
+        (["runs", "show", "@6"], ("the run name before @ is empty",)),
+        (["sample", "", "-p", "hi"], ("the run name is empty",)),
+    ],
+)
+def test_numbers_a_machine_cannot_hold_and_unicode_digits(pipeline, args, fragments):
+    assert_one_line_error(pipeline(*args), 2, *fragments)
+
+
+def test_a_seed_beyond_64_bits_in_a_config_file_is_refused_before_training(cli, tmp_path):
+    config = write(tmp_path / "c.toml", "[pretrain.ar]\nseed = 99999999999999999999\n")
+    result = cli("--config", str(config), *AR, *ONE_STEP)
+    assert_one_line_error(result, 2, "--seed", "64 bits")
+    assert not (cli.home / "runs").exists()

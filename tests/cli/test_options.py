@@ -51,3 +51,34 @@ def test_comma_lists_parse_into_tuples(cli):
     assert '"wsd_block_sizes_up": [\n      4,\n      16\n    ]' in info
     result = cli("pretrain", "diffusion", *MICRO, "--wsd-block-sizes-up", "4,x", "--run-name", "bad")
     assert result.exit_code == 2 and "comma-separated numbers" in result.output
+
+
+def integer_flags() -> list[tuple[tuple[str, ...], str]]:
+    """(command path, flag) of every integer option of every llada command, the global ones too."""
+    import typer.main
+
+    from llada_cli.cli import app
+
+    found = []
+
+    def walk(command, path: tuple[str, ...]) -> None:
+        for param in command.params:
+            if param.type_descriptor.annotation is int and param.param_type_name == "option":
+                found.append((path, param.opts[0]))
+        for name, child in getattr(command, "commands", {}).items():
+            walk(child, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def test_every_integer_option_refuses_what_64_bits_cannot_hold(cli):
+    flags = integer_flags()
+    assert ((), "--seed") in flags and (("eval",), "--mc-num") in flags and (("sample",), "--seed") in flags
+    for path, flag in flags:
+        for number in (2**63, -(2**63) - 1, 10**23):
+            result = cli(*path, flag, str(number))
+            assert result.exit_code == 2 and "Traceback" not in result.output, (path, flag, result.output)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and flag in lines[0], (path, flag)
+            assert any(words in lines[0] for words in ("fit in 64 bits", "less than or", "greater than or"))

@@ -140,3 +140,21 @@ def test_plot_trace_options_and_bad_paths_are_one_line(cli, tmp_path):
     assert "cannot write .txt" in one_line_error(cli("plot", "--trace", str(path), "--out", "x.txt"), 2)
     assert "is a folder" in one_line_error(cli("plot", "--trace", str(tmp_path)), 2)
     assert not (tmp_path / "u.png").exists() and not Path("x.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        ("1-99999999999999999999", "the trace has prompts 1-2"),  # refused before a range of it is made
+        ("1-" + "9" * 5000, "the trace has prompts 1-2"),
+        ("\u00b2", "give prompt numbers from 1"),  # a digit to str.isdigit, not to int()
+        ("1-\u00b3", "give prompt numbers from 1"),
+    ],
+)
+def test_prompt_numbers_are_ascii_and_within_the_trace(cli, tmp_path, prompts, message):
+    path = tmp_path / "t.jsonl"
+    trace = synthetic_trace()
+    path.write_text("".join(json.dumps(r) + "\n" for r in [trace.header, *trace.events]))
+    result = cli("plot", "--trace", str(path), "--prompts", prompts, "--out", str(tmp_path / "u.png"))
+    assert message in one_line_error(result, 2)
+    assert not (tmp_path / "u.png").exists()

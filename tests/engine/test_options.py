@@ -65,6 +65,14 @@ ENGINE = ROOT / "llada_cli" / "engine"
             "`repeat_penalty` must be a finite number, got nan",
         ),
         (lambda: ARSettings(top_k=-1), "`top_k` must be at least 0, got -1"),
+        # an integer holds what torch can: 64 bits (a seed, a size, a count, a list's numbers)
+        (lambda: TrainConfig(seed=2**63), "`seed` 9223372036854775808 does not fit in 64 bits"),
+        (lambda: TrainConfig(seed=-(2**63) - 1), "`seed` -9223372036854775809 does not fit in 64 bits"),
+        (lambda: TrainConfig(max_steps=10**30), f"`max_steps` {10**30} does not fit in 64 bits"),
+        (
+            lambda: DiffusionPretrainConfig(use_block_curriculum=True, wsd_block_sizes_up=(4, 2**64)),
+            "`wsd_block_sizes_up` 18446744073709551616 does not fit in 64 bits",
+        ),
     ],
 )
 def test_the_engine_refuses_bad_values_naming_the_field(make, message):
@@ -92,6 +100,11 @@ def test_every_config_class_refuses_what_its_options_forbid_when_built(cls):
             cls(**required, **{field.name: bad})
         checked += 1
     assert checked > 0
+
+
+def test_the_widest_64_bit_integers_are_accepted():
+    assert TrainConfig(seed=2**63 - 1).seed == 2**63 - 1
+    assert TrainConfig(seed=-(2**63)).seed == -(2**63)
 
 
 def test_choices_are_the_keys_of_the_registries():

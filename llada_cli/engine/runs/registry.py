@@ -282,11 +282,18 @@ def nano_llada_run_name(path: str) -> str | None:
 
 
 def split_step(spec: str) -> tuple[str, int | None]:
+    """`name@step` -> (name, step): a step of ASCII digits (not '²'), at most a 64-bit integer."""
+    if not spec.strip():
+        raise UsageError("the run name is empty: give a run name, name@step, a run folder or a file")
     if "@" not in spec:
         return spec, None
     name, _, step = spec.rpartition("@")
-    if not step.isdigit():
+    if not (step.isascii() and step.isdigit()):
         if "/" in step:  # an '@' inside a folder path, e.g. /exp@v2/run
             return spec, None
-        raise UsageError(f"'{spec}': the part after @ must be a step number, e.g. {name}@500")
+        raise UsageError(f"'{spec}': the part after @ must be a step number, e.g. {name or 'run'}@500")
+    if not name.strip():
+        raise UsageError(f"'{spec}': the run name before @ is empty, e.g. run@{step}")
+    if len(step.lstrip("0")) > 18:  # 64 bits hold every number of 18 digits, not every one of 19
+        raise UsageError(f"'{spec}': step {step} is more than any run can reach")
     return name, int(step)
