@@ -23,6 +23,7 @@ import torch
 from .engine.config import Kind, Stage
 from .engine.errors import UsageError, named
 from .engine.evaluation.evaluate import answer_log_likelihood
+from .engine.interchange.files import EXTERNAL_SUFFIXES
 from .engine.interchange.imported_runs import external_run, is_checkpoint_file
 from .engine.objectives.diffusion_pretraining import decoding_block_length
 from .engine.options import option_names
@@ -93,6 +94,11 @@ class Model:
         return model_context(self.network)
 
     def encode_prompt(self, prompt: str, chat: bool = False, system: str | None = None) -> list[int]:
+        if system is not None and not chat:
+            raise UsageError(
+                f"{named('system')} is a message of the chat template, which {named('chat')} turns on: "
+                f"add {named('chat')}, or drop {named('system')}"
+            )
         if chat:
             messages = [{"role": "system", "content": system}] if system else []
             messages.append({"role": "user", "content": prompt})
@@ -263,7 +269,23 @@ def load(
         return Model(replace(loaded, model=loaded.model.to(target)), target)
     registry = Registry(Path(home) if home else default_home())
     run, step = registry.resolve(str(run_or_path))
+    if Path(str(run_or_path)).suffix not in EXTERNAL_SUFFIXES:  # a Nano-LLaDA file name may stand for a run
+        _refuse_file_options(run.name, tokenizer, seq_len)
     return Model(load_run(run, step, device=str(target)), target)
+
+
+def _refuse_file_options(name: str, tokenizer: str | Path | None, seq_len: int | None) -> None:
+    """What only a checkpoint file needs said has no effect on a run, which records both."""
+    if tokenizer is not None:
+        raise UsageError(
+            f"{named('tokenizer')} (or {named('tokenizer_dir')}) is for a checkpoint file; run '{name}' "
+            "brings its own tokenizer: drop it"
+        )
+    if seq_len is not None:
+        raise UsageError(
+            f"{named('seq_len')} is for a checkpoint file that does not say its context; run '{name}' "
+            "records its own: drop it"
+        )
 
 
 TRAINING_COMMANDS: dict[str, tuple[Kind | None, Stage]] = {

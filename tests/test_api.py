@@ -82,9 +82,28 @@ def test_train_continues_as_diffusion_and_fine_tunes_with_events(cli):
         ("pretrain ar", {"max_step": 3}, "'max_step' is not an option.*did you mean max_steps"),
         ("pretrain ar", {"init_from": "x"}, "is an option of pretrain diffusion"),
         ("pretrain ar", {"learning_rate": -1.0}, "must be at least 0"),
+        # options that could have no effect, or a context that cannot hold a training row
+        ("pretrain diffusion", {"init_from": "ar", "preset": "tiny"}, "`preset`: a run that starts from"),
+        ("pretrain ar", {"seq_len": 64, "max_position_embeddings": 32}, "`max_position_embeddings` 32 is"),
+        ("pretrain diffusion", {"wsd_block_sizes_up": (4, 8)}, "only with `use_block_curriculum`"),
+        ("pretrain diffusion", {"wsd_max_mask_ratio": 0.9}, "only with `mask_schedule` wsd"),
+        ("pretrain diffusion", {"repeat_penalty_min_run": 3}, "only with a `repeat_penalty_weight` above 0"),
+        ("sft", {"base": "x", "pad_policy": "eos", "pad_tokens": 4}, "only with `pad_policy` capped"),
     ],
 )  # fmt: skip
 def test_train_refuses_what_the_command_refuses(cli, command, keywords, words):
     with pytest.raises(UsageError, match=words):
         api.train(command, "bad", home=cli.home, **keywords)
     assert not (cli.home / "runs" / "bad").exists()
+
+
+def test_load_and_generate_refuse_what_has_no_effect(pipeline):
+    with pytest.raises(UsageError, match="`seq_len` is for a checkpoint file.*run 'ar-base' records its own"):
+        api.load("ar-base", home=pipeline.home, seq_len=32)
+    tokenizer = pipeline.home / "runs" / "ar-base" / "tokenizer.json"
+    with pytest.raises(UsageError, match="run 'ar-base' brings its own tokenizer"):
+        api.load("ar-base", home=pipeline.home, tokenizer=tokenizer)
+    model = api.load("ar-chat", home=pipeline.home)
+    with pytest.raises(UsageError, match="`system` is a message of the chat template"):
+        model.generate("hi", system="Be brief.", max_new_tokens=2)
+    assert model.generate("hi", chat=True, system="Be brief.", max_new_tokens=2)[0].new_tokens <= 2

@@ -8,6 +8,7 @@ import typer
 
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
+from ..engine.errors import UsageError
 from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
 from .common import cli_errors, complete_run_name, globals_of, out, print_json
 from .options import Given, Group, with_configs
@@ -62,6 +63,8 @@ def evaluate(
     from .. import api
     from ..engine.evaluation.evaluate import heldout_likelihood
 
+    if not (questions or with_likelihood):
+        raise UsageError("--no-questions and --no-likelihood leave nothing to measure: drop one of them")
     g = globals_of(ctx)
     source = data.build()
     model = api.load(

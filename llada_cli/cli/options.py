@@ -19,6 +19,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import typer
 
+from ..engine.errors import UsageError, named
 from ..engine.options import INT_MAX, INT_MIN, Spec, check_values, configured, integer_range, option_fields
 from .common import complete_run_name, flag, with_flags
 
@@ -76,6 +77,16 @@ class Group:
     prefixed_aliases: bool = True  # False: aliases keep their own spelling (--gen-temp on one side)
     help: dict[str, str] = dataclasses.field(default_factory=dict)  # per-command help overrides
     hide: frozenset[str] = frozenset()  # accepted (e.g. in seed command lines) but not offered in --help
+
+    def given(self, values: dict[str, Any]) -> Given:
+        """The values given to this group, checked; a refusal names the group's own flags
+        (compare's --ar-temperature, not the field both sides share)."""
+        try:
+            return Given(self.cls, values)
+        except UsageError as error:
+            if not self.prefix:
+                raise
+            raise UsageError(error.render(lambda field: named(self.prefix + field))) from None
 
     def specs(self) -> list[tuple[dataclasses.Field, Spec]]:
         return [(f, s) for f, s in option_fields(self.cls) if f.name not in self.skip]
@@ -169,7 +180,7 @@ def with_configs(
                     value = kwargs.pop(param.name)
                     if value is not None:
                         values[param.name[len(group.prefix) :]] = value
-                givens[name] = Given(group.cls, values)
+                givens[name] = group.given(values)
             if into is not None:
                 givens = {into[0]: into[1](**givens)}
             return func(*args, **kwargs, **givens)

@@ -146,7 +146,9 @@ def _count(number: int | None) -> str:
 @cli_errors
 def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     """A run's configuration, status and checkpoints."""
-    run, _ = globals_of(ctx).registry.resolve(name)
+    run, step = globals_of(ctx).registry.resolve(name)
+    if step is not None:
+        run.resolve_step(step)  # name@step: a checkpoint it has, else the steps it has
     info = run.info().to_json() | {"checkpoints": run.checkpoint_steps(), "path": str(run.path)}
     info["status"] = shown_status(run.path, info["status"])
     if as_json:

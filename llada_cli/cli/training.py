@@ -72,6 +72,7 @@ def build_request(
     g = globals_of(ctx)
     start = options.start.build()
     shape = options.shape
+    given = (options.start, shape, options.objective, options.train, options.data)  # what the run is asked
     return StageRequest(
         kind=kind,
         stage=stage,
@@ -82,7 +83,7 @@ def build_request(
         tokenizer=options.tokenizer.build(),
         model=model_config_from_preset(start.preset, **shape.values),
         objective=options.objective.build(),
-        given=shape.names | options.objective.names | options.train.names | options.data.names,
+        given=frozenset().union(*(group.names for group in given)),
         seq_len=shape.values.get("seq_len"),
         parent=parent,
         command=["llada", *sys.argv[1:]],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import UsageError, named
-from .options import check_options, option
+from .options import check_options, only_with, option
 from .schedules import validate_block_sizes
 
 # The keys of the mask schedules (diffusion_pretraining.MASK_SCHEDULES) and of the noise
@@ -37,6 +37,12 @@ class ObjectiveConfig:
         return False
 
     def check_row_length(self, seq_len: int) -> None:
+        return None
+
+    def check_applies(self) -> None:
+        """Refuse an option that has no effect with the others (`only_with`). Checked when a new run
+        is asked for (training/request.py), not in __post_init__: a run recorded with such an
+        option before this check still reads back, samples and resumes."""
         return None
 
 
@@ -138,6 +144,20 @@ class DiffusionPretrainConfig(DocumentMasking):
                 f"{named('wsd_phase_ratios')} needs three shares >= 0 with a positive sum, e.g. 0.3,0.5,0.2"
             )
 
+    def check_applies(self) -> None:
+        curriculum = [
+            "block_curriculum_form",
+            "wsd_phase_ratios",
+            "wsd_block_sizes_up",
+            "wsd_block_sizes_down",
+        ]
+        only_with(self, curriculum, self.use_block_curriculum, named("use_block_curriculum"))
+        mask_ratio = ("wsd_min_mask_ratio", "wsd_max_mask_ratio", "wsd_warmup_ratio", "wsd_stable_ratio")
+        only_with(self, mask_ratio, self.mask_schedule == "wsd", f"{named('mask_schedule')} wsd")
+        penalty = ("repeat_penalty_min_run", "repeat_penalty_delay_steps", "repeat_penalty_warmup_steps")
+        weighted = self.repeat_penalty_weight > 0
+        only_with(self, penalty, weighted, f"a {named('repeat_penalty_weight')} above 0")
+
     def shifts_logits(self, from_ar: bool) -> bool:
         """Whether the model this run trains has the logit shift (a model property, in its config)."""
         return from_ar if self.logit_shift is None else self.logit_shift
@@ -176,6 +196,9 @@ class DiffusionSFTConfig(ObjectiveConfig):
         band = self.mask_ratio_band
         if band is not None and not (len(band) == 2 and 0.0 <= band[0] <= band[1] <= 1.0):
             raise UsageError(f"{named('mask_ratio_band')} needs two numbers a,b with 0 <= a <= b <= 1")
+
+    def check_applies(self) -> None:
+        only_with(self, ("pad_tokens",), self.pad_policy == "capped", f"{named('pad_policy')} capped")
 
 
 # The options of each (kind, stage) (objectives/build.py: the objective each trains).

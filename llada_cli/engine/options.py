@@ -115,6 +115,19 @@ def _check_bounds(name: str, value: float, spec: Spec) -> None:
             raise UsageError(f"{named(name)} must be {words} {_plain(bound)}, got {_plain(value)}")
 
 
+def only_with(config: Any, names: Iterable[str], holds: bool, condition: str) -> None:
+    """Refuse the options among `names` set away from their defaults (given, in effect) when they
+    have no effect: unless `condition` (words, options named) holds."""
+    if holds:
+        return
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    changed = [name for name in names if getattr(config, name) != defaults[name]]
+    if changed:
+        listed = ", ".join(named(name) for name in changed)
+        verb, pronoun = ("applies", "it") if len(changed) == 1 else ("apply", "them")
+        raise UsageError(f"{listed} {verb} only with {condition}: add that, or drop {pronoun}")
+
+
 def integer_range() -> str:
     """What an integer may be, in words (every integer option's widest range)."""
     return f"use a number from {INT_MIN} to {INT_MAX}"

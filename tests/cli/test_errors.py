@@ -437,3 +437,58 @@ def test_a_seed_beyond_64_bits_in_a_config_file_is_refused_before_training(cli, 
     result = cli("--config", str(config), *AR, *ONE_STEP)
     assert_one_line_error(result, 2, "--seed", "64 bits")
     assert not (cli.home / "runs").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# options a command ignores, and values that cannot work: refused, saying why
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (
+            ["sample", "ar-base", "-p", "hi", "--seq-len", "32"],
+            ("--seq-len", "run 'ar-base' records its own"),
+        ),
+        (["eval", "ar-base", "--no-questions", "--seq-len", "32"], ("--seq-len", "checkpoint file")),
+        (["compare", "--ar", "ar-base", "-p", "hi", "--seq-len", "32"], ("--seq-len", "checkpoint file")),
+        (["sample", "ar-base", "-p", "hi", "--tokenizer", "RUNS/ar-base/tokenizer.json"], ("--tokenizer",)),
+        (["sample", "ar-chat", "-p", "hi", "--system", "Be brief."], ("--system", "--chat")),
+        (["sample", "dlm-base", "-p", "hi", "--threshold", "1.5"], ("--threshold must be at most 1",)),
+        (["sample", "dlm-base", "-p", "hi", "--mode", "quality", "--threshold", "0.8"], ("--mode quality",)),
+        (
+            ["compare", "--diffusion", "dlm-base", "-p", "hi", "--diffusion-block-length", "0"],
+            ("at least 1",),
+        ),
+        (["compare", "--ar", "ar-base", "-p", "hi", "--ar-temperature", "-1"], ("--ar-temperature must",)),
+        (["compare", "--ar", "ar-base", "-p", "hi", "--ar-top-k", "-1"], ("--ar-top-k must be at least 0",)),
+        (["runs", "show", "ar-base@99999"], ("no checkpoint at step 99999; it has: ",)),
+        (["eval", "ar-base", "--no-questions", "--no-likelihood"], ("nothing to measure",)),
+    ],
+)
+def test_options_without_effect_and_values_that_cannot_work(pipeline, args, fragments):
+    args = [arg.replace("RUNS", str(pipeline.home / "runs")) for arg in args]
+    assert_one_line_error(pipeline(*args), 2, *fragments)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--wsd-block-sizes-up", "4,8"], ("--wsd-block-sizes-up applies only with --use-block-curriculum",)),
+        (["--block-curriculum-form", "masked_blocks"], ("only with --use-block-curriculum",)),
+        (["--wsd-max-mask-ratio", "0.9"], ("only with --mask-schedule wsd",)),
+        (["--preset", "small"], ("--preset: a run that starts from 'ar-base' takes its shape",)),
+        (["--max-position-embeddings", "32"], ("shorter than the context of 'ar-base@6' (64 tokens)",)),
+        (["--seq-len", "32", "--max-position-embeddings", "16"], ("--max-position-embeddings 16 is",)),
+    ],
+)
+def test_a_continued_run_refuses_what_would_have_no_effect(pipeline, args, fragments):
+    result = pipeline(*DIFFUSION, "--init-from", "ar-base", *args, "--max-steps", "1", "--run-name", "x")
+    assert_one_line_error(result, 2, *fragments)
+    assert not (pipeline.home / "runs" / "x").exists()
+
+
+def test_a_context_shorter_than_the_training_rows_is_refused(cli):
+    result = cli(*AR, *ONE_STEP, "--max-position-embeddings", "10")
+    assert_one_line_error(result, 2, "--max-position-embeddings 10 is the model's context", "--seq-len 64")
+    assert not (cli.home / "runs").exists()

@@ -88,10 +88,10 @@ class DiffusionSettings(SamplingSettings):
         False, "The reference sampler: a fixed number of slots per step (`steps`), no threshold."
     )
     steps: int | None = option(
-        None, "Denoising steps, with `exact` (default: the gen length).", aliases=("gen_steps",)
+        None, "Denoising steps, with `exact` (default: the gen length).", aliases=("gen_steps",), at_least=1
     )
     block_length: int | None = option(
-        None, "Semi-autoregressive block size (default: 32 when it divides the gen length)."
+        None, "Semi-autoregressive block size (default: 32 when it divides the gen length).", at_least=1
     )
     remasking: str = option("low_confidence", "Which slots to commit each step.", choices=REMASKING_NAMES)
     cfg_scale: float = option(0.0, "Classifier-free guidance (0: off).", at_least=0)
@@ -104,6 +104,7 @@ class DiffusionSettings(SamplingSettings):
         "`steps` or random remasking).",
         aliases=("gen_confidence_threshold",),
         above=0,
+        at_most=1,
     )
     cap_start_ratio: float | None = option(
         None,
@@ -141,6 +142,26 @@ class DiffusionSettings(SamplingSettings):
     mode: str | None = option(
         None, "LLaDA 2.1 presets: quality (threshold 0.7, editing 0.5) or speed (0.5).", choices=MODES
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mode is None:
+            return
+        preset = MODES[self.mode]  # a mode is these values: one given otherwise contradicts it
+        for name in ("threshold", "edit_threshold"):
+            value = getattr(self, name)
+            if value is not None and value != preset[name]:
+                raise UsageError(
+                    f"{named('mode')} {self.mode} sets {_preset_words(self.mode)}: drop {named(name)} "
+                    f"{value}, or drop {named('mode')} to set the thresholds yourself"
+                )
+
+
+def _preset_words(mode: str) -> str:
+    preset = MODES[mode]
+    edit = preset["edit_threshold"]
+    words = f"{named('threshold')} {preset['threshold']}"
+    return words + (f" and {named('edit_threshold')} {edit}" if edit is not None else " and no editing")
 
 
 def default_block_length(gen_length: int) -> int:

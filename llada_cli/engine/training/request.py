@@ -35,12 +35,34 @@ class StageRequest:
     tokenizer: TokenizerOptions = TokenizerOptions()
     model: ModelConfig = PRESETS["small"]  # the preset with the shape options given
     objective: ObjectiveConfig | None = None  # None: the defaults of this kind and stage
-    # the shape, training, data and objective options the user gave, by field name (each name is
-    # one flag, so unique)
+    # the start, shape, training, data and objective options the user gave, by field name (each
+    # name is one flag, so unique)
     given: frozenset[str] = frozenset()
     seq_len: int | None = None  # the training row length asked for (None: the model's context)
     parent: str | None = None  # the run it starts from: --init-from (diffusion pretraining), --base (SFT)
     command: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """What a new run is asked for must be able to work: checked before anything is written
+        (a resumed run takes its stored settings, which are not asked again)."""
+        if self.run.resume:
+            return
+        if self.objective is not None:
+            self.objective.check_applies()
+        fresh_only = sorted(self.given & set(FRESH_START))
+        if self.parent is not None and fresh_only:
+            names = ", ".join(named(name) for name in fresh_only)
+            raise UsageError(
+                f"{names}: a run that starts from '{self.parent}' takes its shape and tokenizer: drop "
+                + ("it" if len(fresh_only) == 1 else "them")
+            )
+        context = self.start.max_position_embeddings
+        rows = self.seq_len if self.parent is not None else self.model.seq_len
+        if context is not None and rows is not None and context < rows:
+            raise UsageError(
+                f"{named('max_position_embeddings')} {context} is the model's context, which must hold a "
+                f"training row ({named('seq_len')} {rows}): give at least {rows}, or drop it"
+            )
 
     @property
     def resolved_kind(self) -> Kind:
@@ -65,6 +87,8 @@ class StageRequest:
 # What a training command takes besides its objective's options; the first three are not compared
 # on resume (they say how to run, not what to train).
 SETTINGS = (RunOptions, StartOptions, TokenizerOptions, ModelConfig, TrainConfig, DataConfig)
+# How a fresh model is made: a run continued from a parent takes the parent's shape and tokenizer.
+FRESH_START = ("preset", "vocab_size", "tokenizer_sample_mb")
 
 
 def request_from_options(
@@ -99,7 +123,7 @@ def request_from_options(
         tokenizer=configured(TokenizerOptions, part(TokenizerOptions)),
         model=model_config_from_preset(start.preset, **shape),
         objective=configured(objective_class, part(objective_class)),
-        given=frozenset(options) - names[RunOptions] - names[StartOptions] - names[TokenizerOptions],
+        given=frozenset(options) - names[RunOptions] - names[TokenizerOptions],
         seq_len=shape.get("seq_len"),
         parent=parent,
         command=list(command),
@@ -161,7 +185,7 @@ def _stored(registry: Registry, request: StageRequest) -> StageRequest:
         )
     if "logger" in request.given:  # where metrics also go may change on resume
         train = replace(train, logger=request.train.logger)
-    comparable = request.given - {"max_steps", "epochs", "logger"}
+    comparable = request.given - {"max_steps", "epochs", "logger"} - option_names(StartOptions)
     differences = [
         *_differences(request.train, info.train, comparable),
         *_differences(request.data, info.data, comparable),

@@ -75,8 +75,15 @@ def starting_point(registry: Registry, request: StageRequest, tokenizer: Tokeniz
         model, parent_tokenizer = continued_as_diffusion(parent, shift)
     if request.start.inference_rope_scaling:
         model = rebuilt(model, replace(model.config, rope_scaling=INFERENCE_ROPE_FACTOR))
-    context = max(request.seq_len or 0, request.start.max_position_embeddings or 0)
-    if context > model.config.seq_len:  # e.g. SFT at 512 after pretraining at 256
+    asked = request.start.max_position_embeddings
+    if asked is not None and asked < model.config.seq_len:
+        raise UsageError(
+            f"{named('max_position_embeddings')} {asked} is shorter than the context of '{parent.label}' "
+            f"({model.config.seq_len} tokens), which a run that starts from it keeps: drop it"
+        )
+    # longer rows than the parent's extend its context (Nano-LLaDA: SFT at 512 after pretraining at 256)
+    context = max(request.seq_len or 0, asked or 0)
+    if context > model.config.seq_len:
         model = rebuilt(model, replace(model.config, seq_len=context))
     if "dropout" in request.given:  # a training choice, not part of the inherited shape
         model = rebuilt(model, replace(model.config, dropout=request.model.dropout))

@@ -376,9 +376,9 @@ def test_threshold_commits_at_least_one_per_step(oracle):
     assert all(event.kind == "commit" for event in trace)
 
 
-def test_threshold_above_one_is_one_token_per_step(model):
+def test_a_threshold_no_confidence_reaches_is_one_token_per_step(model):
     (fixed,) = run(model, DiffusionSettings(gen_length=16, block_length=8), eos=())
-    (strict,) = run(model, DiffusionSettings(gen_length=16, block_length=8, threshold=1.01), eos=())
+    (strict,) = run(model, DiffusionSettings(gen_length=16, block_length=8, threshold=1.0), eos=())
     assert strict.token_ids == fixed.token_ids
     assert strict.steps == strict.forward_passes == 16
 

@@ -96,3 +96,29 @@ def test_the_default_answer_fills_the_room_the_prompt_leaves_in_whole_blocks(pro
     settings = resolve_settings(DiffusionSettings(**options), room=64 - prompt)
     assert (settings.gen_length, settings.block_length) == layout
     assert resolve_settings(DiffusionSettings(), room=1000).gen_length == 128  # long contexts: 128
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (dict(threshold=1.5), r"`threshold` must be at most 1, got 1.5"),  # a confidence is in \(0, 1\]
+        (dict(block_length=0), r"`block_length` must be at least 1, got 0"),  # not "the default"
+        (dict(steps=0), r"`steps` must be at least 1, got 0"),
+        (
+            dict(mode="quality", threshold=0.8),
+            r"`mode` quality sets `threshold` 0.7 and `edit_threshold` 0.5: drop `threshold` 0.8",
+        ),
+        (dict(mode="speed", edit_threshold=0.3), r"`mode` speed sets `threshold` 0.5 and no editing"),
+    ],
+)
+def test_values_that_cannot_work_are_refused_when_the_settings_are_made(settings, message):
+    with pytest.raises(UsageError, match=message):
+        DiffusionSettings(**settings)
+
+
+def test_a_mode_with_its_own_values_is_the_mode():
+    given = DiffusionSettings(mode="quality", threshold=0.7)
+    resolved = resolve_settings(given)
+    assert (resolved.threshold, resolved.edit_threshold) == (0.7, 0.5)
+    assert resolve_settings(resolved) == resolved
+    assert resolve_settings(DiffusionSettings(threshold=1.0)).threshold == 1.0
