@@ -14,7 +14,7 @@ from ..engine.errors import UsageError
 from ..engine.runs.registry import default_home
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
-from .common import Globals, err, flag
+from .common import Globals, err, flag, unusable
 from .root import BEFORE_COMMAND, HelpCommand, RootGroup
 
 # torch takes a 32-bit thread count, and OpenMP starts them all: more than any machine has cores is refused
@@ -92,6 +92,10 @@ def root(
     home = (home or default_home()).expanduser()
     if home.exists() and not home.is_dir():
         typer.echo(f"error: --home {home} is a file; give a folder (it is created if missing)", err=True)
+        raise typer.Exit(2)
+    problem = unusable(home)  # a symlink loop does not "exist": it would read as a registry without runs
+    if problem is not None:
+        typer.echo(f"error: --home {home}: {problem}", err=True)
         raise typer.Exit(2)
     ctx.obj = Globals(
         home=home,

@@ -24,13 +24,22 @@ else:  # pragma: no cover
 
 
 def load_tables(path: Path) -> dict[str, Any]:
-    """A TOML file, or YAML of the same shape (.yaml, .yml), as nested dicts."""
+    """A TOML file, or YAML of the same shape (.yaml, .yml), as nested dicts whose keys are names."""
     if not path.is_file():
         raise UsageError(f"{path}: {'is a folder' if path.is_dir() else 'file not found'}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a text file (expected TOML or YAML)") from None
+    try:  # the parsers recurse once per level: a file nested thousands deep exhausts the stack
+        tables = _parsed(path, text)
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a file of options") from None
+    _check_keys(tables, path)
+    return tables
+
+
+def _parsed(path: Path, text: str) -> dict[str, Any]:
     if path.suffix in (".yaml", ".yml"):
         import yaml  # only when a YAML file is given
 
@@ -47,6 +56,28 @@ def load_tables(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: invalid TOML ({error})") from None
+
+
+def _check_keys(tables: dict[str, Any], path: Path) -> None:
+    """Every key of every table is a name: YAML also reads `1:`, `yes:` or `~:` as keys (a number,
+    true, null). Walked without recursion, each table once (YAML aliases may share one)."""
+    pending: list[Any] = [tables]
+    seen: set[int] = set()
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, list):
+            pending += value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise UsageError(
+                        f"{path}: key {key!r} is not a name (YAML reads it as {type(key).__name__}); "
+                        "keys are option and table names, e.g. gen-length"
+                    )
+                pending.append(item)
 
 
 def subcommand(root: Any, path: Iterable[str]) -> Any | None:

@@ -13,15 +13,50 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from ..engine.errors import LladaError
 from ..engine.runs.folder import Run
 from ..engine.runs.registry import Registry, default_home
 
+# A terminal narrower than this (or COLUMNS=0, where rich would draw nothing) is drawn this wide.
+MIN_WIDTH = 40
+
+
+class Terminal(Console):
+    """rich's Console, never narrower than MIN_WIDTH."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        width, height = super().size
+        return ConsoleDimensions(max(width, MIN_WIDTH), height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
 # Results go to stdout; logs, progress and errors to stderr, so `--json | jq` always works.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Terminal(soft_wrap=True)
+err = Terminal(stderr=True, soft_wrap=True)
+
+
+def tolerant_streams() -> None:
+    """stdout and stderr write what their encoding cannot (PYTHONIOENCODING=ascii, a C locale) as
+    '?' or an escape, instead of failing on it: called as the command line starts (cli/root.py)."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
+def _writes_unicode() -> bool:
+    """Whether stdout's encoding writes every character (else JSON escapes them)."""
+    try:
+        "\u2026\U0001f600".encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +80,18 @@ def globals_of(ctx: typer.Context) -> Globals:
     # shell completion parses the line without running the callback: --home (or LLADA_HOME) as given
     home = Path(root.params["home"]).expanduser() if root.params.get("home") else default_home()
     return Globals(home, os.environ.get("LLADA_DEVICE", "auto"), 0, 0)
+
+
+def unusable(path: Path) -> str | None:
+    """Why `path` can be neither used nor created (a symlink loop, a file where a folder would
+    be), in the system's words; None for a path that exists or can be made."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return error.strerror or type(error).__name__
+    return None
 
 
 def flag(name: str) -> str:
@@ -104,11 +151,12 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout; NaN/inf (a diverged loss) become null so it stays valid JSON."""
-    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+    ascii_only = not _writes_unicode()
+    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=ascii_only, indent=2, allow_nan=False) + "\n")
 
 
 def print_json_line(data: Any) -> None:
-    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=False, allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(_finite(data), ensure_ascii=not _writes_unicode(), allow_nan=False) + "\n")
 
 
 def _finite(data: Any) -> Any:

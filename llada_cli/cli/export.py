@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from .common import cli_errors, complete_run_name, err, globals_of, out
+from ..engine.errors import UsageError
+from .common import cli_errors, complete_run_name, err, globals_of, out, unusable
 from .progress import waiting
 
 FORMAT = Literal["hf"]  # the only one so far
@@ -29,6 +30,9 @@ def export(
     from ..engine.interchange.hf_format import export_hf
     from ..engine.runs.loaded import load_run
 
+    problem = unusable(folder)
+    if problem is not None:  # e.g. a symlink loop: before the run is loaded
+        raise UsageError(f"{folder}: {problem}; choose another folder")
     g = globals_of(ctx)
     found, step = g.registry.resolve(run)
     with waiting(f"exporting {found.name} to {folder.name or folder}", g.verbosity):

@@ -9,14 +9,16 @@ print one `error:` line, as runtime errors do, instead of click's usage box.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from .common import tolerant_streams
 from .options import machine_integers
 
 if TYPE_CHECKING:  # the command classes PlainHelp is mixed into (click commands)
@@ -153,6 +155,7 @@ class RootGroup(HelpGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        tolerant_streams()
         try:
             code = super().main(
                 args,
@@ -178,6 +181,22 @@ class RootGroup(HelpGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def _main_shell_completion(
+        self, ctx_args: MutableMapping[str, Any], prog_name: str, complete_var: str | None = None
+    ) -> None:
+        """Shell completion, once the shell's words are known good (bash's COMP_CWORD a number)."""
+        variable = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+        cword = os.environ.get("COMP_CWORD", "")
+        bash = os.environ.get(variable, "").startswith("complete_bash")
+        if bash and ("COMP_WORDS" not in os.environ or not (cword.isascii() and cword.isdigit())):
+            typer.echo(
+                f"error: bash completion needs COMP_WORDS and COMP_CWORD, the number of the word to "
+                f"complete; got COMP_CWORD={cword!r}",
+                err=True,
+            )
+            sys.exit(2)
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
 
 def _group_alone(error: Exception) -> bool:

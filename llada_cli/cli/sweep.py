@@ -16,6 +16,7 @@ from ..engine.evaluation.sweep import (
     questions_from_file,
     run_sweep,
 )
+from ..engine.figures.canvas import figure_path
 from ..engine.figures.curves import plot_sweep
 from .common import cli_errors, complete_run_of, err, globals_of, out, print_json
 
@@ -42,7 +43,10 @@ def sweep(
         bool, typer.Option("--chat/--no-chat", help="Use the chat template (default on).")
     ] = True,
     out_path: Annotated[
-        Path, typer.Option("--out", help="PNG of accuracy against tokens/s, Pareto front marked.")
+        Path,
+        typer.Option(
+            "--out", help="Figure of accuracy against tokens/s, Pareto front marked (.png, .pdf, .svg, ...)."
+        ),
     ] = Path("sweep.png"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
@@ -52,6 +56,7 @@ def sweep(
     # loads torch: here, not at the top, so that --help and shell completion stay quick
     from .. import api
 
+    out_path = figure_path(out_path, "sweep.png")  # a format matplotlib writes, before the sweep runs
     g = globals_of(ctx)
     model = api.load(run, device=g.device, home=g.home)
     if model.kind != "diffusion":

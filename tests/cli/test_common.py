@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 
 def test_counts_read_in_the_right_number():
     from llada_cli.cli.common import counted
@@ -20,3 +25,30 @@ def test_ctrl_c_outside_training_says_interrupted_without_a_resume_hint(pipeline
     monkeypatch.setattr(api.Model, "generate", interrupted)
     result = pipeline("sample", "ar-chat", "-p", "Hi", "--max-new-tokens", "2")
     assert result.exit_code == 130 and result.stderr == "interrupted\n"
+
+
+def test_output_survives_an_encoding_that_cannot_write_it(pipeline):
+    """PYTHONIOENCODING=ascii: what the encoding lacks is replaced (text) or escaped (JSON)."""
+    from typer.testing import CliRunner
+
+    from llada_cli.cli import app
+
+    runner = CliRunner(charset="ascii")
+    home = ["--home", str(pipeline.home)]
+    listing = runner.invoke(app, [*home, "runs", "list"], env={"COLUMNS": "50"}, catch_exceptions=False)
+    assert listing.exit_code == 0 and "ar-base" in listing.stdout and "?" in listing.stdout  # was '…'
+    prompt = "caf\u00e9 \u2026 \U0001f600"
+    args = [*home, "sample", "ar-chat", "-p", prompt, "--max-new-tokens", "2", "--json"]
+    answer = runner.invoke(app, args, catch_exceptions=False)
+    assert answer.exit_code == 0 and answer.stdout.isascii()
+    assert json.loads(answer.stdout)["results"][0]["prompt"] == prompt
+
+
+def test_a_terminal_width_of_zero_or_one_still_shows_the_results(pipeline):
+    """COLUMNS as llada starts: rich would draw tables and answers 0 columns wide, i.e. nothing."""
+    env = {**os.environ, "LLADA_HOME": str(pipeline.home)}
+    for columns, command in (("0", ["runs", "list"]), ("1", ["sample", "ar-chat", "-p", "Hi"])):
+        args = [sys.executable, "-m", "llada_cli", *command]
+        result = subprocess.run(args, env={**env, "COLUMNS": columns}, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert ("dlm-chat" in result.stdout) if command[0] == "runs" else result.stdout.strip()

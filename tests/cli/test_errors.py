@@ -492,3 +492,79 @@ def test_a_context_shorter_than_the_training_rows_is_refused(cli):
     result = cli(*AR, *ONE_STEP, "--max-position-embeddings", "10")
     assert_one_line_error(result, 2, "--max-position-embeddings 10 is the model's context", "--seq-len 64")
     assert not (cli.home / "runs").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# resources and environment: a figure format, the terminal, memory, deep files, symlink loops
+
+
+def test_sweep_refuses_a_figure_format_before_it_sweeps(pipeline):
+    result = pipeline("sweep", "dlm-base", "--out", "s.xyz", "--limit", "1")
+    assert_one_line_error(result, 2, "--out s.xyz: cannot write .xyz figures", ".png")
+
+
+def test_bash_completion_with_a_word_number_that_is_not_one(monkeypatch, capsys):
+    monkeypatch.setenv("_LLADA_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "llada sa")
+    monkeypatch.setenv("COMP_CWORD", "abc")
+    with pytest.raises(SystemExit) as stopped:
+        app([], prog_name="llada")
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and error.count("\n") == 1 and "COMP_CWORD='abc'" in error
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 65000000000 bytes. Error code 12 (Cannot allocate memory)"
+        ),
+        lambda: __import__("torch").OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+        lambda: MemoryError(),
+    ],
+    ids=["cpu", "cuda", "python"],
+)
+def test_a_batch_too_large_for_the_memory_is_one_line_suggesting_grad_accum(cli, monkeypatch, failure):
+    from llada_cli.engine.training.trainer import Trainer
+
+    def out_of_memory(self):
+        raise failure()
+
+    monkeypatch.setattr(Trainer, "_train_step", out_of_memory)
+    message = one_line_error(cli(*AR, *ONE_STEP), 1)
+    assert message.startswith("a micro-batch of 4 rows does not fit in cpu memory"), message
+    assert "--batch-size" in message and "--grad-accum" in message and "internal error" not in message
+
+
+def nested(depth: int, yaml: bool) -> str:
+    return ("a: " if yaml else "[sample]\na = ") + "[" * depth + "]" * depth + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("deep.toml", nested(100_000, yaml=False), "nested too deeply"),
+        ("deep.yaml", nested(100_000, yaml=True), "nested too deeply"),
+        ("keys.yaml", "sample:\n  1: 2\n", "key 1 is not a name (YAML reads it as int)"),
+        ("keys.yaml", "yes: 2\n", "key True is not a name (YAML reads it as bool)"),
+        ("alias.yaml", "a: &x [*x]\n", ""),  # a list that holds itself: walked once, not forever
+    ],
+)
+def test_config_and_experiment_files_nested_too_deep_or_with_keys_that_are_not_names(
+    cli, tmp_path, name, text, message
+):
+    path = write(tmp_path / name, text)
+    for args in (("--config", str(path), "runs", "list"), ("pipeline", str(path), "--dry-run")):
+        error = one_line_error(cli(*args), 2)
+        assert error.startswith(str(path)) and message in error, error
+
+
+def test_symlink_loops_as_home_or_export_folder_are_named_in_one_line(cli, pipeline, tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for home in (tmp_path / "a", tmp_path / "a" / "runs"):
+        result = cli.runner.invoke(app, ["--home", str(home), "runs", "list"])
+        assert_one_line_error(result, 2, f"--home {home}: ", "symbolic links")
+    for folder in (tmp_path / "a", tmp_path / "a" / "out"):
+        assert_one_line_error(pipeline("export", "ar-base", str(folder)), 2, f"{folder}: ", "symbolic links")

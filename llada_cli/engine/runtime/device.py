@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import UsageError, named
+from ..errors import LladaError, UsageError, named
 
 if TYPE_CHECKING:
     from ..model.transformer import Transformer
@@ -139,3 +139,27 @@ def use_threads(threads: int | None) -> int:
     if threads is not None:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+# What the allocators say they were asked for: the CPU's "you tried to allocate 65000000000 bytes",
+# CUDA's "Tried to allocate 20.00 GiB"
+_ASKED = re.compile(r"tried to allocate (\d+) bytes|tried to allocate ([\d.]+ [KMGT]i?B)", re.IGNORECASE)
+
+
+def batch_out_of_memory(error: BaseException, batch_size: int, device: torch.device) -> LladaError | None:
+    """One line for a training step whose allocation failed (CUDA's OutOfMemoryError, the CPU or MPS
+    allocator's RuntimeError, Python's MemoryError); None for any other error."""
+    text = str(error)
+    failed = isinstance(error, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+    )
+    if not failed:
+        return None
+    asked = _ASKED.search(text)
+    size = "" if asked is None else asked.group(2) or f"{int(asked.group(1)) / 2**30:,.1f} GiB"
+    wanted = f" (one allocation of {size})" if size else ""
+    return LladaError(
+        f"a micro-batch of {batch_size} rows does not fit in {device.type} memory{wanted}: use a smaller "
+        f"{named('batch_size')} with a larger {named('grad_accum')}, which keeps the rows of an "
+        "optimizer step"
+    )

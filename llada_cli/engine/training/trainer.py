@@ -31,7 +31,7 @@ from ..model.checkpoint import (
 from ..model.transformer import Transformer
 from ..objectives.losses import LossOutput
 from ..runs.folder import Run
-from ..runtime.device import autocast_for, compile_blocks, gradient_scaler, resolve_dtype
+from ..runtime.device import autocast_for, batch_out_of_memory, compile_blocks, gradient_scaler, resolve_dtype
 from ..runtime.distributed import World
 from ..runtime.sharding import (
     load_optimizer_state,
@@ -206,6 +206,11 @@ class Trainer:
         self.fit_started = time.perf_counter()
         try:
             return self._loop(total)
+        except (RuntimeError, MemoryError) as error:  # a batch too large for the memory: one line
+            refusal = batch_out_of_memory(error, self.config.batch_size, self.device)
+            if refusal is None:
+                raise
+            raise refusal from None
         finally:
             if self.logger is not None:
                 self.logger.close()
