@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .errors import UsageError
 
 
 def _umask() -> int:
@@ -33,6 +36,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path next to `path`; on success it replaces `path` in one step, with the mode
     a plain write would have given it, whatever the writer did to the temp file."""
     path = Path(path)
+    _check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -43,6 +47,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _check_replaceable(path: Path) -> None:
+    """Only a regular file is replaced: os.replace would put a file in the place of a device or a
+    named pipe (as root, `--trace /dev/null` would turn /dev/null into a file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{path} is a folder; give a file name (a folder is not replaced)")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{path} is not a regular file (a device, pipe or socket); give a file name")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

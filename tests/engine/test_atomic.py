@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llada_cli.engine.atomic import atomic_path, write_text_atomic
+from llada_cli.engine.errors import UsageError
 
 
 def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
@@ -24,6 +25,18 @@ def test_the_file_gets_the_mode_a_plain_write_would_give(tmp_path: Path) -> None
     plain.write_text("x")
     write_text_atomic(atomic, "x")
     assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's 0600
+
+
+def test_a_pipe_or_a_folder_in_the_place_of_the_file_is_kept_and_refused(tmp_path: Path) -> None:
+    # as root, replacing `--trace /dev/null` would make /dev/null a file: a named pipe stands for it
+    pipe, folder = tmp_path / "pipe", tmp_path / "folder"
+    os.mkfifo(pipe)
+    folder.mkdir()
+    with pytest.raises(UsageError, match="pipe.* not a regular file"):
+        write_text_atomic(pipe, "x")
+    with pytest.raises(UsageError, match="folder is a folder"):
+        write_text_atomic(folder, "x")
+    assert pipe.is_fifo() and folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe"]
 
 
 @pytest.fixture(params=[0o022, 0o002], ids=["umask-022", "umask-002"])

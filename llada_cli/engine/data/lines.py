@@ -47,7 +47,7 @@ def check_file(path: Path, what: str = "file", hint: str = "") -> None:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(mode):
-        raise UsageError(f"{path} is a directory; give a file inside it")
+        raise UsageError(f"{path} is a folder; give a file inside it")
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         raise UsageError(f"{path} is {kind}, not a file; give a file on disk")

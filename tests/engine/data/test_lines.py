@@ -89,7 +89,7 @@ def test_only_regular_files_are_opened(tmp_path: Path) -> None:
         list(text_lines(fifo))
     with usage_error("/dev/zero is a character device, not a file"):
         list(text_lines(Path("/dev/zero")))
-    with usage_error(f"{tmp_path} is a directory"):
+    with usage_error(f"{tmp_path} is a folder"):
         check_file(tmp_path)
     with usage_error(f"prompts file not found: {tmp_path / 'no.txt'}; check the name"):
         check_file(tmp_path / "no.txt", "prompts file", "; check the name")

@@ -74,7 +74,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_directory(tmp_path: Path) -> None:
-    with usage_error(f"{tmp_path} is a directory"):
+    with usage_error(f"{tmp_path} is a folder"):
         read_jsonl_texts(tmp_path)
 
 
