@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..engine.data.lines import check_file
 from ..engine.errors import UsageError
 
 if sys.version_info >= (3, 11):
@@ -23,14 +24,20 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+MAX_TABLES_BYTES = 16 << 20  # options and pipelines are a few kB: anything near this is not one
+
+
 def load_tables(path: Path) -> dict[str, Any]:
     """A TOML file, or YAML of the same shape (.yaml, .yml), as nested dicts whose keys are names."""
-    if not path.is_file():
-        raise UsageError(f"{path}: {'is a folder' if path.is_dir() else 'file not found'}")
+    check_file(path)  # a named pipe would wait for a writer, /dev/zero never end
+    if path.stat().st_size > MAX_TABLES_BYTES:
+        raise UsageError(f"{path}: {path.stat().st_size:,} bytes is too large for a file of options")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a text file (expected TOML or YAML)") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:  # the parsers recurse once per level: a file nested thousands deep exhausts the stack
         tables = _parsed(path, text)
     except RecursionError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
 from contextlib import contextmanager
 
@@ -99,11 +100,15 @@ def test_the_same_values_through_config_are_refused(cli, tmp_path, key, value, m
         (b"pretrain = 5\n", "'pretrain' must be a table of options, e.g. [pretrain]"),
         (bytes(range(256)), "not a text file (expected TOML or YAML)"),
         (None, "is a folder"),
+        ("fifo", "is a named pipe, not a file"),  # opening it would wait for a writer
     ],
 )
 def test_config_files_that_are_not_configs(cli, tmp_path, content, message):
     config = tmp_path / "c.toml"
-    config.mkdir() if content is None else config.write_bytes(content)
+    if content == "fifo":
+        os.mkfifo(config)
+    else:
+        config.mkdir() if content is None else config.write_bytes(content)
     assert message in one_line_error(cli("--config", str(config), *AR, *ONE_STEP), 2)
 
 
