@@ -24,7 +24,7 @@ from .common import (
     print_json,
     print_json_line,
 )
-from .live import LiveDenoising
+from .live import DEFAULT_FPS, LiveDenoising, check_fps
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
 
@@ -84,14 +84,22 @@ def sample(
     prompt: Annotated[
         list[str] | None, typer.Option("--prompt", "-p", help="Prompt (repeatable: a batch).")
     ] = None,
-    prompts_file: Annotated[Path | None, typer.Option(help="Text lines or .jsonl with 'prompt'.")] = None,
+    prompts_file: Annotated[
+        Path | None, typer.Option(help="Text lines or .jsonl with 'prompt'; - reads lines from stdin.")
+    ] = None,
     chat: Annotated[bool, typer.Option("--chat", help="Wrap the prompt in the chat template.")] = False,
     system: Annotated[str | None, typer.Option(help="System message (with --chat).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON line per prompt on stdout.")] = False,
     live: Annotated[
-        bool, typer.Option("--live", help="Watch the answer being denoised (terminal only).")
+        bool,
+        typer.Option(
+            "--live", help="Watch the answer being written: denoised, or token by token (terminal only)."
+        ),
     ] = False,
+    live_fps: Annotated[
+        float, typer.Option(help="--live: steps shown per second at most (each frame stays 1/FPS s).")
+    ] = DEFAULT_FPS,
     trace: Annotated[
         Path | None, typer.Option(help="Write which position was committed at which step.")
     ] = None,
@@ -115,6 +123,10 @@ def sample(
         raise UsageError("--json and --jsonl: choose one output format")
     if trace is not None and trace.is_dir():
         raise UsageError(f"--trace {trace} is a folder; give a file, e.g. {trace / 'trace.jsonl'}")
+    check_fps(live_fps)
+    fps_source = ctx.get_parameter_source("live_fps")  # typer's own click: compared by name
+    if not live and fps_source is not None and fps_source.name != "DEFAULT":
+        raise UsageError("--live-fps applies only with --live: add that, or drop it")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
     model = api.load(
@@ -124,11 +136,11 @@ def sample(
         tokenizer=tokenizer.build().path,
         seq_len=file.build().seq_len,
     )
-    if model.kind == "ar" and (trace is not None or live):
-        raise UsageError("--trace and --live show diffusion denoising; this is an AR run")
+    if model.kind == "ar" and trace is not None:
+        raise UsageError("--trace shows diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None
     settings = model.fitted(model.settings(**options), prompts, chat, system)
-    view = LiveDenoising(model.tokenizer, enabled=live and err.is_terminal and model.kind == "diffusion")
+    view = LiveDenoising(model.tokenizer, enabled=live, fps=live_fps)
     with view:
         results = model.generate(
             prompts,

@@ -337,6 +337,36 @@ def test_a_prompts_file_that_is_no_utf8_text_is_refused_in_one_line(
     assert_one_line_error(result, 2, str(path), *fragments)
 
 
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        ("", "stdin has no prompt"),
+        ("\n \n", "stdin has no prompt"),
+        ("Hi\n".encode("utf-16"), "stdin line 1: not UTF-8 text"),
+    ],
+    ids=["empty", "blank", "utf-16"],
+)
+def test_prompts_from_stdin_are_read_as_a_prompts_file_is(cli, stdin, message):
+    result = cli("sample", "any-run", "--prompts-file", "-", input=stdin)
+    assert_one_line_error(result, 2, message)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "more than 0 (frames per second), got 0"),
+        ("-3", "more than 0 (frames per second), got -3"),
+        ("nan", "a finite number, got nan"),
+        ("inf", "a finite number, got inf"),
+    ],
+)
+def test_a_live_frame_rate_that_is_not_a_positive_number_is_refused_before_loading(cli, value, message):
+    result = cli("sample", "any-run", "-p", "Hi", "--live", "--live-fps", value)
+    assert_one_line_error(result, 2, f"--live-fps must be {message}")
+    result = cli("sample", "any-run", "-p", "Hi", "--live-fps", "4")
+    assert_one_line_error(result, 2, "--live-fps applies only with --live")
+
+
 def test_sft_refuses_a_file_with_no_conversation_to_train_on(pipeline, tmp_path):
     path = tmp_path / "sft.jsonl"
     rows = [

@@ -1,11 +1,16 @@
-"""`llada sample`: its JSON report, the sampling trace, settings taken from the run, --trace refusals."""
+"""`llada sample`: its JSON report, the sampling trace, settings taken from the run, --trace refusals,
+prompts from stdin, and --live at its frame rate."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
+from llada_cli.cli import sample as sample_command
+from llada_cli.cli.live import LiveDenoising
 from llada_cli.engine.figures.trace import read_trace, trace_figure
+from tests.cli.test_live import FakeTime, terminal
 from tests.cli.test_plot import one_line_error
 
 
@@ -97,3 +102,34 @@ def test_a_prompts_file_with_a_byte_order_mark_gives_the_prompts_without_it(pipe
         )
         prompts = [json.loads(line)["prompt"] for line in result.stdout.splitlines()]
         assert prompts == ["Hi", "Who are you?"][: len(prompts)] and len(prompts) == text.count("\n")
+
+
+def test_prompts_file_dash_reads_one_prompt_per_line_from_stdin(pipeline):
+    result = pipeline.ok(
+        "sample", "ar-chat", "--prompts-file", "-", "--max-new-tokens", "2", "--jsonl",
+        input="Hi\n\nWho are you?\n",
+    )  # fmt: skip
+    assert [json.loads(line)["prompt"] for line in result.stdout.splitlines()] == ["Hi", "Who are you?"]
+
+
+def watched(monkeypatch) -> FakeTime:
+    """`sample --live` drawn on a terminal with a clock that only moves when waited on."""
+    time = FakeTime()
+    view = functools.partial(LiveDenoising, console=terminal(), clock=time.clock, sleep=time.sleep)
+    monkeypatch.setattr(sample_command, "LiveDenoising", view)
+    return time
+
+
+def test_live_holds_each_denoising_step_one_over_fps_seconds(pipeline, monkeypatch):
+    time = watched(monkeypatch)
+    flags = ("--gen-length", "8", "--steps", "4", "--live", "--live-fps", "4", "--json")
+    result = pipeline.ok("sample", "dlm-chat", "-p", "Hi", *flags)
+    assert json.loads(result.stdout)["results"][0]["text"] is not None
+    assert len(time.waits) >= 2 and time.waits == [0.25] * len(time.waits)  # one per step, none skipped
+
+
+def test_live_on_an_ar_run_streams_its_tokens(pipeline, monkeypatch):
+    time = watched(monkeypatch)
+    result = pipeline.ok("sample", "ar-chat", "-p", "Hi", "--max-new-tokens", "4", "--live")
+    assert 1 <= len(time.waits) <= 4 and result.stdout.strip()  # a frame a token, at most 4 tokens
+    assert time.waits == [0.125] * len(time.waits)  # the default 8 frames a second
