@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..engine.atomic import atomic_path
 from ..engine.data import fetch as fetching
 from ..engine.data.formats import ConversationCounts, is_sft_row
 from ..engine.data.lines import check_file, json_value, text_lines
@@ -19,6 +17,7 @@ from .root import HelpCommand, HelpGroup
 
 app = typer.Typer(cls=HelpGroup, help="Get training data.", no_args_is_help=True)
 SOURCES = ("builtin", "minimind")  # the named sources; any other source is a local .jsonl file
+LOCAL = "local"  # the data folder's subfolder that local files are copied into
 
 
 def complete_source(incomplete: str) -> list[str]:
@@ -38,7 +37,10 @@ def fetch(
         ),
     ],
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder (default: <home>/data/<source>).")
+        Path | None,
+        typer.Option(
+            "--out", help="Folder (default: <home>/data/<source>; a local file: <home>/data/local)."
+        ),
     ] = None,
     pretrain_file: Annotated[
         str, typer.Option(help="minimind: pretraining file of the dataset.")
@@ -50,7 +52,7 @@ def fetch(
         str, typer.Option("--jsonl-field", help="Text field when checking a local file.")
     ] = "text",
 ) -> None:
-    """Download or generate a data set into the registry's data folder."""
+    """Download, generate or copy a data set into the registry's data folder; print its files' paths."""
     g = globals_of(ctx)
     if source == "builtin":
         # always seed 0: it is the corpus `--data builtin` trains on and `llada eval` asks about
@@ -60,13 +62,15 @@ def fetch(
             out_dir or g.registry.data_dir / "minimind", (pretrain_file, sft_file)
         )
     else:
-        paths = [_check_local(Path(source), out_dir, field)]
+        path = Path(source)
+        _check_local(path, field)
+        paths = [fetching.copy_local(path, out_dir or g.registry.data_dir / LOCAL)]
     for path in paths:
         out.print(str(path), highlight=False)
 
 
-def _check_local(path: Path, out_dir: Path | None, field: str) -> Path:
-    """Validate every line (conversations or texts); with --out, copy it there."""
+def _check_local(path: Path, field: str) -> None:
+    """Validate every line (conversations or texts) before anything is copied."""
     if path.suffix != ".jsonl":
         raise UsageError(f"{path}: expected builtin, minimind or a .jsonl file")
     check_file(path, "data file")
@@ -80,14 +84,6 @@ def _check_local(path: Path, out_dir: Path | None, field: str) -> Path:
         documents = sum(1 for _ in iter_jsonl_texts(path, field))
         report = f"{counted(documents, 'document')}, every line valid"
     err.print(f"{path}: {report}", highlight=False)
-    if out_dir is None:
-        return path
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / path.name
-    if target.resolve() != path.resolve():
-        with atomic_path(target) as tmp:
-            shutil.copyfile(path, tmp)
-    return target
 
 
 def _holds_conversations(path: Path) -> bool:

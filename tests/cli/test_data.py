@@ -52,9 +52,12 @@ def test_fetch_local_file_checks_every_line(cli, tmp_path):
     good = tmp_path / "mine.jsonl"
     good.write_text('{"text": "one"}\n\n{"text": "two"}\n')
     result = cli.ok("data", "fetch", str(good))
-    assert "2 documents" in result.stderr and result.stdout.strip() == str(good)
+    copy = cli.home / "data" / "local" / "mine.jsonl"  # copied into the data folder, as its help says
+    assert "2 documents" in result.stderr and result.stdout.strip() == str(copy)
+    assert copy.read_bytes() == good.read_bytes() and sorted(copy.parent.iterdir()) == [copy]
     copied = cli.ok("data", "fetch", str(good), "--out", str(tmp_path / "copy")).stdout.strip()
     assert Path(copied).read_text() == good.read_text()
+    assert cli.ok("data", "fetch", str(copy)).stdout.strip() == str(copy)  # already there: left as is
     bad = tmp_path / "sft.jsonl"
     bad.write_text('{"conversations": [{"role": "user", "content": "hi"}]}\n{"conversations": 3}\n')
     result = cli("data", "fetch", str(bad))

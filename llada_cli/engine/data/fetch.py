@@ -1,4 +1,5 @@
-"""Put datasets on disk: MiniMind from ModelScope, or the builtin corpus as JSONL files.
+"""Put datasets on disk: MiniMind from ModelScope, the builtin corpus as JSONL files, or a copy of
+a local file.
 
 Every file appears complete or not at all: downloads land in a temporary folder next to their
 destination and are renamed into place; a failed download leaves nothing behind, and what a killed
@@ -99,6 +100,20 @@ def _writing(out_dir: Path) -> Iterator[None]:
         raise
     finally:
         os.close(fd)  # releases the lock
+
+
+def copy_local(path: Path, out_dir: Path) -> Path:
+    """A local data file copied into out_dir under its own name, complete or not at all (a copy
+    already there is replaced); the file itself when it is already there."""
+    target = Path(out_dir) / path.name
+    with _writing(Path(out_dir)):
+        if target.resolve() != path.resolve():
+            try:
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(path, tmp)
+            except OSError as error:  # named by the copy's path, not the temporary file beside it
+                raise LladaError(f"cannot copy {path} to {target}: {error.strerror or error}") from None
+    return target
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> Path:

@@ -1,4 +1,5 @@
-"""Fetching MiniMind (with the ModelScope download replaced) and writing the builtin corpus."""
+"""Fetching MiniMind (with the ModelScope download replaced), writing the builtin corpus, copying a
+local file."""
 
 import io
 import json
@@ -139,3 +140,25 @@ def test_a_failed_download_removes_the_folder_it_made(tmp_path: Path, monkeypatc
     with pytest.raises(LladaError):
         fetch.fetch_minimind(tmp_path / "new" / "minimind")
     assert not (tmp_path / "new" / "minimind").exists()
+
+
+def test_a_local_file_is_copied_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "mine.jsonl"
+    source.write_text('{"text": "one"}\n')
+    out = tmp_path / "data" / "local"
+    assert fetch.copy_local(source, out) == out / "mine.jsonl"
+    assert (out / "mine.jsonl").read_bytes() == source.read_bytes()
+    source.write_text('{"text": "two"}\n')  # fetched again: the copy is replaced
+
+    def interrupted(src: Path, dst: Path) -> None:
+        Path(dst).write_text('{"te')
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(fetch.shutil, "copyfile", interrupted)
+    with pytest.raises(LladaError, match=f"cannot copy {source} to {out / 'mine.jsonl'}: No space left"):
+        fetch.copy_local(source, out)
+    assert [p.name for p in out.iterdir()] == ["mine.jsonl"]  # the old copy, no half a new one
+    assert (out / "mine.jsonl").read_text() == '{"text": "one"}\n'
+    monkeypatch.undo()
+    fetch.copy_local(source, out)
+    assert (out / "mine.jsonl").read_text() == '{"text": "two"}\n'
