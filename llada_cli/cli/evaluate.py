@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from ..engine.evaluation.evaluate import AccuracyReport, OnProgress
 
 
-@cli_errors
+# eval has no --gen-length or --max-new-tokens of its own: the answer length is --answer-length
+@cli_errors(flags={"gen_length": "--answer-length", "max_new_tokens": "--answer-length"})
 @with_configs(
     data=Group(
         DataConfig,

@@ -129,6 +129,14 @@ def test_sampling_values(pipeline, run, args, message):
 
 def test_eval_names_its_own_flag(pipeline):
     assert "'--answer-length'" in one_line_error(pipeline("eval", "ar-base", "--answer-length", "-1"), 2)
+    for run in ("ar-chat", "dlm-chat"):  # too long for the context: the sampler's check, eval's flag
+        message = one_line_error(pipeline("eval", run, "--no-likelihood", "--answer-length", "100000000"), 2)
+        assert message.startswith("--answer-length 100000000 does not fit")
+
+
+def test_a_monte_carlo_budget_beyond_a_million_is_refused_before_allocating_it(pipeline):
+    args = ("eval", "dlm-chat", "--no-questions", "--max-rows", "1", "--mc-num", str(10**12))
+    assert_one_line_error(pipeline(*args), 2, "--mc-num 1000000000000 is out of range: 1 to 1,048,576")
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,8 @@ def test_a_pipe_or_a_folder_in_the_place_of_the_file_is_kept_and_refused(tmp_pat
         write_text_atomic(pipe, "x")
     with pytest.raises(UsageError, match="folder is a folder"):
         write_text_atomic(folder, "x")
-    assert pipe.is_fifo() and folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe"]
+    assert pipe.is_fifo() and folder.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "pipe"]
 
 
 @pytest.fixture(params=[0o022, 0o002], ids=["umask-022", "umask-002"])

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..config import DataConfig, Kind
 from ..data.splits import validation_rows
-from ..errors import UsageError
+from ..errors import UsageError, named
 from ..model.transformer import Transformer
 from ..objectives.masking import document_attention_mask, document_ids
 from ..runs.loaded import LoadedRun
@@ -60,6 +60,11 @@ def random_mask(length: int, count: int, generator: torch.Generator) -> torch.Te
     return mask
 
 
+# the samples' mask counts are held at once; a million samples already estimate a row's ELBO to a
+# thousandth of one sample's spread
+MAX_MC_NUM = 1 << 20
+
+
 @torch.no_grad()
 def diffusion_answer_nll(
     model: Transformer,
@@ -76,6 +81,8 @@ def diffusion_answer_nll(
     doc_eos_id: the run trained with a document mask; attend within documents and never mask an
     EOS (its place is given away by the attention pattern), as in training.
     """
+    if not 1 <= mc_num <= MAX_MC_NUM:
+        raise UsageError(f"{named('mc_num')} {mc_num} is out of range: 1 to {MAX_MC_NUM:,} samples")
     device = next(model.parameters()).device
     sequence = torch.tensor(prompt + answer)
     maskable = torch.arange(len(answer))
