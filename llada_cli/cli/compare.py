@@ -15,7 +15,7 @@ from ..engine.options import option_names
 from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
 from ..engine.runs.record import a_kind
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, resolved
-from .common import cli_errors, complete_run_of, flag, globals_of, out, print_json
+from .common import cli_errors, complete_run_of, counted, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
 
@@ -171,7 +171,7 @@ def sampler_caption(side: str, settings: ARSettings | DiffusionSettings) -> str:
         used |= {"threshold": settings.threshold} if settings.threshold else {"steps": settings.steps}
         used |= {"temperature": settings.temperature}
     flags = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in used.items())
-    return f"{side}: {answer_length(settings)} tokens, {flags}"
+    return f"{side}: {counted(answer_length(settings), 'token')}, {flags}"
 
 
 def _check_kinds(sides: dict[str, api.Model]) -> None:
@@ -200,15 +200,15 @@ def _tables(
     """The answers side by side, then the figures: one labelled column per number, a row per
     prompt and side, and each side's total (the batch's wall time; tokens and forwards summed)."""
     answers = Table(title=" vs ".join(sides).replace("ar", "AR"), show_lines=True)
-    answers.add_column("prompt", max_width=24)
+    # fold, never cut: an answer without spaces (Chinese, Japanese) is one long word to rich
+    answers.add_column("prompt", max_width=24, overflow="fold")
     for side, model in sides.items():
-        answers.add_column(f"{side}: {model.name}", ratio=1)
+        answers.add_column(f"{side}: {model.name}", ratio=1, overflow="fold")
     for i, prompt in enumerate(prompts):
-        texts = [results[side][i].text for side in sides]
-        answers.add_row(Text(prompt), *(Text(t) if t else Text("(empty)", style="dim") for t in texts))
-    figures = Table(box=box.SIMPLE_HEAD)
+        answers.add_row(Text(prompt), *(_answer(results[side][i]) for side in sides))
+    figures = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)  # fits 60 columns unfolded
     for name in ("side", "prompt", "new tokens", "seconds", "tokens/s", "forward passes"):
-        figures.add_column(name, justify="left" if name in ("side", "prompt") else "right", no_wrap=True)
+        figures.add_column(name, justify="left" if name in ("side", "prompt") else "right", overflow="fold")
     for side in sides:
         for i, r in enumerate(results[side]):
             number = f"#{i + 1}" if len(prompts) > 1 else "1"
@@ -232,3 +232,11 @@ def _tables(
                 style="bold",
             )
     return answers, figures
+
+
+def _answer(result: api.Result) -> Text:
+    """The answer, marked when the length limit stopped it before an end token."""
+    text = Text(result.text) if result.text else Text("(empty)", style="dim")
+    if not result.finished:
+        text.append(f" [cut at {counted(result.new_tokens, 'token')}]", style="dim")
+    return text
