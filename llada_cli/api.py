@@ -118,9 +118,10 @@ class Model:
         own, other = ("max_new_tokens", "gen_length")
         if self.kind == "diffusion":
             own, other = other, own
+        if other in options and own in options:
+            raise UsageError(f"{named(own)} and {named(other)} both set the answer length: give one")
         if other in options:
-            options.setdefault(own, options[other])
-            del options[other]
+            options[own] = options.pop(other)
         cls = ARSettings if self.kind == "ar" else DiffusionSettings
         wrong = sorted(set(options) - option_names(cls))
         if wrong:

@@ -121,6 +121,9 @@ def test_config_files_that_are_not_configs(cli, tmp_path, content, message):
         ("ar-base", ["--json", "--jsonl"], "--json and --jsonl: choose one output format"),
         # an option the run's kind does not use is still checked
         ("dlm-base", ["--max-new-tokens", "-1"], "--max-new-tokens must be at least 1, got -1"),
+        # either name gives the answer length; both together left one unused
+        ("dlm-base", ["--gen-length", "8", "--max-new-tokens", "9"], "--gen-length and --max-new-tokens both"),
+        ("ar-base", ["--max-new-tokens", "8", "--gen-length", "9"], "--max-new-tokens and --gen-length both"),
     ],
 )
 def test_sampling_values(pipeline, run, args, message):
@@ -611,3 +614,60 @@ def test_symlink_loops_as_home_or_export_folder_are_named_in_one_line(cli, pipel
         assert_one_line_error(result, 2, f"--home {home}: ", "symbolic links")
     for folder in (tmp_path / "a", tmp_path / "a" / "out"):
         assert_one_line_error(pipeline("export", "ar-base", str(folder)), 2, f"{folder}: ", "symbolic links")
+
+
+
+# ---------------------------------------------------------------------------------------------
+# experiment files (llada pipeline): every step's values read as its command reads them, before
+# any step runs
+
+AR_STEP = '[pretrain.ar]\nrun-name = "a"\n'
+NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
+EXPERIMENT_VALUES = {
+    "max-steps": (
+        AR_STEP + 'max-steps = "four"\n',
+        f"[pretrain.ar] max-steps: {NOT_AN_INTEGER} (got 'four')",
+    ),
+    "yaml-date": (
+        "pretrain:\n  ar: {run-name: a, max-steps: 2024-01-01}\n",
+        f"[pretrain.ar] max-steps: {NOT_AN_INTEGER} (got datetime.date(2024, 1, 1))",
+    ),
+    "gen-length": (
+        '[sample]\nrun = "x"\ngen-length = "abc"\n',
+        f"[sample] gen-length: {NOT_AN_INTEGER} (got 'abc')",
+    ),
+    "bound": (AR_STEP + "learning-rate = -1\n", "[pretrain.ar] learning-rate: must be at least 0, got -1"),
+    "shared": ("batch-size = 'x'\n" + AR_STEP, f".toml: batch-size: {NOT_AN_INTEGER} (got 'x')"),
+    "seed": ('seed = "abc"\n' + AR_STEP, f".toml: seed: {NOT_AN_INTEGER} (got 'abc')"),
+    "threads": ("threads = 0\n" + AR_STEP, ".toml: threads: Input should be greater than or equal to 1"),
+    "home-number": ("home = 5\n" + AR_STEP, ".toml: home: expected a path (a string in quotes), got 5"),
+    "home-file": ("home = 'x.toml'\n" + AR_STEP, "x.toml is a file; give a folder"),
+    "argument": ("[eval]\nlikelihood = false\n", ".toml: [eval]: Missing argument 'run'"),
+    "no-prompt": ('[sample]\nrun = "x"\nprompt = []\n', "[sample] prompt: an empty list; give one or more"),
+    "no-run": ("[eval]\nrun = []\n", "[eval] run: an empty list; give one or more"),
+    "no-plot": ('[plot]\nout = "loss.png"\n', "[plot]: give runs, the runs to plot"),
+    "no-base": ('[sft.ar]\nrun-name = "c"\n', "[sft.ar]: give base, the run to fine-tune"),
+    "sft-kind": (
+        '[pretrain.diffusion]\nrun-name = "d"\n[sft.ar]\nrun-name = "c"\nload-from = "d@2"\n',
+        "[sft.ar] load-from: 'd@2' is the diffusion run of [pretrain.diffusion]; an SFT run keeps its "
+        "base's kind: fine-tune it under [sft.diffusion]",
+    ),
+    "init-kind": (
+        '[sft.diffusion]\nrun-name = "d"\nbase = "x"\n[pretrain.diffusion]\nrun-name = "e"\ninit-from = "d"\n',
+        "[pretrain.diffusion] init-from: 'd' is the diffusion run of [sft.diffusion]; a diffusion "
+        "pretraining continues an AR run",
+    ),
+    "top-key": ("batch-sise = 4\n" + AR_STEP, ".toml: unknown key 'batch-sise'; did you mean batch-size"),
+    "key": (AR_STEP + "batch-sise = 4\n", "[pretrain.ar]: unknown key 'batch-sise'; did you mean batch-size"),
+}
+
+
+@pytest.mark.parametrize(("text", "message"), EXPERIMENT_VALUES.values(), ids=EXPERIMENT_VALUES)
+def test_experiment_values_are_read_as_their_commands_read_them_before_any_step(cli, tmp_path, text, message):
+    yaml = text.startswith("pretrain:")
+    path = write(
+        tmp_path / ("x.yaml" if yaml else "x.toml"), text if yaml else f"[data]\nsource = 'builtin'\n{text}"
+    )
+    for dry_run in (["--dry-run"], []):
+        assert_one_line_error(cli("pipeline", str(path), *dry_run), 2, f"{path}", message)
+    assert not cli.home.exists()  # the data step did not run
