@@ -2,25 +2,26 @@
 
 The history is ChatML, as the model was fine-tuned on; the oldest turns are dropped when it no
 longer leaves room for an answer. AR answers stream token by token; diffusion answers are shown
-being denoised in place. With stdin piped, each line is a prompt and each answer one block on
-stdout, so scripts can drive it.
+being denoised in place; Ctrl-C stops one. With stdin piped, each line is a prompt and each answer
+one block on stdout, so scripts can drive it; a line that failed makes the exit code 1.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import importlib
 import sys
-import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..engine.data.lines import stream_lines
-from ..engine.errors import LladaError, UsageError, named
+from ..engine.errors import LladaError, UsageError
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
-from .common import cli_errors, complete_run_name, err, flag, globals_of, out
+from .chat_settings import ChatSettings, shown
+from .common import cli_errors, complete_run_name, err, globals_of, out
 from .live import LiveDenoising, readable
 from .options import Given, with_configs
 from .sample import SAMPLER_GROUPS, sampler_options
@@ -33,15 +34,21 @@ if TYPE_CHECKING:
 COMMANDS = {
     "/reset": "forget the conversation (the system message stays)",
     "/system TEXT": "set the system message and start over",
-    "/set OPTION VALUE": "change a sampler option, e.g. /set temperature 0.7",
+    "/set NAME VALUE": "change a sampler setting, e.g. /set temperature 0.7",
+    "/set SWITCH": "turn a switch on (/set suppress-eos); no-SWITCH off where its flag has --no-",
+    "/unset NAME": "the setting's default again (or /set NAME default)",
+    "/set": "list the settings and their values",
+    "/help": "this list",
     "/exit": "leave (or Ctrl-D)",
 }
+PROMPT = "you> "
 
 
 @dataclass
 class Conversation:
     system: str | None = None
     turns: list[dict[str, str]] = field(default_factory=list)
+    dropped: bool = False  # whether old turns were dropped yet (said once)
 
     def messages(self, prompt: str) -> list[dict[str, str]]:
         head = [{"role": "system", "content": self.system}] if self.system else []
@@ -60,43 +67,80 @@ def chat(
     ar: Given[ARSettings],
     diffusion: Given[DiffusionSettings],
 ) -> None:
-    """Chat with a fine-tuned run: /reset, /system TEXT, /set OPTION VALUE, /exit."""
+    """Chat with a fine-tuned run: /reset, /system TEXT, /set NAME VALUE, /unset NAME, /help, /exit."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
     from .. import api
 
     g = globals_of(ctx)
     model = api.load(run, device=g.device, home=g.home)
-    options = sampler_options(shared, ar, diffusion)
-    model.settings(**options)  # refuse a bad option before the first prompt
+    settings = ChatSettings(model, sampler_options(shared, ar, diffusion))
+    settings.check(system)  # refuse a bad option, or a length no turn fits, before the first prompt
+    if model.loaded.info.stage == "pretrain":  # an imported run or a file may be either: said nothing
+        err.print(
+            f"note: {model.name} is a base run, not fine-tuned for chat: its answers need not follow "
+            "the conversation (llada sft makes a chat run)",
+            highlight=False,
+        )
     interactive = sys.stdin.isatty()
     if interactive:
         err.print(f"chatting with {model.name} ({model.kind}); /help lists the commands", highlight=False)
-    conversation = Conversation(system)
-    turn_seed = g.seed if seed is None else seed
+    session = Session(model, settings, Conversation(system), g.seed if seed is None else seed, interactive)
+    failed = False
     for line in _typed() if interactive else _piped():
         line = line.strip()
         if not line:
             continue
-        if line.startswith("/"):
-            if not _command(line, conversation, model, options):
-                return
-            continue
         try:
-            answer = _answer(model, conversation, line, options, turn_seed, interactive)
-        except LladaError as error:  # a bad /set value shows up here: say it and keep chatting
-            err.print(f"error: {error.render(flag)}", highlight=False)
-            continue
-        conversation.turns += [{"role": "user", "content": line}, {"role": "assistant", "content": answer}]
-        turn_seed += 1
+            if not line.startswith("/"):
+                session.turn(line)
+            elif not session.command(line):
+                break
+        except LladaError as error:  # say it and keep chatting
+            err.print(f"error: {error.render(shown)}", highlight=False)
+            failed = True
+        except KeyboardInterrupt:  # Ctrl-C stops the answer, not the chat
+            if not interactive:
+                raise
+            err.print("(stopped)", highlight=False)
+    if failed and not interactive:  # a script learns that a line went wrong, after the others were answered
+        raise typer.Exit(1)
 
 
 def _typed() -> Iterator[str]:
-    """The lines typed at the prompt, until Ctrl-D."""
+    """The lines typed at the prompt, until Ctrl-D or a second Ctrl-C in a row there."""
+    read = _reader()
+    pressed = False
     while True:
         try:
-            yield err.input("[bold cyan]you>[/] ")
+            line = read()
         except EOFError:
+            err.print()  # the shell's prompt starts on a line of its own
             return
+        except KeyboardInterrupt:
+            err.print()
+            if pressed:
+                return
+            err.print("(Ctrl-C again, Ctrl-D or /exit leaves)", highlight=False)
+            pressed = True
+            continue
+        pressed = False
+        yield line
+
+
+def _reader() -> Callable[[], str]:
+    """input() with line editing and history on the arrow keys where Python has readline (not on
+    Windows): importing it is what turns them on. readline draws the prompt itself then, so that
+    it knows the prompt's width when it redraws the line."""
+    plain = functools.partial(err.input, f"[bold cyan]{PROMPT.strip()}[/] ")
+    try:
+        importlib.import_module("readline")
+    except ImportError:
+        return plain
+    if not sys.stdout.isatty():  # input() would write its prompt into the redirected answers
+        return plain
+    colour = err.color_system is not None and not err.no_color
+    prompt = f"\001\033[1;36m\002{PROMPT.strip()}\001\033[0m\002 " if colour else PROMPT
+    return functools.partial(input, prompt)
 
 
 def _piped() -> Iterator[str]:
@@ -106,78 +150,80 @@ def _piped() -> Iterator[str]:
         yield line
 
 
-def _command(line: str, conversation: Conversation, model: api.Model, options: dict[str, Any]) -> bool:
-    """Apply a slash command; False to leave the chat."""
-    word, _, rest = line.partition(" ")
-    if word in ("/exit", "/quit"):
-        return False
-    if word == "/reset":
-        conversation.turns.clear()
-        err.print("conversation cleared", highlight=False)
-    elif word == "/system":
-        conversation.system, conversation.turns = rest.strip() or None, []
-        err.print("system message set; conversation cleared", highlight=False)
-    elif word == "/set":
-        name, _, value = rest.strip().partition(" ")
-        try:
-            changed = {
-                **options,
-                name.replace("-", "_"): _parse(model, name.replace("-", "_"), value.strip()),
-            }
-            model.settings(**changed)
-        except LladaError as error:
-            err.print(f"error: {error.render(flag)}", highlight=False)
+@dataclass
+class Session:
+    model: api.Model
+    settings: ChatSettings
+    conversation: Conversation
+    seed: int  # the next turn's; each turn takes the next one
+    live: bool  # show answers forming (on a terminal)
+
+    def command(self, line: str) -> bool:
+        """Apply a slash command; False to leave the chat."""
+        word, _, rest = line.partition(" ")
+        rest = rest.strip()
+        system = self.conversation.system
+        if word in ("/exit", "/quit"):
+            return False
+        if word == "/reset":
+            self.conversation.turns.clear()
+            err.print("conversation cleared", highlight=False)
+        elif word == "/system":
+            self.settings.check(rest or None)  # a new system message must leave the answer length room
+            self.conversation = Conversation(rest or None)
+            err.print("system message set; conversation cleared", highlight=False)
+        elif word == "/set":
+            err.print(self.settings.set(rest, system) if rest else self.settings.listing(), highlight=False)
+        elif word == "/unset":
+            err.print(self.settings.unset(rest, system), highlight=False)
+        elif word in ("/help", "/?"):
+            err.print("\n".join(f"{c:<16} {h}" for c, h in COMMANDS.items()), highlight=False)
         else:
-            options.update(changed)
-            err.print(f"{name} = {value.strip()}", highlight=False)
-    else:
-        err.print("\n".join(f"{c:<18} {h}" for c, h in COMMANDS.items()), highlight=False)
-    return True
+            words = sorted({command.split()[0] for command in COMMANDS})
+            raise UsageError(f"unknown command {word}; the commands are {', '.join(words)} (/help says more)")
+        return True
 
+    def turn(self, prompt: str) -> None:
+        """Answer `prompt` and add the exchange to the conversation."""
+        answer = self._answer(prompt)
+        self.conversation.turns += [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": answer},
+        ]
+        self.seed += 1
 
-def _parse(model: api.Model, name: str, text: str) -> Any:
-    """A /set value as the sampler field's type (int, float, bool, text, or none for a default)."""
-    cls = ARSettings if model.kind == "ar" else DiffusionSettings
-    fields = {f.name for f in dataclasses.fields(cls)}
-    if name not in fields:
-        raise UsageError(f"{named(name)} is not an option of {model.kind} sampling; see llada chat --help")
-    kinds = [
-        k for k in typing.get_args(typing.get_type_hints(cls)[name]) or [typing.get_type_hints(cls)[name]]
-    ]
-    if text.lower() in ("none", "auto") and type(None) in kinds:
-        return None
-    kind = next(k for k in kinds if k is not type(None))
-    try:
-        if kind is bool:
-            return {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}[
-                text.lower()
-            ]
-        return kind(text)
-    except (KeyError, ValueError):
-        raise UsageError(f"{named(name)} expects {kind.__name__}, got '{text}'") from None
-
-
-def _answer(
-    model: api.Model, conversation: Conversation, prompt: str, options: dict[str, Any], seed: int, live: bool
-) -> str:
-    """Generate the next assistant turn, showing it as it forms on a terminal."""
-    while True:
-        text = model.tokenizer.chat_text(conversation.messages(prompt), add_generation_prompt=True)
-        room = model.context_length - len(model.tokenizer.encode(text))
-        if room >= 16 or not conversation.turns:
-            break
-        conversation.turns = conversation.turns[2:]  # drop the oldest exchange to make room
-        err.print("(the oldest turn was dropped to fit the context)", highlight=False)
-    view = _view(model, live)
-    with view:
-        result = model.generate(text, seed=seed, on_step=view.update if view.enabled else None, **options)[0]
-    if getattr(view, "streamed", False):
-        out.print()
-    else:
-        out.print(result.text, highlight=False, markup=False)
-    if result.note:
-        err.print(f"({result.note})", highlight=False)
-    return result.text
+    def _answer(self, prompt: str) -> str:
+        """Generate the next assistant turn, showing it as it forms on a terminal."""
+        model, conversation = self.model, self.conversation
+        while True:
+            text = model.tokenizer.chat_text(conversation.messages(prompt), add_generation_prompt=True)
+            room = model.context_length - len(model.tokenizer.encode(text))
+            if room >= self.settings.needed() or not conversation.turns:
+                break
+            conversation.turns = conversation.turns[2:]  # the oldest exchange makes room
+            if not conversation.dropped:
+                err.print(
+                    f"(the conversation has outgrown the model's context of {model.context_length} tokens: "
+                    "the oldest turns are dropped from now on)",
+                    highlight=False,
+                )
+                conversation.dropped = True
+        view = _view(model, self.live)
+        try:
+            with view:
+                on_step = view.update if view.enabled else None
+                result = model.generate(text, seed=self.seed, on_step=on_step, **self.settings.given)[0]
+        except KeyboardInterrupt:
+            if getattr(view, "streamed", False):
+                out.print()  # end the line of the half-shown answer
+            raise
+        if getattr(view, "streamed", False):
+            out.print()
+        else:
+            out.print(result.text, highlight=False, markup=False)
+        if result.note:
+            err.print(f"({result.note})", highlight=False)
+        return result.text
 
 
 def _view(model: api.Model, live: bool) -> Any:
