@@ -172,20 +172,37 @@ def sample(
 
 
 def show(results: list[api.Result], verbosity: int) -> None:
+    """Each answer; a batch's prompts run together, so its time and rates are given once, for all."""
+    batch = len(results) > 1
     for result in results:
-        if len(results) > 1:
+        if batch:
             out.print(Text("> " + result.prompt, style="bold cyan"))
         out.print(result.text, highlight=False, markup=False)
         if result.note:
             err.print(f"({result.note})", highlight=False)
         if verbosity >= 0:
-            err.print(
-                f"[dim]{counted(result.new_tokens, 'new token')}, "
-                f"{counted(result.forward_passes, 'forward pass', 'forward passes')} "
-                f"({result.tokens_per_forward:.2f} tokens/forward), {result.seconds:.2f}s, "
-                f"{result.tokens_per_second:.1f} tokens/s[/]",
-                highlight=False,
-            )
+            own = (result.new_tokens, result.forward_passes)
+            err.print(f"[dim]{counts(*own) if batch else figures(*own, result.seconds)}[/]", highlight=False)
+    if batch and verbosity >= 0:
+        # each forward pass runs every unfinished prompt: the batch's passes are its longest row's
+        passes = max(r.forward_passes for r in results)
+        tokens, seconds = sum(r.new_tokens for r in results), max(r.seconds for r in results)
+        err.print(
+            f"[dim]{counted(len(results), 'prompt')}: {figures(tokens, passes, seconds)}[/]", highlight=False
+        )
+
+
+def counts(new_tokens: int, forward_passes: int) -> str:
+    """'6 new tokens, 1 forward pass'."""
+    return f"{counted(new_tokens, 'new token')}, {counted(forward_passes, 'forward pass', 'forward passes')}"
+
+
+def figures(new_tokens: int, forward_passes: int, seconds: float) -> str:
+    """'12 new tokens, 6 forward passes (2.00 tokens/forward), 0.02s, 587.6 tokens/s'."""
+    return (
+        f"{counts(new_tokens, forward_passes)} ({new_tokens / max(1, forward_passes):.2f} tokens/forward), "
+        f"{seconds:.2f}s, {new_tokens / max(1e-9, seconds):.1f} tokens/s"
+    )
 
 
 def write_trace(

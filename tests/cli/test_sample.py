@@ -1,10 +1,11 @@
 """`llada sample`: its JSON report, the sampling trace, settings taken from the run, --trace refusals,
-prompts from stdin, and --live at its frame rate."""
+prompts from stdin, --live at its frame rate, and a batch's figures given once."""
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 from llada_cli.cli import sample as sample_command
@@ -133,3 +134,13 @@ def test_live_on_an_ar_run_streams_its_tokens(pipeline, monkeypatch):
     result = pipeline.ok("sample", "ar-chat", "-p", "Hi", "--max-new-tokens", "4", "--live")
     assert 1 <= len(time.waits) <= 4 and result.stdout.strip()  # a frame a token, at most 4 tokens
     assert time.waits == [0.125] * len(time.waits)  # the default 8 frames a second
+
+
+def test_a_batch_gives_each_answer_its_counts_and_the_batch_time_once_in_the_singular(pipeline):
+    result = pipeline.ok("sample", "ar-chat", "-p", "Hi", "-p", "Hello there", "--max-new-tokens", "1")
+    counts = [line for line in result.stderr.splitlines() if "forward" in line]
+    assert counts[:2] == ["1 new token, 1 forward pass"] * 2  # no time or rate: the batch shares them
+    assert len(counts) == 3 and re.fullmatch(
+        r"2 prompts: 2 new tokens, 1 forward pass \(2\.00 tokens/forward\), \d+\.\d\ds, \d+\.\d tokens/s",
+        counts[2],
+    ), counts
