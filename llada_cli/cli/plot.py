@@ -23,12 +23,13 @@ def plot(
         list[str] | None, typer.Argument(help="Runs to overlay.", autocompletion=complete_run_name)
     ] = None,
     out_file: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
             "-o",
-            help="Figure file (.png, .pdf, .svg, ...) or a folder (default: loss-RUN1-RUN2.png in the "
-            "current folder; with --trace, the trace's name with .png).",
+            help="Figure file (.png, .pdf, .svg, ...) or a folder (one that exists, or ending in / to "
+            "make it; default: loss-RUN1-RUN2.png in the current folder; with --trace, the trace's name "
+            "with .png).",
         ),
     ] = None,
     metric: Annotated[
@@ -90,7 +91,7 @@ def plot(
     out.print(str(target), highlight=False)
 
 
-def _plot_trace(trace: Path, runs: bool, out_file: Path | None, prompts: str | None, text: bool) -> None:
+def _plot_trace(trace: Path, runs: bool, out_file: str | None, prompts: str | None, text: bool) -> None:
     if runs:
         raise UsageError("--trace draws a sampling trace; do not give runs with it")
     if text:

@@ -18,7 +18,8 @@ from ..engine.evaluation.sweep import (
 )
 from ..engine.figures.canvas import figure_path
 from ..engine.figures.curves import plot_sweep
-from .common import cli_errors, complete_run_of, err, globals_of, out, print_json
+from .common import cli_errors, complete_run_of, counted, err, globals_of, out, print_json
+from .progress import counting, waiting
 
 if TYPE_CHECKING:
     from .. import api
@@ -42,12 +43,14 @@ def sweep(
     chat: Annotated[
         bool, typer.Option("--chat/--no-chat", help="Use the chat template (default on).")
     ] = True,
-    out_path: Annotated[
-        Path,
+    out_arg: Annotated[
+        str,
         typer.Option(
-            "--out", help="Figure of accuracy against tokens/s, Pareto front marked (.png, .pdf, .svg, ...)."
+            "--out",
+            help="Figure of accuracy against tokens/s, Pareto front marked (.png, .pdf, .svg, ...), or a "
+            "folder for sweep.png (one that exists, or ending in / to make it).",
         ),
-    ] = Path("sweep.png"),
+    ] = "sweep.png",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Accuracy, tokens/s, forward passes per token and agreement with the exact sampler for each
@@ -56,7 +59,7 @@ def sweep(
     # loads torch: here, not at the top, so that --help and shell completion stay quick
     from .. import api
 
-    out_path = figure_path(out_path, "sweep.png")  # a format matplotlib writes, before the sweep runs
+    out_path = figure_path(out_arg, "sweep.png")  # a format matplotlib writes, before the sweep runs
     g = globals_of(ctx)
     model = api.load(run, device=g.device, home=g.home)
     if model.kind != "diffusion":
@@ -67,23 +70,30 @@ def sweep(
         length: dict[str, Any] = {"gen_length": gen_length} if gen_length else {}  # a sampler option
         return model.generate(prompts, chat=chat, seed=g.seed, **length, **options)
 
+    batch = min(batch_size, len(questions))  # the batch the questions fill: what is measured
     if g.verbosity >= 0:
         err.print(
-            f"{len(questions)} questions x {len(DEFAULT_GRID)} settings on {model.name}", highlight=False
+            f"{counted(len(questions), 'question')} x {len(DEFAULT_GRID)} settings on {model.name}, "
+            f"in batches of {batch}",
+            highlight=False,
         )
-    points = run_sweep(questions, answer, DEFAULT_GRID, batch_size)
-    differing = batch_differences(questions, answer, {}, batch_size) if batch_size > 1 else []
+    with counting("sampler settings", g.verbosity) as on_progress:
+        points = run_sweep(questions, answer, DEFAULT_GRID, batch, on_progress)
+    differing: list[int] = []
+    if batch > 1:
+        with waiting("answering one question at a time (batch check)", g.verbosity):
+            differing = batch_differences(questions, answer, {}, batch)
     slots = f"{gen_length} answer slots" if gen_length else "answers as long as the context allows"
-    plot_sweep(points, out_path, f"{model.name}: {len(questions)} questions, {slots}")
+    plot_sweep(points, out_path, f"{model.name}: {counted(len(questions), 'question')}, {slots}")
     if as_json:
         report = {"run": model.name, "questions": len(questions), "points": [p.to_dict() for p in points]}
-        print_json(
-            {**report, "batch_size": batch_size, "batch_differences": differing, "plot": str(out_path)}
-        )
+        print_json({**report, "batch_size": batch, "batch_differences": differing, "plot": str(out_path)})
         return
     out.print(_table(points))
-    what = f"batch {batch_size} vs one at a time (default sampler, temperature 0)"
-    if differing:
+    what = f"batch {batch} vs one at a time (default sampler, temperature 0)"
+    if batch == 1:
+        out.print("no batch check: one question a batch")
+    elif differing:
         out.print(f"[bold red]{len(differing)} answers differ[/] with {what}: questions {differing}")
     else:
         out.print(f"every answer is the same with {what}")

@@ -1,8 +1,16 @@
-"""`llada sweep` from the command line: every setting printed, the front drawn, AR runs refused."""
+"""`llada sweep` from the command line: every setting printed, the front drawn, AR runs refused,
+progress on a terminal only, the batch it used."""
 
 from __future__ import annotations
 
 import json
+from io import StringIO
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from llada_cli.cli import progress
 
 
 def test_sweep_from_the_cli_prints_every_setting_and_draws_the_front(pipeline, tmp_path):
@@ -17,5 +25,19 @@ def test_sweep_from_the_cli_prints_every_setting_and_draws_the_front(pipeline, t
     # the micro model is barely trained: near-equal confidences may rank differently once padded
     assert report["questions"] == 4 and set(report["batch_differences"]) <= {0, 1, 2, 3}
     assert png.stat().st_size > 10_000
+    assert report["batch_size"] == 2 and len(result.stderr.splitlines()) == 1  # piped: no progress
     refused = pipeline("sweep", "ar-chat", "--limit", "1", "--out", str(png))
     assert refused.exit_code == 2 and "ar-chat@" in refused.stderr and "is an AR run" in refused.stderr
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_sweep_shows_its_progress_on_a_terminal_and_reports_the_batch_it_used(
+    pipeline, tmp_path, monkeypatch, width
+):
+    screen = StringIO()
+    monkeypatch.setattr(progress, "err", Console(file=screen, force_terminal=True, width=width))
+    result = pipeline.ok("sweep", "dlm-chat", "--limit", "2", "--out", str(tmp_path / "s.png"), columns=width)
+    drawn = Text.from_ansi(screen.getvalue()).plain
+    assert "sampler settings" in drawn and "11/11" in drawn  # redrawn after each setting
+    assert result.stderr.splitlines()[0].endswith("in batches of 2")
+    assert "batch 2 vs one at a time" in result.stdout and "batch 8" not in result.stdout

@@ -89,10 +89,15 @@ def questions_from_file(path: Path, limit: int | None = None) -> list[Question]:
 
 
 def run_sweep(
-    questions: list[Question], answer: Answerer, grid: dict[str, dict[str, Any]], batch_size: int
+    questions: list[Question],
+    answer: Answerer,
+    grid: dict[str, dict[str, Any]],
+    batch_size: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[SweepPoint]:
     """Every setting of `grid` over the questions, in batches; the first setting named "exact"
-    (or the first of the grid) is the reference for agreement."""
+    (or the first of the grid) is the reference for agreement. `on_progress(done, total)` is told
+    after each setting."""
     reference_label = "exact" if "exact" in grid else next(iter(grid))
     order = [reference_label, *(label for label in grid if label != reference_label)]
     reference: list[list[int]] = []
@@ -110,6 +115,8 @@ def run_sweep(
             forwards_per_token=sum(a.forward_passes for a in answers) / max(new_tokens, 1),
             agreement=mean(t == r for t, r in zip(tokens, reference, strict=True)),
         )
+        if on_progress is not None:
+            on_progress(len(points), len(order))
     result = [points[label] for label in grid]
     mark_pareto_front(result)
     return result

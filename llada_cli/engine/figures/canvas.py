@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,38 @@ def supported() -> str:
     return ", ".join(f".{suffix}" for suffix in FIGURE_SUFFIXES)
 
 
-def figure_path(out: Path | None, default_name: str) -> Path:
-    """Where a figure goes: `out` (a file with a suffix matplotlib writes, or an existing folder that
-    gets `default_name`), else `default_name` in the current folder. Checked before any work."""
+def figure_path(out: str | Path | None, default_name: str) -> Path:
+    """Where a figure goes: `out` (a file with a suffix matplotlib writes, or a folder, one that
+    exists or a path ending in a separator, that gets `default_name`), else `default_name` in the
+    current folder. Checked before any work; missing folders are made when the figure is saved."""
     if out is None:
         return Path.cwd() / default_name
-    if out.is_dir():
-        return out / default_name
-    suffix = out.suffix.lstrip(".").lower()
+    text = str(out)  # a Path has lost the separator at the end that marks a folder to make
+    if text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)) or Path(text).is_dir():
+        return Path(text) / default_name
+    path = Path(text)
+    suffix = path.suffix.lstrip(".").lower()
     if not suffix:
         raise UsageError(
-            f"{named('out')} {out}: give a file name ending in one of {supported()}, or a folder"
+            f"{named('out')} {path}: give a file name ending in one of {supported()}, "
+            f"or a folder (end it with {os.sep} to make one)"
         )
     if suffix not in FIGURE_SUFFIXES:
-        raise UsageError(f"{named('out')} {out}: cannot write .{suffix} figures; use one of {supported()}")
-    return out
+        raise UsageError(f"{named('out')} {path}: cannot write .{suffix} figures; use one of {supported()}")
+    return path
 
 
 def save_figure(fig: Any, out: Path) -> Path:
-    """Write `fig` to `out` in one step (a temporary file beside it, then a rename), trimmed to its
-    contents so a legend outside the axes is kept."""
+    """Write `fig` to `out` in one step (a temporary file beside it, then a rename; missing folders
+    made), trimmed to its contents so a legend outside the axes is kept."""
     suffix = out.suffix.lstrip(".").lower() or "png"
     try:
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=suffix, dpi=DPI, bbox_inches="tight")
     except OSError as error:
-        raise LladaError(f"cannot write {out}: {error.strerror or error}") from None
+        file = next((p for p in reversed(out.parents) if p.exists() and not p.is_dir()), None)
+        problem = f"{file} is a file, not a folder" if file else error.strerror or error
+        raise LladaError(f"cannot write {out}: {problem}") from None
     return out
 
 

@@ -8,6 +8,7 @@ epoch), are drawn as measured."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,14 +247,18 @@ def _run_label(run: str, kind: str | None) -> str:
 
 
 def plot_sweep(points: list[Any], out: Path, title: str) -> Path:
+    return save_figure(sweep_figure(points, title), out)
+
+
+def sweep_figure(points: list[Any], title: str) -> Any:
     """Accuracy against tokens/s: each sampler setting a numbered point (the key is beside the
-    axes, so close points stay readable), the Pareto front joined and in colour."""
+    axes), the Pareto front joined and in colour; numbers never cover each other or a point, and
+    the log speed axis reads in plain numbers."""
     fig = new_figure(10, 5)
     ax = fig.subplots()
-    for number, point in enumerate(points, start=1):
-        x, y = point.tokens_per_second, 100 * point.accuracy
-        ax.scatter(x, y, color="C0" if point.pareto else "C7", zorder=3)
-        ax.annotate(str(number), (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    xy = [(point.tokens_per_second, 100 * point.accuracy) for point in points]
+    for (x, y), point in zip(xy, points, strict=True):
+        ax.scatter(x, y, s=MARKER_POINTS**2, color="C0" if point.pareto else "C7", zorder=3)
     front = sorted((p for p in points if p.pareto), key=lambda p: p.tokens_per_second)
     ax.plot([p.tokens_per_second for p in front], [100 * p.accuracy for p in front], color="C0")
     key = "\n".join(f"{n}  {p.label}{'  (front)' if p.pareto else ''}" for n, p in enumerate(points, start=1))
@@ -264,4 +269,74 @@ def plot_sweep(points: list[Any], out: Path, title: str) -> Path:
     ax.set_ylabel("accuracy (% exact match)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return save_figure(fig, out)
+    _plain_log_ticks(ax)
+    _number_points(ax, xy)
+    return fig
+
+
+MARKER_POINTS = 6  # the diameter of a sweep point, in points
+
+
+def _plain_log_ticks(ax: Any) -> None:
+    """Ticks of the log x axis in plain numbers (1,000, not 10³): decades, or 1-2-5 steps, or more
+    within a decade, the first of these to give three ticks; linear steps on a very narrow axis."""
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
+
+    low, high = ax.get_xlim()
+    for subs in ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0, 7.0), tuple(range(1, 10))):
+        ticks = [t for t in LogLocator(subs=subs).tick_values(low, high) if low <= t <= high]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 2:
+        ticks = [t for t in MaxNLocator(4).tick_values(low, high) if low <= t <= high]
+    ax.set_xticks(ticks, labels=[f"{t:,.15g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _number_points(ax: Any, xy: list[tuple[float, float]]) -> None:
+    """Number each point at the nearest place around it (rings of eight, up and right first) where
+    the number stays inside the axes and covers no other number and no point: close points push
+    their numbers apart. Measured with the figure's renderer, so the boxes are the drawn ones."""
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    fig.canvas.draw()  # the axes' limits and layout, as they will be saved
+    renderer = fig.canvas.get_renderer()
+    pixels = fig.dpi / 72
+    r = MARKER_POINTS / 2 * pixels
+    taken = [Bbox.from_extents(x - r, y - r, x + r, y + r) for x, y in ax.transData.transform(xy)]
+    frame = ax.get_window_extent(renderer)
+    places = _label_places()
+    for number, point in enumerate(xy, start=1):
+        label = ax.annotate(str(number), point, xytext=places[0][0], textcoords="offset points", fontsize=8)
+        for place in places:
+            box = _put(label, place, renderer).padded(pixels)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in taken):
+                break
+        else:  # no free place near the point: the nearest, covering what it must
+            box = _put(label, places[0], renderer)
+        taken.append(box)
+
+
+def _put(label: Any, place: tuple[tuple[float, float], str, str], renderer: Any) -> Any:
+    """Move a point's number to `place` (an offset in points, its alignments) and measure it."""
+    label.xyann, (ha, va) = place[0], place[1:]
+    label.set_horizontalalignment(ha)
+    label.set_verticalalignment(va)
+    return label.get_window_extent(renderer)
+
+
+def _label_places(rings: int = 6) -> list[tuple[tuple[float, float], str, str]]:
+    """Where a number may go around its point: offsets in points, nearest ring first, each ring
+    up-right, up-left, down-right, down-left, right, up, left, down; the number's edge faces the point."""
+    directions = [(1, 1), (-1, 1), (1, -1), (-1, -1), (1, 0), (0, 1), (-1, 0), (0, -1)]
+    places = []
+    for ring in range(rings):
+        distance = 6 + 8 * ring  # clear of the point's marker, then a number's height apart
+        for dx, dy in directions:
+            scale = distance / math.hypot(dx, dy)
+            ha = {1: "left", 0: "center", -1: "right"}[dx]
+            va = {1: "bottom", 0: "center", -1: "top"}[dy]
+            places.append(((dx * scale, dy * scale), ha, va))
+    return places

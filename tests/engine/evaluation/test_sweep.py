@@ -47,9 +47,12 @@ def test_each_setting_is_scored_for_accuracy_speed_and_agreement_with_exact():
         forwards = 1 if wrong else 4
         return [FakeAnswer(texts[p], [ord(texts[p][0]), 0], forwards, 0.5) for p in prompts]
 
+    told: list[tuple[int, int]] = []
+    grid = {"exact": {"exact": True}, "fast": {"threshold": 0.9}}
     exact, fast = run_sweep(
-        questions, answer, {"exact": {"exact": True}, "fast": {"threshold": 0.9}}, batch_size=2
+        questions, answer, grid, batch_size=2, on_progress=lambda *done: told.append(done)
     )
+    assert told == [(1, 2), (2, 2)]  # after each setting
     assert (exact.accuracy, exact.agreement, exact.forwards_per_token) == (1.0, 1.0, 2.0)
     assert fast.accuracy == pytest.approx(2 / 3) and fast.agreement == pytest.approx(2 / 3)
     assert fast.forwards_per_token == 0.5

@@ -1,8 +1,11 @@
-"""The curves figure (figures/curves.py) as a paper's figure."""
+"""The curves figure (figures/curves.py) as a paper's figure, and the sampler sweep's figure."""
 
 from __future__ import annotations
 
-from llada_cli.engine.figures.curves import collect_series, curves_figure, loss_label
+import pytest
+
+from llada_cli.engine.evaluation.sweep import SweepPoint
+from llada_cli.engine.figures.curves import collect_series, curves_figure, loss_label, sweep_figure
 
 
 def steps(losses: list[float], val_every: int = 3) -> list[dict]:
@@ -50,3 +53,25 @@ def test_loss_axis_names_the_objective_and_tokens_is_an_x_axis():
     assert axis.get_ylabel() == "ELBO bound (nats per token)" and axis.get_xlabel() == "tokens seen"
     assert [t.get_text() for t in axis.get_legend().get_texts()] == ["d (diffusion)", "train"]
     assert list(axis.get_lines()[0].get_xdata()) == [256, 512, 768]
+
+
+@pytest.mark.parametrize(
+    "speeds",
+    [[300 + i for i in range(10)] + [3000], [300.0] * 11, [100 * 1.1**i for i in range(11)]],
+    ids=["close", "on-one-spot", "narrow-axis"],
+)
+def test_sweep_numbers_cover_no_other_number_and_the_speed_axis_reads_in_plain_numbers(speeds):
+    points = [
+        SweepPoint(f"setting {i}", {}, 0.5, speed, 1.0, 1.0, i % 2 == 0) for i, speed in enumerate(speeds)
+    ]
+    fig = sweep_figure(points, "close points")
+    axis = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in axis.texts]
+    assert [label.get_text() for label in axis.texts] == [str(n) for n in range(1, 12)]
+    assert not [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes[:i]) if a.overlaps(b)]
+    frame = axis.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+    ticks = [label.get_text() for label in axis.get_xticklabels()]
+    assert len(ticks) >= 2 and all(float(t.replace(",", "")) > 0 for t in ticks)  # 1,000, never 10³
+    assert all(label.get_text() == "" for label in axis.get_xticklabels(minor=True))
