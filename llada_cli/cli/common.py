@@ -144,9 +144,10 @@ def cli_errors(func: F | None = None, *, flags: dict[str, str] | None = None) ->
     return wrapper
 
 
-def counted(number: int, noun: str, plural: str | None = None) -> str:
-    """'1 thread', '2 threads': a count with its noun in the right number."""
-    return f"{number} {noun}" if number == 1 else f"{number} {plural or noun + 's'}"
+def counted(number: float, noun: str, plural: str | None = None, spec: str = "") -> str:
+    """'1 thread', '2 threads', '1.5 epochs': a count as `spec` formats it, its noun in the right number."""
+    shown = format(number, spec)
+    return f"{shown} {noun}" if shown == "1" else f"{shown} {plural or noun + 's'}"
 
 
 def print_json(data: Any) -> None:

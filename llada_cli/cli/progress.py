@@ -96,11 +96,12 @@ def run_line(record: dict, total_steps: int) -> str:
 
 
 def data_line(record: dict, total_steps: int) -> str:
-    """'8 rows a step (1.0 epoch) of 412 train rows, 21 val rows of 128 tokens; 3 cut to fit, ...'."""
+    """'8 rows a step (1 epoch) of 412 train rows, 21 val rows of 128 tokens; 3 cut to fit, ...'."""
     epochs = total_steps * record["rows_per_step"] / max(record["rows"], 1)
     text = (
-        f"{record['rows_per_step']} rows a step ({epochs:.2g} epochs) of {record['rows']} train rows, "
-        f"{record['val_rows']} val rows of {record['seq_len']} tokens"
+        f"{counted(record['rows_per_step'], 'row')} a step ({counted(epochs, 'epoch', spec='.2g')}) "
+        f"of {counted(record['rows'], 'train row')}, {counted(record['val_rows'], 'val row')} "
+        f"of {counted(record['seq_len'], 'token')}"
     )
     if "truncated" in record:
         text += f"; {record['truncated']} cut to fit, {record['skipped']} skipped (no answer left)"
@@ -173,7 +174,8 @@ class TrainProgress:
                 err.print(f"{self.run_name}: {skipped}", highlight=False)
             if event.total_steps < FEW_STEPS and not event.step:
                 err.print(
-                    f"{self.run_name}: {event.total_steps} steps are too few to learn much; "
+                    f"{self.run_name}: {counted(event.total_steps, 'step')} "
+                    f"{'is' if event.total_steps == 1 else 'are'} too few to learn much; "
                     "give more --max-steps or --epochs for a model that answers",
                     highlight=False,
                 )

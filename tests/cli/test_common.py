@@ -14,6 +14,9 @@ def test_counts_read_in_the_right_number():
     assert counted(1, "thread") == "1 thread" and counted(2, "thread") == "2 threads"
     assert counted(0, "forward pass", "forward passes") == "0 forward passes"
     assert counted(1, "forward pass", "forward passes") == "1 forward pass"
+    assert (
+        counted(1.0, "epoch", spec=".2g") == "1 epoch" and counted(0.5, "epoch", spec=".2g") == "0.5 epochs"
+    )
 
 
 def test_ctrl_c_outside_training_says_interrupted_without_a_resume_hint(pipeline, monkeypatch):

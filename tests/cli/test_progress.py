@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from llada_cli.cli.progress import data_line
 from tests.conftest import MICRO
 from tests.engine.interchange.test_imported_runs import _files
 
@@ -18,6 +19,15 @@ def test_logs_off_a_terminal_give_one_line_per_step_with_validation_and_time(cli
     assert [line.split()[2] for line in lines] == ["2/6", "3/6", "4/6", "6/6"]  # log or eval steps, once each
     assert ["val " in line for line in lines] == [False, True, False, True]
     assert all(" elapsed, " in line and line.endswith(" left") for line in lines)
+
+
+def test_a_run_of_one_step_and_one_row_says_so_in_the_singular(cli):
+    args = [*MICRO, "--batch-size", "1", "--max-steps", "1", "--run-name", "one"]
+    said = cli.ok("pretrain", "ar", *args).stderr
+    assert "one: 1 row a step (" in said and "one: 1 step is too few to learn much" in said
+    record = {"rows_per_step": 1, "rows": 1, "val_rows": 1, "seq_len": 1}
+    assert data_line(record, 1) == "1 row a step (1 epoch) of 1 train row, 1 val row of 1 token"
+    assert data_line(record | {"rows": 2, "val_rows": 2}, 3).startswith("1 row a step (1.5 epochs) of 2")
 
 
 def test_tokenizing_a_file_reports_its_size_and_speed_once(cli, tmp_path):
