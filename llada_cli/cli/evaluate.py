@@ -10,7 +10,7 @@ from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
 from ..engine.errors import UsageError
 from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
-from .common import cli_errors, complete_run_name, counted, globals_of, out, print_json
+from .common import cli_errors, complete_run_name, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting
 
@@ -67,7 +67,12 @@ def evaluate(
     if not (questions or with_likelihood):
         raise UsageError("--no-questions and --no-likelihood leave nothing to measure: drop one of them")
     g = globals_of(ctx)
+    if data.names and not with_likelihood:
+        given = " and ".join(flag(name) for name in sorted(data.names))
+        raise UsageError(f"{given} choose the likelihood's text, which --no-likelihood leaves out: drop one")
     source = data.build()
+    if "jsonl_field" in data.names:
+        source.check_field_applies()
     model = api.load(
         run, device=g.device, home=g.home, tokenizer=tokenizer.build().path, seq_len=file.build().seq_len
     )
@@ -107,7 +112,7 @@ def show(report: dict[str, Any]) -> None:
         what = "perplexity" if lik["exact"] else "perplexity bound (ELBO)"
         out.print(
             f"{name} on {report['data']}: {lik['bits_per_token']:.3f} bits/token, "
-            f"{what} {lik['perplexity']:.2f} over {counted(lik['tokens'], 'token')}",
+            f"{what} {lik['perplexity']:.2f} over {lik['tokens']} tokens",
             highlight=False,
         )
     if "accuracy" in report:

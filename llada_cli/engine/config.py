@@ -189,10 +189,19 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DataConfig:
     data: str = option("builtin", "builtin, minimind, or a .jsonl/.txt file.")
-    jsonl_field: str = option("text", "Text field of a .jsonl source.")
+    jsonl_field: str = option("text", "Text field of a .jsonl source (a column of a .parquet one).")
     val_fraction: float = option(0.05, "Rows held out for validation.", at_least=0, below=1)
 
     def __post_init__(self) -> None:
         check_options(self)
         if not self.jsonl_field.strip():
             raise UsageError(f"{named('jsonl_field')} must name a field, e.g. text")
+
+    def check_field_applies(self) -> None:
+        """Called when `jsonl_field` was given: it names a field of pretraining text in a .jsonl or
+        .parquet file (MiniMind's is one), and has no effect on any other source."""
+        if self.data != "minimind" and not self.data.endswith((".jsonl", ".parquet")):
+            raise UsageError(
+                f"{named('jsonl_field')} names the text field of a .jsonl or .parquet file, and "
+                f"{named('data')} {self.data} is not one: drop it"
+            )

@@ -510,6 +510,10 @@ def test_a_seed_beyond_64_bits_in_a_config_file_is_refused_before_training(cli, 
         (["compare", "--ar", "ar-base", "-p", "hi", "--ar-top-k", "-1"], ("--ar-top-k must be at least 0",)),
         (["runs", "show", "ar-base@99999"], ("no checkpoint at step 99999; it has: ",)),
         (["eval", "ar-base", "--no-questions", "--no-likelihood"], ("nothing to measure",)),
+        (["eval", "ar-base", "--no-likelihood", "--data", "minimind"], ("--data choose the likelihood's",)),
+        (["eval", "ar-base", "--no-questions", "--jsonl-field", "body"], ("--data builtin is not one",)),
+        (["pretrain", "ar", "-n", "x", "--jsonl-field", "body"], ("--jsonl-field names the text field", "builtin")),
+        (["sft", "--base", "ar-base", "-n", "x", "--jsonl-field", "body"], ("SFT reads conversations",)),
     ],
 )
 def test_options_without_effect_and_values_that_cannot_work(pipeline, args, fragments):
