@@ -122,8 +122,8 @@ def test_config_files_that_are_not_configs(cli, tmp_path, content, message):
         # an option the run's kind does not use is still checked
         ("dlm-base", ["--max-new-tokens", "-1"], "--max-new-tokens must be at least 1, got -1"),
         # either name gives the answer length; both together left one unused
-        ("dlm-base", ["--gen-length", "8", "--max-new-tokens", "9"], "--gen-length and --max-new-tokens both"),
-        ("ar-base", ["--max-new-tokens", "8", "--gen-length", "9"], "--max-new-tokens and --gen-length both"),
+        ("dlm-base", ["--gen-length", "8", "--max-new-tokens", "9"], "--gen-length and --max-new-tokens"),
+        ("ar-base", ["--max-new-tokens", "8", "--gen-length", "9"], "--max-new-tokens and --gen-length"),
     ],
 )
 def test_sampling_values(pipeline, run, args, message):
@@ -512,7 +512,7 @@ def test_a_seed_beyond_64_bits_in_a_config_file_is_refused_before_training(cli, 
         (["eval", "ar-base", "--no-questions", "--no-likelihood"], ("nothing to measure",)),
         (["eval", "ar-base", "--no-likelihood", "--data", "minimind"], ("--data choose the likelihood's",)),
         (["eval", "ar-base", "--no-questions", "--jsonl-field", "body"], ("--data builtin is not one",)),
-        (["pretrain", "ar", "-n", "x", "--jsonl-field", "body"], ("--jsonl-field names the text field", "builtin")),
+        (["pretrain", "ar", "-n", "x", "--jsonl-field", "body"], ("--jsonl-field names the text", "builtin")),
         (["sft", "--base", "ar-base", "-n", "x", "--jsonl-field", "body"], ("SFT reads conversations",)),
     ],
 )

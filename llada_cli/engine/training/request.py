@@ -49,9 +49,9 @@ class StageRequest:
             return
         if self.objective is not None:
             self.objective.check_applies()
-        if "jsonl_field" in self.given:
-            if self.stage == "sft":  # conversations are read by their own fields (engine/data/formats.py)
-                raise UsageError(f"{named('jsonl_field')}: SFT reads conversations, not a text field: drop it")
+        if "jsonl_field" in self.given:  # a field of pretraining text
+            if self.stage == "sft":  # conversations have their own fields (engine/data/formats.py)
+                raise UsageError(f"{named('jsonl_field')}: SFT reads conversations, not text: drop it")
             self.data.check_field_applies()
         fresh_only = sorted(self.given & set(FRESH_START))
         if self.parent is not None and fresh_only:
