@@ -7,7 +7,6 @@ step, the data position and every RNG state, so a killed run continues with the 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from typing import Any, Literal
 
 import torch
 
-from ..atomic import write_text_atomic
 from ..config import TrainConfig
 from ..data.packing import BatchStream
 from ..errors import LladaError, named
@@ -43,6 +41,7 @@ from ..runtime.sharding import (
 )
 from ..schedules import learning_rate
 from .loggers import MetricsLogger, open_logger
+from .metrics import LogWindow, append_metrics, truncate_metrics
 from .plan import StepPlan
 
 Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
@@ -107,7 +106,7 @@ class Trainer:
         self.tokens_seen = 0
         self.best: dict[str, float] | None = None
         self.evals_without_gain = 0
-        self.window = _Window()
+        self.window = LogWindow()
         self.trained_seconds = 0.0  # up to the last checkpoint loaded (resume), or none
         self.fit_started = time.perf_counter()
 
@@ -178,11 +177,8 @@ class Trainer:
         self._truncate_metrics(after_step=self.step)
 
     def _truncate_metrics(self, after_step: int) -> None:
-        path = self.run.metrics_path
-        if not self.world.is_main or not path.is_file():
-            return
-        kept = [line for line in path.read_text().splitlines() if _step_of(line) <= after_step]
-        write_text_atomic(path, "".join(line + "\n" for line in kept))
+        if self.world.is_main:
+            truncate_metrics(self.run.metrics_path, after_step)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -293,7 +289,7 @@ class Trainer:
         if consume_window and self.window.steps:
             record["loss"] = self.window.mean_loss
             record["tokens_per_s"] = self.window.tokens_per_second
-            self.window = _Window()
+            self.window = LogWindow()
         record.update(metrics)
         record["epoch"] = round(self.stream.epochs_done, 4)
         return record
@@ -332,8 +328,7 @@ class Trainer:
     def _write_metrics(self, record: dict[str, Any]) -> None:
         if not self.world.is_main:
             return
-        with self.run.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_metrics(self.run.metrics_path, record)
         if self.logger is not None:
             self.logger.log(record)
 
@@ -361,45 +356,6 @@ class Trainer:
             self.run.update_info(status=status, finished=finished, train_seconds=self.train_seconds())
         self.on_event(TrainEvent("end", self.step, self.plan.total, {"status": status, "best": self.best}))
         return status
-
-
-class _Window:
-    """Loss and throughput since the last log line."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.loss_sum, self.tokens, self.steps = 0.0, 0, 0
-
-    def state_dict(self) -> dict[str, float]:
-        return {"loss_sum": self.loss_sum, "tokens": self.tokens, "steps": self.steps}
-
-    def load_state_dict(self, state: dict[str, float]) -> None:
-        self.loss_sum, self.tokens, self.steps = (
-            float(state["loss_sum"]),
-            int(state["tokens"]),
-            int(state["steps"]),
-        )
-
-    def add(self, loss: float, tokens: int) -> None:
-        self.loss_sum += loss
-        self.tokens += tokens
-        self.steps += 1
-
-    @property
-    def mean_loss(self) -> float:
-        return self.loss_sum / max(1, self.steps)
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / max(1e-9, time.perf_counter() - self.started)
-
-
-def _step_of(line: str) -> float:
-    """The step of a metrics line; a torn last line (the run was killed mid-write) counts as redone."""
-    try:
-        return json.loads(line)["step"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return math.inf
 
 
 def _own(saved: Any, rank: int) -> Any:
