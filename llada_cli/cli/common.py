@@ -73,6 +73,13 @@ class Globals:
         return Registry(self.home)
 
 
+def was_given(ctx: typer.Context, name: str) -> bool:
+    """Whether the parameter `name` came from the command line, an environment variable or a
+    config file, not its default (typer's own click: its source is compared by name)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
+
+
 def globals_of(ctx: typer.Context) -> Globals:
     root = ctx.find_root()
     if isinstance(root.obj, Globals):

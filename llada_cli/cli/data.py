@@ -12,7 +12,7 @@ from ..engine.data.formats import ConversationCounts, is_sft_row
 from ..engine.data.lines import check_file, json_value, text_lines
 from ..engine.data.sources import iter_jsonl_conversations, iter_jsonl_texts
 from ..engine.errors import UsageError
-from .common import cli_errors, counted, err, globals_of, out
+from .common import cli_errors, counted, err, flag, globals_of, out, was_given
 from .root import HelpCommand, HelpGroup
 
 app = typer.Typer(cls=HelpGroup, help="Get training data.", no_args_is_help=True)
@@ -48,12 +48,21 @@ def fetch(
     sft_file: Annotated[
         str, typer.Option(help="minimind: SFT file of the dataset.")
     ] = fetching.DEFAULT_MINIMIND_FILES[1],
-    field: Annotated[
+    jsonl_field: Annotated[
         str, typer.Option("--jsonl-field", help="Text field when checking a local file.")
     ] = "text",
 ) -> None:
     """Download, generate or copy a data set into the registry's data folder; print its files' paths."""
     g = globals_of(ctx)
+    applies = {"pretrain_file": source == "minimind", "sft_file": source == "minimind"}
+    applies["jsonl_field"] = source not in SOURCES
+    unused = [name for name, used in applies.items() if not used and was_given(ctx, name)]
+    if unused:
+        what = "a named source" if source in SOURCES else "a local file"
+        names = " and ".join(flag(name) for name in unused)
+        raise UsageError(
+            f"{names} {'has' if len(unused) == 1 else 'have'} no effect on {what} ({source}): drop it"
+        )
     if source == "builtin":
         # always seed 0: it is the corpus `--data builtin` trains on and `llada eval` asks about
         paths = fetching.write_builtin(out_dir or g.registry.data_dir / "builtin")
@@ -63,7 +72,7 @@ def fetch(
         )
     else:
         path = Path(source)
-        _check_local(path, field)
+        _check_local(path, jsonl_field)
         paths = [fetching.copy_local(path, out_dir or g.registry.data_dir / LOCAL)]
     for path in paths:
         out.print(str(path), highlight=False)

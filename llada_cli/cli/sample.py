@@ -23,6 +23,7 @@ from .common import (
     out,
     print_json,
     print_json_line,
+    was_given,
 )
 from .live import DEFAULT_FPS, LiveDenoising, check_fps
 from .options import Given, Group, with_configs
@@ -124,8 +125,7 @@ def sample(
     if trace is not None and trace.is_dir():
         raise UsageError(f"--trace {trace} is a folder; give a file, e.g. {trace / 'trace.jsonl'}")
     check_fps(live_fps)
-    fps_source = ctx.get_parameter_source("live_fps")  # typer's own click: compared by name
-    if not live and fps_source is not None and fps_source.name != "DEFAULT":
+    if not live and was_given(ctx, "live_fps"):
         raise UsageError("--live-fps applies only with --live: add that, or drop it")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)

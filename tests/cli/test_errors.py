@@ -514,6 +514,9 @@ def test_a_seed_beyond_64_bits_in_a_config_file_is_refused_before_training(cli, 
         (["eval", "ar-base", "--no-questions", "--jsonl-field", "body"], ("--data builtin is not one",)),
         (["pretrain", "ar", "-n", "x", "--jsonl-field", "body"], ("--jsonl-field names the text", "builtin")),
         (["sft", "--base", "ar-base", "-n", "x", "--jsonl-field", "body"], ("SFT reads conversations",)),
+        (["data", "fetch", "builtin", "--sft-file", "a.jsonl"], ("--sft-file has no effect on a named",)),
+        (["data", "fetch", "x.jsonl", "--pretrain-file", "a.jsonl"], ("--pretrain-file has no effect",)),
+        (["data", "fetch", "minimind", "--jsonl-field", "body"], ("--jsonl-field has no effect",)),
     ],
 )
 def test_options_without_effect_and_values_that_cannot_work(pipeline, args, fragments):
