@@ -12,6 +12,7 @@ import typer
 
 from ..engine.errors import UsageError
 from ..engine.runs.registry import default_home
+from ..engine.runtime import DEVICE_NAMES, check_device_name
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag, unusable
@@ -64,9 +65,7 @@ def root(
             show_default="the user data folder, e.g. ~/.local/share/llada",
         ),
     ] = None,
-    device: Annotated[
-        str, typer.Option("--device", envvar="LLADA_DEVICE", help="auto, cpu, cuda or mps.")
-    ] = "auto",
+    device: Annotated[str, typer.Option("--device", envvar="LLADA_DEVICE", help=f"{DEVICE_NAMES}.")] = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Default seed for every command.")] = 0,
     threads: Annotated[
         int | None,
@@ -97,6 +96,11 @@ def root(
     if problem is not None:
         typer.echo(f"error: --home {home}: {problem}", err=True)
         raise typer.Exit(2)
+    try:
+        check_device_name(device)
+    except UsageError as error:
+        typer.echo(f"error: {error.render(flag)}", err=True)
+        raise typer.Exit(2) from None
     ctx.obj = Globals(
         home=home,
         device=device,

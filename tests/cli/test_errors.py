@@ -453,7 +453,9 @@ def test_incompatible_options(cli):
 
 def test_unknown_device_is_a_usage_error(cli):
     result = cli("--device", "gpu", "pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "d")
-    assert_one_line_error(result, 2, "--device gpu", "cuda:N")
+    assert_one_line_error(result, 2, "--device 'gpu'", "cuda:N")
+    # checked before any command, even one that uses no device; a newline cannot split the line
+    assert_one_line_error(cli("--device", "cuda\nx", "runs", "list"), 2, "--device 'cuda\\nx'")
 
 
 # ---------------------------------------------------------------------------------------------

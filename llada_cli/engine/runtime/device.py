@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import LladaError, UsageError, named
+from . import check_device_name
 
 if TYPE_CHECKING:
     from ..model.transformer import Transformer
 
 
 def resolve_device(name: str) -> torch.device:
+    check_device_name(name)
     kind = name.split(":")[0]
-    if kind not in ("auto", "cpu", "cuda", "mps") or (kind != "cuda" and ":" in name):
-        raise UsageError(f"{named('device')} {name}: use auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
