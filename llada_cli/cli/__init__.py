@@ -16,7 +16,7 @@ from ..engine.runtime import DEVICE_NAMES, check_device_name
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
 from .common import Globals, err, flag, unusable
-from .root import BEFORE_COMMAND, HelpCommand, RootGroup
+from .root import BEFORE_COMMAND, HelpCommand, LaterSetupCommand, RootGroup
 
 # torch takes a 32-bit thread count, and OpenMP starts them all: more than any machine has cores is refused
 MAX_THREADS = 1024
@@ -38,7 +38,7 @@ app.command("compare", cls=HelpCommand)(compare.compare)
 app.command("eval", cls=HelpCommand)(evaluate.evaluate)
 app.command("sweep", cls=HelpCommand)(sweep.sweep)
 app.command("plot", cls=HelpCommand)(plot.plot)
-app.command("pipeline", cls=HelpCommand)(pipeline.pipeline)
+app.command("pipeline", cls=LaterSetupCommand)(pipeline.pipeline)
 app.command("export", cls=HelpCommand)(export.export)
 app.add_typer(runs.app, name="runs")
 

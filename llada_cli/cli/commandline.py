@@ -4,14 +4,14 @@ A table's keys are a command's options under their flag names (`gen-length`, `js
 parameter names (`gen_length`, `as_json`). An unknown table or key is refused with the closest
 valid name, so a typo never passes silently. Commands and parameters are click's (typer's
 vendored click), read by duck typing. For an experiment step, a table becomes the words
-of a command line (`table_words`).
+of a command line (`table_words`), which the command's own parser then reads (`parse_words`).
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -180,17 +180,48 @@ def _command_defaults(
     return result
 
 
-def table_words(command: Any, table: dict[str, Any], where: str) -> list[str]:
-    """The command-line words that give `command` the values of `table` (arguments first)."""
+def table_words(
+    command: Any, table: dict[str, Any], where: str, labels: Mapping[str, str] | None = None
+) -> list[str]:
+    """The command-line words that give `command` the values of `table` (arguments first).
+    `labels`: how a message names each key (default: `where` and the key)."""
     arguments: list[str] = []
     options: list[str] = []
     for key, value in table.items():
         param = find_param(command, key, where)
+        label = (labels or {}).get(key, f"{where} {key}")
         if param.param_type_name == "argument":
-            arguments += [str(v) for v in (value if isinstance(value, list) else [value])]
+            values = value if isinstance(value, list) else [value]
+            arguments += [_word(param, v, label) for v in values]
         else:
-            options += _option_words(param, value, f"{where} {key}")
+            options += _option_words(param, value, label)
     return [*arguments, *options]
+
+
+def parse_words(
+    command: Any,
+    words: list[str],
+    parent: Any,
+    table: Mapping[str, Any],
+    labels: Mapping[str, str],
+    where: str,
+) -> Any:
+    """The values `command` takes from `words` (made from `table`), read by its own parser as a run
+    would read them (types, ranges, choices, required arguments) without running it. A refusal
+    names the key that gave the value as `labels` says (default: `where` and the key)."""
+    try:
+        return command.make_context(command.name, list(words), parent=parent).params
+    except Exception as error:
+        if not hasattr(error, "format_message"):  # click's errors have it; anything else is a bug
+            raise
+        param = getattr(error, "param", None)
+        key = next((k for k in table if param is not None and find_param(command, k, where) is param), None)
+        message = " ".join(str(getattr(error, "message", "")).split())
+        if key is None or not message:  # a missing argument
+            raise UsageError(f"{where}: {' '.join(error.format_message().split())}") from None
+        value = table[key]
+        got = "" if str(value) in message else f" (got {value!r})"
+        raise UsageError(f"{labels.get(key, f'{where} {key}')}: {message}{got}") from None
 
 
 def _option_words(param: Any, value: Any, where: str) -> list[str]:
@@ -208,13 +239,16 @@ def _option_words(param: Any, value: Any, where: str) -> list[str]:
         raise UsageError(f"{where}: takes one value, got a list")
     words: list[str] = []
     for item in values:
-        if isinstance(item, (dict, list)):
-            raise UsageError(f"{where}: expected a number or a string, got {item!r}")
-        words += [flag, _text(item)]
+        words += [flag, _word(param, item, where)]
     return words
 
 
-def _text(value: Any) -> str:
+def _word(param: Any, value: Any, where: str) -> str:
+    """One value as a command-line word: a number, a string or true/false; a path is a string."""
+    if isinstance(value, (dict, list)):
+        raise UsageError(f"{where}: expected a number or a string, got {value!r}")
+    if param.type_descriptor.annotation is Path and not isinstance(value, str):
+        raise UsageError(f"{where}: expected a path (a string in quotes), got {value!r}")
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

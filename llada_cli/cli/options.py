@@ -3,7 +3,8 @@
 Each option field becomes `--field-name` (plus its aliases) in the panel of its config class.
 `@with_configs(name=Group(Config, panel), ...)` appends the generated parameters to a command's
 signature (Typer reads the signature) and hands the command one `Given` per group: the values
-the user gave (flags or --config), and the config built from them.
+the user gave (flags or --config), and the config built from them. The command's callback
+carries the same check as `check_given` (parameter values by name), for `llada pipeline`.
 """
 
 from __future__ import annotations
@@ -171,16 +172,24 @@ def with_configs(
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         generated = {name: group.parameters() for name, group in groups.items()}
 
+        def given(values: dict[str, Any]) -> dict[str, object]:
+            """Each group's `Given`, checked, from the values of the command's parameters by name."""
+            return {
+                name: group.given(
+                    {
+                        param.name[len(group.prefix) :]: values[param.name]
+                        for param in generated[name]
+                        if values.get(param.name) is not None
+                    }
+                )
+                for name, group in groups.items()
+            }
+
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            givens: dict[str, object] = {}
-            for name, group in groups.items():
-                values = {}
-                for param in generated[name]:
-                    value = kwargs.pop(param.name)
-                    if value is not None:
-                        values[param.name[len(group.prefix) :]] = value
-                givens[name] = group.given(values)
+            givens = given(
+                {param.name: kwargs.pop(param.name) for params in generated.values() for param in params}
+            )
             if into is not None:
                 givens = {into[0]: into[1](**givens)}
             return func(*args, **kwargs, **givens)
@@ -189,6 +198,9 @@ def with_configs(
         own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name not in hidden]
         extra = [p for params in generated.values() for p in params]
         wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
+        # the same check without running the command: `llada pipeline` checks every step first
+        # (the command's callback carries it: functools.wraps copies a function's attributes)
+        wrapper.check_given = given  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

@@ -9,17 +9,20 @@ line; `--dry-run` prints them for a shell script.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
 
-from ..engine.errors import UsageError
+from ..engine.errors import UsageError, named
 from ..engine.runs.registry import Registry
-from .commandline import find_param, load_tables, subcommand, table_words, unknown_table
-from .common import cli_errors, err, globals_of, out
+from .commandline import find_param, load_tables, parse_words, subcommand, table_words, unknown_table
+from .common import cli_errors, err, globals_of, out, unusable
 from .experiment import Decision, PipelineState, Step, decide, run_inputs
+from .root import before_command
 
 # (table, stage, command): the steps in the order they run
 STEPS = (
@@ -54,8 +57,9 @@ def pipeline(
 ) -> None:
     """Run an experiment file: data, pretraining, SFT, eval, sampling, compare and plot.
 
-    A step whose run completed with the same settings is skipped; an interrupted one resumes;
-    a changed one is refused with the differences unless --overwrite.
+    Every step's values are checked as its command would check them before any step runs. A step
+    whose run completed with the same settings is skipped; an interrupted one resumes; a changed
+    one is refused with the differences unless --overwrite.
     """
     if stage not in STAGES:
         raise UsageError(f"unknown stage '{stage}'; choose one of {', '.join(STAGES)}")
@@ -63,7 +67,7 @@ def pipeline(
     tables = load_tables(experiment)
     global_words, home = _global_words(root, tables, str(experiment))
     registry = Registry(home)
-    steps = [s for s in experiment_steps(root.command, tables, str(experiment)) if stage in ("all", s.stage)]
+    steps = [s for s in experiment_steps(root, tables, str(experiment)) if stage in ("all", s.stage)]
     if not steps:
         raise UsageError(
             f"{experiment}: no step of stage '{stage}' (tables: {', '.join(t for t, *_ in STEPS)})"
@@ -71,7 +75,7 @@ def pipeline(
     state = PipelineState.of(registry, experiment)
     for step in steps:
         inputs = run_inputs(registry, step) if registry.runs_dir.is_dir() else {}
-        decision = decide(registry, state, step, inputs, overwrite)
+        decision = decide(registry, state, step, inputs, overwrite, global_words)
         line = ["llada", *global_words, *step.words, *decision.extra_words()]
         if dry_run:
             _print_planned(step, decision, line)
@@ -79,6 +83,7 @@ def pipeline(
         if decision.action == "skip":
             err.print(f"{step.name}: {decision.reason}; skipped", highlight=False)
             continue
+        before_command(ctx)  # torch's threads, once: a dry run loads no torch
         err.print(f"{step.name}: {shlex.join(line)}", highlight=False, style="bold")
         state.record(step, inputs, done=False)
         code = _invoke(root.command, line[1:])
@@ -89,55 +94,140 @@ def pipeline(
 
 
 def experiment_steps(root: Any, tables: dict[str, Any], source: str) -> list[Step]:
-    """The steps an experiment file describes, in order, every table and key checked."""
-    shared = {k: v for k, v in tables.items() if not isinstance(v, (dict, list)) and not _is_global(root, k)}
+    """The steps an experiment file describes, in order, every table, key and value checked: each
+    step's command line is read by its command's own parser (`root`: the root context)."""
+    shared = {
+        k: v for k, v in tables.items() if not isinstance(v, (dict, list)) and not _is_global(root.command, k)
+    }
     known = {table for table, _, _ in STEPS}
     for name in _table_names(tables):
         if name not in known:
             raise unknown_table(name, known, source)
-    steps: list[Step] = []
+    _check_shared(root.command, shared, source)
+    planned: list[tuple[StepTable, Step, dict[str, Any]]] = []
     for table, stage, path in STEPS:
         entries = _lookup(tables, table)
         entries = entries if isinstance(entries, list) else [entries] if entries is not None else []
-        command = subcommand(root, path)
+        command = subcommand(root.command, path)
         for index, entry in enumerate(entries):
-            where = f"{source} [{table}]"
+            where = f"{source}: [{table}]"
             if not isinstance(entry, dict):
                 raise UsageError(f"{where}: expected a table of options")
             for key in entry:
                 if find_param(command, key, where).name in DECIDED_BY_PIPELINE:
                     raise UsageError(f"{where}: '{key}' is decided by the pipeline from the run's state")
+            given = _shared_for(command, shared)
+            labels = {key: f"{source}: {key}" for key in given} | {key: f"{where} {key}" for key in entry}
             name = table if len(entries) == 1 else f"{table}[{index + 1}]"
-            steps += _steps_of(command, name, stage, path, {**_shared_for(command, shared), **entry}, where)
-    _check_shared(root, shared, source)
-    return steps
+            step = StepTable(name, table, stage, path, {**given, **entry}, labels, where)
+            planned += [(step, *parsed) for parsed in _steps_of(root, step)]
+    _check_meaning(root.command, planned)
+    return [step for _, step, _ in planned]
 
 
-def _steps_of(
-    command: Any, name: str, stage: str, path: tuple[str, ...], table: dict[str, Any], where: str
-) -> list[Step]:
-    """One step per value of a list given to a one-value argument (e.g. `run = ["a", "b"]` for eval)."""
+@dataclass(frozen=True)
+class StepTable:
+    """One step's table: its values (first the shared ones its command takes) and how a message
+    names each key (`FILE: [table] key`, or `FILE: key` for a shared one)."""
+
+    name: str  # "pretrain.ar", or "eval[2]" for the second of a list
+    table: str  # "pretrain.ar"
+    stage: str
+    path: tuple[str, ...]  # the command: ("pretrain", "ar")
+    values: dict[str, Any]
+    labels: dict[str, str]
+    where: str  # `FILE: [table]`
+
+
+def _steps_of(root: Any, table: StepTable) -> list[tuple[Step, dict[str, Any]]]:
+    """The table's steps with the values their commands read: one step per value of a list given to
+    a one-value argument (e.g. `run = ["a", "b"]` for eval)."""
+    command = subcommand(root.command, table.path)
+    for key, value in table.values.items():
+        if value == []:
+            raise UsageError(f"{table.labels[key]}: an empty list; give one or more values, or leave it out")
     lists = {
         key: value
-        for key, value in table.items()
-        if isinstance(value, list) and _is_single_argument(find_param(command, key, where))
+        for key, value in table.values.items()
+        if isinstance(value, list) and _is_single_argument(find_param(command, key, table.where))
     }
     combinations = list(product(*lists.values()))
+    parent = _context_above(root, table.path)
     steps = []
     for values in combinations:
-        entry = {**table, **dict(zip(lists, values, strict=True))}
-        run = next(
-            (str(v) for k, v in entry.items() if find_param(command, k, where).name == "run_name"), None
+        entry = {**table.values, **dict(zip(lists, values, strict=True))}
+        words = table_words(command, entry, table.where, table.labels)
+        params = parse_words(command, words, parent, entry, table.labels, table.where)
+        _check_given(command, params, table)
+        step = Step(
+            name=table.name if len(combinations) == 1 else f"{table.name}:{','.join(map(str, values))}",
+            stage=table.stage,
+            words=[*table.path, *words],
+            run=params.get("run_name") if table.stage in ("pretrain", "sft") else None,
         )
-        steps.append(
-            Step(
-                name=name if len(combinations) == 1 else f"{name}:{','.join(map(str, values))}",
-                stage=stage,
-                words=[*path, *table_words(command, entry, where)],
-                run=run if stage in ("pretrain", "sft") else None,
-            )
-        )
+        steps.append((step, params))
     return steps
+
+
+def _check_given(command: Any, params: dict[str, Any], table: StepTable) -> None:
+    """The checks the command makes of its options' values as it starts (bounds, choices: its
+    configs'), named by the key that gave the value."""
+    check = getattr(command.callback, "check_given", None)
+    if check is None:
+        return
+    keys = {find_param(command, key, table.where).name: key for key in table.values}
+
+    def shown(field: str) -> str:
+        return keys.get(field, field.replace("_", "-"))
+
+    try:
+        check(params)
+    except UsageError as error:  # its message starts with the option it refuses
+        field = next((f for f in keys if str(error).startswith(named(f))), None)
+        if field is None:
+            raise UsageError(f"{table.where}: {error.render(shown)}") from None
+        rest = UsageError(str(error).removeprefix(named(field)).strip())
+        raise UsageError(f"{table.labels[keys[field]]}: {rest.render(shown)}") from None
+
+
+def _context_above(root: Any, path: tuple[str, ...]) -> Any:
+    """The context a command at `path` runs in (its groups' under the root's), so that it reads its
+    values as in a run, the --config defaults included."""
+    context, command = root, root.command
+    for name in path[:-1]:
+        command = command.commands[name]
+        context = command.context_class(command, info_name=name, parent=context)
+    return context
+
+
+def _check_meaning(root: Any, planned: list[tuple[StepTable, Step, dict[str, Any]]]) -> None:
+    """What no parser sees: an SFT's base of the other kind than its table (an SFT run keeps its
+    base's kind), a diffusion run continued as diffusion, a plot with nothing to draw."""
+    made = {step.run: table.table for table, step, _ in planned if step.run}
+    for table, _, params in planned:
+        if table.stage == "plot" and not params.get("runs") and params.get("trace") is None:
+            raise UsageError(
+                f'{table.where}: give runs, the runs to plot (e.g. runs = ["ar-base"]), or trace'
+            )
+        parent_key = {"sft": "base", "pretrain": "init_from"}.get(table.stage)
+        if parent_key is None:
+            continue
+        parent = params.get(parent_key)
+        if table.stage == "sft" and not parent:
+            raise UsageError(f"{table.where}: give base, the run to fine-tune")
+        made_by = made.get(str(parent).split("@")[0]) if parent else None
+        kind = made_by.partition(".")[2] if made_by else None
+        wanted = table.table.partition(".")[2] if table.stage == "sft" else "ar"
+        if kind is None or kind == wanted:
+            continue
+        command = subcommand(root, table.path)
+        key = next(k for k in table.values if find_param(command, k, table.where).name == parent_key)
+        why = (
+            f"an SFT run keeps its base's kind: fine-tune it under [sft.{kind}]"
+            if table.stage == "sft"
+            else "a diffusion pretraining continues an AR run"
+        )
+        raise UsageError(f"{table.labels[key]}: '{parent}' is the {kind} run of [{made_by}]; {why}")
 
 
 def _is_single_argument(param: Any) -> bool:
@@ -183,29 +273,50 @@ def _shared_for(command: Any, shared: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_shared(root: Any, shared: dict[str, Any], source: str) -> None:
-    """A shared key must be taken by some step's command: else it is a typo."""
-    commands = [subcommand(root, path) for _, _, path in STEPS]
+    """A shared key must be taken by some step's command: else it is a typo, answered with the
+    closest global or step option."""
+    commands: list[Any] = [subcommand(root, path) for _, _, path in STEPS]
     for key in shared:
         if not any(_shared_for(command, {key: None}) for command in commands):
-            find_param(root, key, source)  # names the closest global option, or says unknown
+            options = [p for command in commands for p in command.params if p.param_type_name == "option"]
+            find_param(SimpleNamespace(params=[*root.params, *options]), key, source)
 
 
 def _global_words(root: Any, tables: dict[str, Any], source: str) -> tuple[list[str], Path]:
-    """The global options for every step: the file's, then those given on this command line."""
-    values = {
-        find_param(root.command, k, source).name: v for k, v in tables.items() if _is_global(root.command, k)
-    }
+    """The global options for every step: the file's, then those given on this command line; and
+    the home they name. The file's are read by the root's parser, even those the line overrides."""
+    given = {find_param(root.command, k, source).name: k for k in tables if _is_global(root.command, k)}
+    labels = {name: f"{source}: {key}" for name, key in given.items()}
+    values = {name: tables[key] for name, key in given.items()}
+    words = [*_words(root.command, values, source, labels), "pipeline"]
+    parse_words(root.command, words, None, values, labels, source)
+    if "home" in values:
+        _check_home(Path(str(values["home"])).expanduser(), labels["home"])
     for param in root.command.params:
         source_of = root.get_parameter_source(param.name)
         if source_of is not None and source_of.name == "COMMANDLINE":
             values[param.name] = root.params[param.name]
-    params = [param.name for param in root.command.params]  # in --help order
-    table = {name: values[name] for name in params if values.get(name) not in (None, False)}
-    words = table_words(
-        root.command, {k: str(v) if isinstance(v, Path) else v for k, v in table.items()}, source
-    )
     home = Path(str(values["home"])).expanduser() if values.get("home") else globals_of(root).home
-    return words, home
+    return _words(root.command, values, source, labels), home
+
+
+def _words(root: Any, values: dict[str, Any], source: str, labels: dict[str, str]) -> list[str]:
+    """The global options' words, in --help order; a switch given as false is left out."""
+    table = {
+        p.name: str(values[p.name]) if isinstance(values[p.name], Path) else values[p.name]
+        for p in root.params
+        if values.get(p.name) is not None and values[p.name] is not False  # 0 is a value
+    }
+    return table_words(root, table, source, labels)
+
+
+def _check_home(home: Path, label: str) -> None:
+    """The root callback's check of --home, for the file's home (the line's was checked as read)."""
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"{label}: {home} is a file; give a folder")
+    problem = unusable(home)
+    if problem is not None:
+        raise UsageError(f"{label}: {home}: {problem}")
 
 
 def _print_planned(step: Step, decision: Decision, line: list[str]) -> None:

@@ -118,12 +118,22 @@ def _with_default(text: str, switch: bool) -> str:
 BEFORE_COMMAND = "llada.before_command"
 
 
+def before_command(ctx: Any) -> None:
+    """Run what the root callback left to run as the command starts, once."""
+    before = ctx.meta.pop(BEFORE_COMMAND, None)
+    if before is not None:
+        before(ctx)
+
+
 class HelpCommand(PlainHelp, TyperCommand):
     def invoke(self, ctx: Any) -> Any:
-        before = ctx.meta.get(BEFORE_COMMAND)
-        if before is not None:
-            before(ctx)
+        before_command(ctx)
         return super().invoke(ctx)
+
+
+class LaterSetupCommand(PlainHelp, TyperCommand):
+    """A command that calls `before_command` itself where it needs torch, or never: it starts
+    without loading torch (`pipeline` sets torch's threads before its first step, not for a dry run)."""
 
 
 class HelpGroup(PlainHelp, TyperGroup):

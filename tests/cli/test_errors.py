@@ -650,7 +650,7 @@ EXPERIMENT_VALUES = {
     "seed": ('seed = "abc"\n' + AR_STEP, f".toml: seed: {NOT_AN_INTEGER} (got 'abc')"),
     "threads": ("threads = 0\n" + AR_STEP, ".toml: threads: Input should be greater than or equal to 1"),
     "home-number": ("home = 5\n" + AR_STEP, ".toml: home: expected a path (a string in quotes), got 5"),
-    "home-file": ("home = 'x.toml'\n" + AR_STEP, "x.toml is a file; give a folder"),
+    "home-file": ("home = 'THIS-FILE'\n" + AR_STEP, ".toml: home: THIS-FILE is a file; give a folder"),
     "argument": ("[eval]\nlikelihood = false\n", ".toml: [eval]: Missing argument 'run'"),
     "no-prompt": ('[sample]\nrun = "x"\nprompt = []\n', "[sample] prompt: an empty list; give one or more"),
     "no-run": ("[eval]\nrun = []\n", "[eval] run: an empty list; give one or more"),
@@ -662,7 +662,8 @@ EXPERIMENT_VALUES = {
         "base's kind: fine-tune it under [sft.diffusion]",
     ),
     "init-kind": (
-        '[sft.diffusion]\nrun-name = "d"\nbase = "x"\n[pretrain.diffusion]\nrun-name = "e"\ninit-from = "d"\n',
+        '[sft.diffusion]\nrun-name = "d"\nbase = "x"\n'
+        '[pretrain.diffusion]\nrun-name = "e"\ninit-from = "d"\n',
         "[pretrain.diffusion] init-from: 'd' is the diffusion run of [sft.diffusion]; a diffusion "
         "pretraining continues an AR run",
     ),
@@ -673,10 +674,12 @@ EXPERIMENT_VALUES = {
 
 @pytest.mark.parametrize(("text", "message"), EXPERIMENT_VALUES.values(), ids=EXPERIMENT_VALUES)
 def test_experiment_values_are_read_as_their_commands_read_them_before_any_step(cli, tmp_path, text, message):
-    yaml = text.startswith("pretrain:")
-    path = write(
-        tmp_path / ("x.yaml" if yaml else "x.toml"), text if yaml else f"[data]\nsource = 'builtin'\n{text}"
-    )
+    data_step = "[data]\nsource = 'builtin'\n"  # first to run: it must not
+    name, text = ("x.yaml", text) if text.startswith("pretrain:") else ("x.toml", f"{text}{data_step}")
+    path = tmp_path / name
+    write(path, text.replace("THIS-FILE", str(path)))
     for dry_run in (["--dry-run"], []):
-        assert_one_line_error(cli("pipeline", str(path), *dry_run), 2, f"{path}", message)
-    assert not cli.home.exists()  # the data step did not run
+        assert_one_line_error(
+            cli("pipeline", str(path), *dry_run), 2, str(path), message.replace("THIS-FILE", str(path))
+        )
+    assert not cli.home.exists()

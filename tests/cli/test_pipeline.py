@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,16 +112,25 @@ def test_interrupted_step_resumes(cli, tmp_path, monkeypatch):
     assert json.loads((cli.home / "runs/ar-base/run.json").read_text())["step"] == 3
 
 
-def test_dry_run_prints_commands_that_reproduce_the_runs(cli, tmp_path):
+def test_dry_run_prints_commands_that_reproduce_the_runs(cli, tmp_path, monkeypatch):
     experiment = _experiment(tmp_path)
     planned = cli.ok("pipeline", str(experiment), "--dry-run")
     assert not (cli.home / "runs").exists()  # nothing written
     lines = planned.stdout.strip().splitlines()
     assert lines[0] == f"llada --home {cli.home} --seed 3 data fetch builtin"
     assert len(lines) == 5 and all(line.startswith("llada ") for line in lines)
-    for line in lines:  # as a shell would run them
+    for line in lines:  # as a shell would run them (a run records the command line it was made by)
         words = shlex.split(line)
+        monkeypatch.setattr(sys, "argv", words)
         cli.ok(*words[1:])
+    again = cli.ok("pipeline", str(experiment))  # the runs the lines made are what the file asks for
+    for step, run in (
+        ("pretrain.ar", "ar-base"),
+        ("pretrain.diffusion", "dlm-base"),
+        ("sft.diffusion", "dlm-chat"),
+    ):
+        assert f"{step}: run '{run}' completed at step " in again.stderr
+        assert "(made by the same command line); skipped" in again.stderr.split(f"'{run}'")[1].splitlines()[0]
     elsewhere = tmp_path / "other"
     cli.ok("--home", str(elsewhere), "pipeline", str(experiment))  # the command line's --home wins
     for run in RUNS:
@@ -160,3 +171,40 @@ def test_bad_experiment_files_are_refused_in_one_line(cli, tmp_path, text, fragm
     result = cli("pipeline", str(path))
     assert result.exit_code == 2 and fragment in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_dry_run_loads_no_torch(tmp_path):
+    experiment = _experiment(tmp_path)
+    code = (
+        "import sys\n"
+        "from llada_cli.cli import app\n"
+        f"code = app(['--home', {str(tmp_path / 'home')!r}, 'pipeline', {str(experiment)!r}, '--dry-run'],"
+        " prog_name='llada', standalone_mode=False)\n"
+        "assert code == 0 and 'torch' not in sys.modules, code\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("llada --home") == 5
+
+
+def test_a_run_made_outside_a_pipeline_is_refused_saying_what_to_do(pipeline, tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('[pretrain.ar]\nrun-name = "ar-base"\nmax-steps = 6\n', encoding="utf-8")
+    for dry_run in (["--dry-run"], []):
+        result = pipeline("pipeline", str(path), *dry_run)
+        assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+        assert "run 'ar-base' was made outside a pipeline" in result.stderr and "--overwrite" in result.stderr
+    assert not (pipeline.home / "pipelines").exists()
+
+
+def test_a_copied_file_is_compared_with_the_file_that_made_its_runs(cli, tmp_path):
+    original = _experiment(tmp_path)
+    cli.ok("pipeline", str(original), "--stage", "pretrain")
+    same = cli.ok("pipeline", str(_experiment(tmp_path, name="copy.toml")), "--stage", "pretrain")
+    assert f"run 'ar-base' completed at step 3 (made by {original}); skipped" in same.stderr
+    changed = cli("pipeline", str(_experiment(tmp_path, lr="2e-3", name="copy.toml")), "--stage", "pretrain")
+    assert (
+        changed.exit_code == 2
+        and f"run 'ar-base' was made by {original} with other settings" in changed.stderr
+    )
+    assert "--learning-rate 0.002 (was 0.001)" in changed.stderr and "--overwrite" in changed.stderr
