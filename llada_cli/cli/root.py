@@ -20,6 +20,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from .common import tolerant_streams
 from .options import machine_integers
+from .usage_examples import EXAMPLES
 
 if TYPE_CHECKING:  # the command classes PlainHelp is mixed into (click commands)
     _Command = TyperCommand
@@ -51,11 +52,24 @@ class PlainHelp(_Command):
             if record is not None:
                 default = "Arguments" if param.param_type_name == "argument" else "Options"
                 sections.setdefault(getattr(param, "rich_help_panel", None) or default, []).append(record)
-        for name in sorted(sections, key=lambda n: (n != "Arguments", n == "Options")):
+        for name in sorted(sections, key=lambda n: _panel_order(n, sections[n])):
             with formatter.section(name):
                 formatter.write_dl(sections[name], col_max=34)
         if hasattr(self, "format_commands"):
             self.format_commands(ctx, formatter)
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        super().format_epilog(ctx, formatter)
+        path: list[str] = []
+        while ctx.parent is not None:  # the command's path under `llada`, whatever the root is called
+            path.insert(0, ctx.info_name)
+            ctx = ctx.parent
+        lines = EXAMPLES.get(" ".join(path), ())
+        if not lines:
+            return
+        with formatter.section("Examples"):
+            for line in lines:
+                formatter.write(f"{'':>{formatter.current_indent}}{line}\n")  # never wrapped: pasted whole
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         """The usage line names arguments as their help does: RUN, [RUN], RUNS..."""
@@ -66,6 +80,16 @@ class PlainHelp(_Command):
             else:
                 pieces.append(_argument(param) if param.required else f"[{_argument(param)}]")
         return pieces + ([self.subcommand_metavar] if hasattr(self, "subcommand_metavar") else [])
+
+
+def _panel_order(name: str, records: list[tuple[str, str]]) -> int:
+    """Arguments, then the command's own options (`sample --prompt`, `--chat`), then the generated
+    panels (the sampler's, a training run's), then an Options panel that holds only --help."""
+    if name == "Arguments":
+        return 0
+    if name == "Options":
+        return 1 if len(records) > 1 else 3
+    return 2
 
 
 METAVARS = {"str": "TEXT", "list[str]": "TEXT", "int": "N", "float": "X", "path": "PATH"}

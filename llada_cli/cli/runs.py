@@ -228,8 +228,12 @@ def remove(
 @app.command("import", cls=HelpCommand)
 @cli_errors
 @with_configs(
-    tokenizer=Group(TokenizerOptions, "Options"),
-    replace=Group(RunOptions, "Options", skip=frozenset({"run_name", "resume", "device"})),
+    tokenizer=Group(
+        TokenizerOptions,
+        "Options",
+        help={"tokenizer": "The model's tokenizer.json (default: a transformers folder's own)."},
+    ),
+    replace=Group(RunOptions, "Options", skip=frozenset({"run_name", "resume", "device", "devices"})),
 )
 def import_checkpoint(
     ctx: typer.Context,

@@ -4,6 +4,7 @@ options (--threads, --home, ...) go anywhere; usage errors are one line."""
 from __future__ import annotations
 
 import re
+import shlex
 
 import click
 import pytest
@@ -11,6 +12,7 @@ import typer
 
 from llada_cli.cli import app
 from llada_cli.cli.root import _help_record, hoist_globals
+from llada_cli.cli.usage_examples import EXAMPLES
 
 COMMANDS = [
     c.split()
@@ -180,7 +182,8 @@ def test_a_group_without_a_subcommand_prints_its_help(cli, group):
 
 def test_commands_are_listed_in_the_order_of_the_work(cli):
     lines = cli.ok("--help").stdout.splitlines()
-    listed = [line.split()[0] for line in lines[lines.index("Commands:") + 1 :] if line.startswith("  ")]
+    start = lines.index("Commands:") + 1
+    listed = [line.split()[0] for line in lines[start : lines.index("", start)]]
     assert listed == [
         "data", "pretrain", "sft", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
         "pipeline",
@@ -200,3 +203,57 @@ def test_help_lists_every_command(cli):
     output = cli.ok("--help").output
     for command in ("data", "pretrain", "sft", "sample", "compare", "plot", "runs", "eval"):
         assert command in output
+
+
+OWN_OPTIONS = {"sample": ("--prompt", "--chat"), "chat": ("--system",), "compare": ("--prompt", "--ar")}
+
+
+@pytest.mark.parametrize("command", list(OWN_OPTIONS))
+@pytest.mark.parametrize("columns", [60, 80])
+def test_the_commands_own_options_come_before_the_sampler_panels(cli, command, columns):
+    lines = cli.ok(command, "--help", columns=columns).stdout.splitlines()
+    panels = [i for i, line in enumerate(lines) if re.fullmatch(r"(\w+ )?(sampling|side):", line, re.I)]
+    assert len(panels) >= 2
+    for option in OWN_OPTIONS[command]:
+        at = next(i for i, line in enumerate(lines) if re.match(rf"\s+(-\w, )?{option}\b", line))
+        assert lines.index("Options:") < at < min(panels), option
+    if command != "compare":
+        assert lines.index("Arguments:") < lines.index("Options:")
+
+
+def test_an_options_panel_of_help_alone_stays_last(cli):
+    lines = cli.ok("pretrain", "ar", "--help").stdout.splitlines()
+    headings = [line for line in lines if line and not line.startswith(" ") and line.endswith(":")]
+    assert headings[0] == "Run and data:" and headings[-2:] == ["Options:", "Examples:"]
+
+
+def _all_commands(command=None, path=()):
+    command = command or typer.main.get_command(app)
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _all_commands(sub, (*path, name))
+
+
+ALL = list(_all_commands())
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(p) or "llada" for p, _ in ALL])
+def test_every_command_has_examples_its_parser_reads(cli, path, command):
+    examples = EXAMPLES[" ".join(path)]
+    assert 1 <= len(examples) <= 3 and (len(examples) >= 2 or hasattr(command, "commands"))
+    text = cli.ok(*path, "--help", columns=80).stdout
+    assert text.split("Examples:\n")[1].splitlines() == [f"  {line}" for line in examples]
+    for line in examples:
+        words = shlex.split(line)
+        assert words[0] == "llada" and len(f"  {line}") <= 80, line
+        command, rest, parent = typer.main.get_command(app), words[1:], None
+        while hasattr(command, "commands"):  # a group's examples are its commands' lines
+            parent = command.context_class(command, info_name=command.name, parent=parent)
+            command, rest = command.commands[rest[0]], rest[1:]
+        command.make_context(command.name, rest, parent=parent)  # raises what a run would refuse
+
+
+def test_runs_import_offers_no_training_options(cli):
+    text = " ".join(cli.ok("runs", "import", "--help", columns=80).stdout.split())
+    assert "--devices" not in text and "instead of training one" not in text
+    assert "--tokenizer, --tokenizer-json PATH The model's tokenizer.json" in text
