@@ -1,30 +1,20 @@
 #!/usr/bin/env bash
-# The whole Nano-LLaDA pipeline on the builtin corpus, offline, in about 5 minutes on a laptop CPU:
-# data -> AR pretrain -> diffusion pretrain from the AR weights -> SFT of both -> sample -> compare
-# -> the benchmark's accuracy per model (seen / forward / reverse) -> plot.
-# The recipe is bench/quality.py's (same shape, learning rates, batch), with fewer steps.
-# Runs live in ./llada-home unless LLADA_HOME says otherwise; rerunning starts the runs over.
+# The quick start as shell commands: exactly what `llada pipeline examples/quickstart.toml --dry-run`
+# prints (tests/docs/test_examples.py keeps the two equal: change the .toml, then paste its plan).
+# data -> AR pretrain -> diffusion pretrain from the AR weights -> SFT of both -> the benchmark's
+# accuracy per model (seen / forward / reverse) -> sample -> compare -> plot, on the builtin corpus,
+# offline, in about 5 minutes on a laptop CPU. The recipe is bench/quality.py's (same shape,
+# learning rates, batch), with fewer steps. Runs live in ./llada-home. Run again, this script stops
+# at the first run that exists; `llada pipeline examples/quickstart.toml` skips what is done.
 set -euo pipefail
 
-export LLADA_HOME="${LLADA_HOME:-$PWD/llada-home}"
-SIZE=(--preset tiny --vocab-size 2048)
-TRAIN=(--batch-size 16 --overwrite)
-AR_STEPS="${AR_STEPS:-600}"
-DIFFUSION_STEPS="${DIFFUSION_STEPS:-300}"
-SFT_STEPS="${SFT_STEPS:-300}"
-DIFFUSION_SFT_STEPS="${DIFFUSION_SFT_STEPS:-600}"  # an answer token is trained only when masked
-SEEN="Which city is the capital of Ninaria?"      # asked in SFT
-HELDOUT="Which city is the capital of Talaria?"   # only in pretraining text, never asked in SFT
-
-llada data fetch builtin
-llada pretrain ar "${SIZE[@]}" "${TRAIN[@]}" --learning-rate 3e-3 --max-steps "$AR_STEPS" --run-name ar-base
-llada pretrain diffusion --init-from ar-base "${TRAIN[@]}" --learning-rate 1e-3 --max-steps "$DIFFUSION_STEPS" \
-  --run-name dlm-base
-llada sft --base ar-base "${TRAIN[@]}" --learning-rate 1e-3 --max-steps "$SFT_STEPS" --run-name ar-chat
-llada sft --base dlm-base "${TRAIN[@]}" --learning-rate 1e-3 --max-steps "$DIFFUSION_SFT_STEPS" --run-name dlm-chat
-
-llada sample dlm-chat --chat --prompt "$SEEN" --gen-length 32
-llada compare --ar ar-chat --diffusion dlm-chat --max-new-tokens 32 --prompt "$SEEN" --prompt "$HELDOUT"
-llada eval ar-chat --no-likelihood
-llada eval dlm-chat --no-likelihood
-llada plot ar-base dlm-base ar-chat dlm-chat --out "$LLADA_HOME/loss.png"
+llada --home llada-home data fetch builtin
+llada --home llada-home pretrain ar --batch-size 16 --run-name ar-base --preset tiny --vocab-size 2048 --learning-rate 0.003 --max-steps 600
+llada --home llada-home pretrain diffusion --batch-size 16 --run-name dlm-base --init-from ar-base --learning-rate 0.001 --max-steps 300
+llada --home llada-home sft --batch-size 16 --run-name ar-chat --base ar-base --learning-rate 0.001 --max-steps 300
+llada --home llada-home sft --batch-size 16 --run-name dlm-chat --base dlm-base --learning-rate 0.001 --max-steps 600
+llada --home llada-home eval ar-chat --no-likelihood
+llada --home llada-home eval dlm-chat --no-likelihood
+llada --home llada-home sample dlm-chat --chat --prompt 'Which city is the capital of Ninaria?' --gen-length 32
+llada --home llada-home compare --ar ar-chat --diffusion dlm-chat --max-new-tokens 32 --prompt 'Which city is the capital of Ninaria?' --prompt 'Which city is the capital of Talaria?'
+llada --home llada-home plot ar-base dlm-base ar-chat dlm-chat --out llada-home/loss.png
