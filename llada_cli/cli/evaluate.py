@@ -10,7 +10,7 @@ from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
 from ..engine.errors import UsageError
 from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
-from .common import cli_errors, complete_run_name, flag, globals_of, out, print_json
+from .common import cli_errors, complete_run_name, counted, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting
 
@@ -112,7 +112,7 @@ def show(report: dict[str, Any]) -> None:
         what = "perplexity" if lik["exact"] else "perplexity bound (ELBO)"
         out.print(
             f"{name} on {report['data']}: {lik['bits_per_token']:.3f} bits/token, "
-            f"{what} {lik['perplexity']:.2f} over {lik['tokens']} tokens",
+            f"{what} {lik['perplexity']:.2f} over {counted(lik['tokens'], 'token')}",
             highlight=False,
         )
     if "accuracy" in report:
