@@ -625,7 +625,6 @@ def test_symlink_loops_as_home_or_export_folder_are_named_in_one_line(cli, pipel
         assert_one_line_error(pipeline("export", "ar-base", str(folder)), 2, f"{folder}: ", "symbolic links")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # experiment files (llada pipeline): every step's values read as its command reads them, before
 # any step runs
