@@ -38,6 +38,8 @@ class ChatSettings:
         self.cls = ARSettings if model.kind == "ar" else DiffusionSettings
         self.length = LENGTHS[model.kind]
         other = next(name for name in LENGTHS.values() if name != self.length)
+        if other in given and self.length in given:  # as api.Model.settings: one would be dropped
+            raise UsageError(f"{named(self.length)} and {named(other)} both set the answer length: give one")
         self.given = {self.length if name == other else name: value for name, value in given.items()}
         self.specs = {field.name: spec for field, spec in option_fields(self.cls)}
         self.spellings = {shown(name): name for name in self.specs} | {shown(other): self.length}

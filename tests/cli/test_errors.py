@@ -210,6 +210,21 @@ def test_import_options(pipeline, args, code, message):
     assert not (pipeline.home / "runs" / "imported").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ar-base", "dlm-base"], "cannot merge ar-base@6 with dlm-base@6: an AR run and a diffusion run"),
+        (["ar-base", "--top-k-val", "0"], "Invalid value for '--top-k-val'"),
+        (["ar-base", "--top-k-val", "9"], "--top-k-val 9 needs 9 checkpoints of run 'ar-base'"),
+        (["ar-base@6", "ar-base"], "checkpoint ar-base@6 is given twice"),
+        (["ar-base"], "a merge needs two or more checkpoints"),
+    ],
+)
+def test_runs_merge_refusals(pipeline, args, message):
+    assert_one_line_error(pipeline("runs", "merge", *args, "--name", "merged"), 2, message)
+    assert not (pipeline.home / "runs" / "merged").exists()
+
+
 def test_a_plain_pickle_is_refused_without_a_library_warning(cli, pipeline, tmp_path):
     import pickle
 
@@ -517,6 +532,7 @@ def test_a_seed_beyond_64_bits_in_a_config_file_is_refused_before_training(cli, 
         (["pretrain", "ar", "-n", "x", "--jsonl-field", "body"], ("--jsonl-field names the text", "builtin")),
         (["sft", "--base", "ar-base", "-n", "x", "--jsonl-field", "body"], ("SFT reads conversations",)),
         (["data", "fetch", "builtin", "--sft-file", "a.jsonl"], ("--sft-file has no effect on a named",)),
+        (["chat", "dlm-chat", "--gen-length", "8", "--max-new-tokens", "9"], ("both set the answer length",)),
         (["data", "fetch", "x.jsonl", "--pretrain-file", "a.jsonl"], ("--pretrain-file has no effect",)),
         (["data", "fetch", "minimind", "--jsonl-field", "body"], ("--jsonl-field has no effect",)),
     ],
