@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
+from rich.cells import cell_len
 from rich.table import Table
 
 from ..engine.config import Kind
@@ -17,10 +18,10 @@ from ..engine.run_options import RunOptions, TokenizerOptions
 from ..engine.runs.folder import Run
 from ..engine.runs.locks import shown_status
 from ..engine.runs.record import RunInfo
-from .common import cli_errors, complete_run_name, err, globals_of, out, print_json
+from .common import cli_errors, complete_run_name, counted, err, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import duration, waiting
-from .root import HelpCommand, HelpGroup
+from .root import HelpCommand, HelpGroup, LaterSetupCommand
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -81,13 +82,15 @@ def _summary_or_corrupt(run: Run) -> dict[str, Any]:
 
 LIST_COLUMNS = ("name", "kind", "stage", "status", "step", "lr", "batch", "tokens", "time", "best val")
 TEXT_COLUMNS = ("name", "kind", "stage", "status")
+# a narrow terminal leaves these out, first to last; name, kind, stage, status and step always stay
+LEFT_OUT_FIRST = ("batch", "lr", "tokens", "time", "best val")
 LIST_CAPTION = "best val: nats/token (ar: cross entropy; dlm, diffusion: ELBO bound)"
 
 
-@app.command("list", cls=HelpCommand)
+@app.command("list", cls=LaterSetupCommand)  # loads no torch, so no threads to set
 @cli_errors
 def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Every run of the registry."""
+    """Every run of the registry (piped: tab-separated lines under a header line)."""
     registry = globals_of(ctx).registry
     registry.recover_all()  # what stopped overwrites left: back in place, or listed under a new name
     rows = [_summary_or_corrupt(run) for run in registry.runs()]
@@ -103,34 +106,58 @@ def list_runs(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if not rows:
         err.print(f"no runs yet in {globals_of(ctx).registry.runs_dir}", highlight=False)
         return
-    table = Table(
-        box=None, pad_edge=False, header_style="bold underline", caption=LIST_CAPTION, caption_justify="left"
-    )
-    longest = max(len(row["name"]) for row in rows)
-    for column in LIST_COLUMNS:
+    cells = [_cells(row) for row in rows]
+    if not out.is_terminal:  # for grep, cut and awk -F'\t': every column, every value whole
+        for line in [tuple(c.replace(" ", "_") for c in LIST_COLUMNS), *cells]:
+            sys.stdout.write("\t".join(line) + "\n")
+        return
+    shown = _fitting(cells, out.width)
+    table = Table(box=None, pad_edge=False, header_style="bold underline")
+    for column in shown:
         justify: JustifyMethod = "left" if column in TEXT_COLUMNS else "right"
-        # a name is never cut: a narrow terminal shortens the other columns first
-        table.add_column(
-            column, no_wrap=True, justify=justify, min_width=longest if column == "name" else None
-        )
-    for row in rows:
-        if row["status"] == "corrupt":
-            table.add_row(row["name"], "?", "?", "corrupt", *["-"] * 6)
-            continue
-        best = row["best_val_loss"]
-        table.add_row(
-            row["name"],
-            "dlm" if row["kind"] == "diffusion" else row["kind"],
-            row["stage"],
-            row["status"],
-            f"{row['step']}/{row['total_steps'] or '?'}",
-            f"{row['learning_rate']:.0e}" if row["learning_rate"] else "-",
-            str(row["batch_size"] or "-"),
-            _count(row["tokens"]),
-            duration(row["seconds"]) if row["seconds"] is not None else "-",
-            f"{best:.3f}" if best is not None else "-",
-        )
-    out.print(table)
+        # values are never cut: columns are left out instead, and a name too long for the terminal wraps
+        table.add_column(column, justify=justify, no_wrap=column != "name", overflow="fold")
+    for row_cells in cells:
+        table.add_row(*(row_cells[LIST_COLUMNS.index(column)] for column in shown))
+    out.print(table, highlight=False)
+    left_out = [column for column in LIST_COLUMNS if column not in shown]
+    notes = [LIST_CAPTION] if "best val" in shown else []
+    notes += [f"left out at this width: {', '.join(left_out)} (--json has them)"] if left_out else []
+    for note in notes:
+        out.print(note, style="dim", soft_wrap=False, markup=False, highlight=False)
+
+
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One run's values for LIST_COLUMNS, as the table and the tab-separated lines show them."""
+    if row["status"] == "corrupt":
+        return (row["name"], "?", "?", "corrupt", *["-"] * 6)
+    best = row["best_val_loss"]
+    return (
+        row["name"],
+        "dlm" if row["kind"] == "diffusion" else row["kind"],
+        row["stage"],
+        row["status"],
+        f"{row['step']}/{row['total_steps'] or '?'}",
+        f"{row['learning_rate']:g}" if row["learning_rate"] else "-",
+        str(row["batch_size"] or "-"),
+        _count(row["tokens"]),
+        duration(row["seconds"]) if row["seconds"] is not None else "-",
+        f"{best:.3f}" if best is not None else "-",
+    )
+
+
+def _fitting(cells: list[tuple[str, ...]], width: int) -> list[str]:
+    """The columns that fit `width` with every value whole, leaving out LEFT_OUT_FIRST in order."""
+    widths = {
+        column: max(cell_len(text) for text in (column, *(row[i] for row in cells)))
+        for i, column in enumerate(LIST_COLUMNS)
+    }
+    shown = list(LIST_COLUMNS)
+    for column in LEFT_OUT_FIRST:
+        if sum(widths[c] for c in shown) + 2 * (len(shown) - 1) <= width:  # two spaces between columns
+            break
+        shown.remove(column)
+    return shown
 
 
 def _count(number: int | None) -> str:
@@ -142,7 +169,7 @@ def _count(number: int | None) -> str:
     return str(number)
 
 
-@app.command("show", cls=HelpCommand)
+@app.command("show", cls=LaterSetupCommand)  # loads no torch
 @cli_errors
 def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     """A run's configuration, status and checkpoints."""
@@ -216,7 +243,9 @@ def remove(
                 "(their run.json names it; they keep their own weights)",
                 highlight=False,
             )
-    if not yes and not typer.confirm(f"Delete {len(runs)} run(s): {', '.join(r.name for r in runs)}?"):
+    if not yes and not typer.confirm(
+        f"Delete {counted(len(runs), 'run')}: {', '.join(r.name for r in runs)}?"
+    ):
         for run in runs:
             err.print(f"kept run '{run.name}'", highlight=False)
         raise typer.Exit(1)

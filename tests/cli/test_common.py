@@ -38,8 +38,8 @@ def test_output_survives_an_encoding_that_cannot_write_it(pipeline):
 
     runner = CliRunner(charset="ascii")
     home = ["--home", str(pipeline.home)]
-    listing = runner.invoke(app, [*home, "runs", "list"], env={"COLUMNS": "50"}, catch_exceptions=False)
-    assert listing.exit_code == 0 and "ar-base" in listing.stdout and "?" in listing.stdout  # was '…'
+    shown = runner.invoke(app, [*home, "runs", "show", "ar-base"], catch_exceptions=False)
+    assert shown.exit_code == 0 and "ar-base" in shown.stdout and " ? " in shown.stdout  # was ' · '
     prompt = "caf\u00e9 \u2026 \U0001f600"
     args = [*home, "sample", "ar-chat", "-p", prompt, "--max-new-tokens", "2", "--json"]
     answer = runner.invoke(app, args, catch_exceptions=False)

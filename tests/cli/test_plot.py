@@ -13,6 +13,7 @@ import pytest
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.figures.trace import read_trace
 from llada_cli.engine.runs.record import RunInfo
+from tests.cli.test_runs import loads_no_torch
 from tests.engine.figures.test_curves import steps
 from tests.engine.figures.test_trace import synthetic_trace
 
@@ -102,6 +103,10 @@ def test_an_unwritable_out_is_one_line_naming_the_file_not_a_temporary_one(two_r
     blocker.write_text("not a folder")
     message = one_line_error(two_runs("plot", "a", "--out", str(blocker / "loss.png")), 1)
     assert message == f"cannot write {blocker / 'loss.png'}: {blocker} is a file, not a folder"
+
+
+def test_plot_text_loads_no_torch(two_runs):
+    loads_no_torch(two_runs.home, "plot", "a", "b", "--text")
 
 
 # ---------------------------------------------------------------------------------------------
