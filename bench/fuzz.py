@@ -258,41 +258,17 @@ def commands(group: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def build_pipeline(runner: CliRunner, home: Path) -> None:
+    shape = " ".join(MICRO)
     lines = [
-        [
-            "pretrain",
-            "ar",
-            "--preset",
-            "tiny",
-            *MICRO,
-            "--vocab-size",
-            "512",
-            "--batch-size",
-            "4",
-            "--max-steps",
-            "4",
-            "--run-name",
-            "ar-base",
-        ],
-        [
-            "pretrain",
-            "diffusion",
-            "--init-from",
-            "ar-base",
-            "--batch-size",
-            "4",
-            "--max-steps",
-            "4",
-            "--run-name",
-            "dlm-base",
-        ],
-        ["sft", "--base", "ar-base", "--batch-size", "4", "--max-steps", "2", "--run-name", "ar-chat"],
-        ["sft", "--base", "dlm-base", "--batch-size", "4", "--max-steps", "2", "--run-name", "dlm-chat"],
+        f"pretrain ar --preset tiny {shape} --vocab-size 512 --batch-size 4 --max-steps 4 --run-name ar-base",
+        "pretrain diffusion --init-from ar-base --batch-size 4 --max-steps 4 --run-name dlm-base",
+        "sft --base ar-base --batch-size 4 --max-steps 2 --run-name ar-chat",
+        "sft --base dlm-base --batch-size 4 --max-steps 2 --run-name dlm-chat",
     ]
     for line in lines:
-        result = runner.invoke(app, ["--home", str(home), *line])
+        result = runner.invoke(app, ["--home", str(home), *line.split()])
         if result.exit_code != 0:
-            sys.exit(f"cannot build the pipeline: llada {' '.join(line)}:\n{result.output}")
+            sys.exit(f"cannot build the pipeline: llada {line}:\n{result.output}")
 
 
 def main() -> None:
