@@ -10,8 +10,9 @@ import typer
 
 from ..engine.errors import UsageError
 from ..engine.figures.canvas import figure_path, safe_name_part, save_figure
-from ..engine.figures.curves import collect_series, curves_figure, curves_name, read_metrics
+from ..engine.figures.curves import collect_series, curves_figure, curves_name
 from ..engine.figures.trace import MAX_PANELS, read_trace, trace_figure
+from ..engine.jsonl import read_metrics
 from .common import cli_errors, complete_run_name, err, globals_of, out
 from .text_chart import chart_lines
 

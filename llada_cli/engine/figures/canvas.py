@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -70,21 +69,3 @@ def safe_name_part(text: str, limit: int = 80) -> str:
     """`text` usable in a file name: path separators and spaces become '-', at most `limit` chars."""
     cleaned = "".join(c if c.isalnum() or c in "._+-@" else "-" for c in text).strip("-.")
     return cleaned[:limit] or "figure"
-
-
-JSON_TYPES = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
-
-
-def parse_record(raw: bytes) -> dict[str, Any]:
-    """One JSON-lines record (metrics, a sampling trace); ValueError says what is wrong with it."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"invalid JSON ({error.msg})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{JSON_TYPES.get(type(record), 'null')}, not a JSON object")
-    return record

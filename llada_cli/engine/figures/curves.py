@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import LladaError, UsageError
-from .canvas import RUN_COLOURS, new_figure, parse_record, safe_name_part, save_figure
+from ..errors import UsageError
+from .canvas import RUN_COLOURS, new_figure, safe_name_part, save_figure
 
 KIND_NAME = {"ar": "AR", "diffusion": "diffusion"}
 METRIC_LABELS = {
@@ -42,30 +42,6 @@ class Series:
     @property
     def label(self) -> str:
         return f"{self.run} {metric_role(self.metric)}"
-
-
-# ---------------------------------------------------------------------------------------------
-# reading metrics.jsonl
-
-
-def read_metrics(path: Path, shown: str | None = None) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl (none if it does not exist yet). A last line without its
-    newline is a record still being written, or torn by a kill, and is skipped; any other line
-    that is not a JSON object is an error naming `shown` (default: the path) and the line."""
-    if not path.is_file():
-        return []
-    lines = path.read_bytes().split(b"\n")
-    records = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            records.append(parse_record(raw))
-        except ValueError as problem:
-            if number == len(lines):  # no newline after it: not completely written
-                continue
-            raise LladaError(f"{shown or path} line {number}: {problem}") from None
-    return records
 
 
 # ---------------------------------------------------------------------------------------------

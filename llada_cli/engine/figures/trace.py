@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ..errors import UsageError, named
-from .canvas import new_figure, parse_record
+from ..jsonl import parse_record
+from .canvas import new_figure
 
 MAX_PANELS = 12  # prompts drawn by default; `prompts` picks others
 EOS_COLOUR = "0.62"
