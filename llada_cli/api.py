@@ -1,8 +1,9 @@
-"""The stable Python API: train a run, load it, generate, read logits, score answers.
+"""The stable Python API: train a run, merge checkpoints, load a run, generate, read logits, score answers.
 
     from llada_cli import api
     api.train("pretrain ar", "ar", preset="tiny", max_steps=200)
     api.train("pretrain diffusion", "dlm", init_from="ar", max_steps=200)
+    api.merge("dlm", "dlm-top2", top_k_val=2)     # the mean of its 2 checkpoints of lowest val loss
     model = api.load("dlm")                       # a run name, name@step or a run folder
     [result] = model.generate("The capital of France is", gen_length=16)
     print(result.text, result.forward_passes)
@@ -28,6 +29,8 @@ from .engine.interchange.imported_runs import external_run, is_checkpoint_file
 from .engine.objectives.diffusion_pretraining import decoding_block_length
 from .engine.options import option_names
 from .engine.runs.loaded import LoadedRun, load_run
+from .engine.runs.merge import merge as merge_runs
+from .engine.runs.merge import pick_sources
 from .engine.runs.record import a_kind
 from .engine.runs.registry import Registry, default_home
 from .engine.runtime.device import compile_blocks, resolve_device
@@ -327,3 +330,20 @@ def train(
     )
     registry = Registry(Path(home) if home else default_home())
     return run_stage(registry, request, on_event=on_event).path
+
+
+def merge(
+    sources: str | list[str],
+    name: str,
+    *,
+    top_k_val: int | None = None,
+    overwrite: bool = False,
+    home: str | Path | None = None,
+) -> Path:
+    """A new run whose weights are the mean of checkpoints, as `llada runs merge` makes it, and its
+    folder. `sources`: runs (name@step, or a name for its latest checkpoint), or one run with
+    `top_k_val` K for its K checkpoints of lowest validation loss."""
+    specs = [sources] if isinstance(sources, str) else list(sources)
+    registry = Registry(Path(home) if home else default_home())
+    picked = pick_sources(registry, specs, top_k_val)
+    return merge_runs(registry, picked, name, overwrite, ["llada.api.merge", *specs]).path

@@ -1,4 +1,4 @@
-"""The Python API (llada_cli/api.py): train a run, load it, generate, logits and scores."""
+"""The Python API (llada_cli/api.py): train a run, merge checkpoints, load, generate, logits and scores."""
 
 from __future__ import annotations
 
@@ -58,6 +58,18 @@ def test_train_gives_the_weights_the_command_gives(cli):
     info = json.loads((folder / "run.json").read_text())
     assert (info["kind"], info["stage"], info["status"], info["step"]) == ("ar", "pretrain", "completed", 3)
     assert info["command"] == ["llada.api.train", "pretrain ar"]
+
+
+def test_merge_writes_the_weights_the_command_writes(cli):
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "3", "--save-every", "1", "--run-name", "r")
+    cli.ok("runs", "merge", "r@2", "r", "--name", "by-cli")
+    folder = api.merge(["r@2", "r"], "by-api", home=cli.home)
+    assert folder == cli.home / "runs" / "by-api"
+    by_cli, by_api = load_file(cli.home / "runs/by-cli" / STEP3), load_file(folder / STEP3)
+    assert by_cli.keys() == by_api.keys() and all(by_cli[name].equal(by_api[name]) for name in by_cli)
+    assert json.loads((folder / "run.json").read_text())["command"] == ["llada.api.merge", "r@2", "r"]
+    [answer] = api.load("by-api", home=cli.home, device="cpu").generate("Hi", max_new_tokens=3)
+    assert answer.new_tokens <= 3
 
 
 def test_train_continues_as_diffusion_and_fine_tunes_with_events(cli):

@@ -22,6 +22,7 @@ from .common import cli_errors, complete_run_name, counted, err, globals_of, out
 from .options import Given, Group, with_configs
 from .progress import duration, waiting
 from .root import HelpCommand, HelpGroup, LaterSetupCommand
+from .runs_merge import merge
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -204,6 +205,10 @@ def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
         ("path", about["path"]),
     ):
         table.add_row(label, value)
+    if info.get("merged_from"):  # a merged run: the checkpoints its weights average
+        table.add_row(
+            "merged from", ", ".join(f"{s.get('run')}@{s.get('step')}" for s in info["merged_from"])
+        )
     for section in ("model", "train", "data", "objective"):
         if isinstance(info.get(section), dict):
             table.add_row(section, _settings(info[section]))
@@ -315,3 +320,6 @@ def import_checkpoint(
 def _size_mb(path: Path) -> float:
     files = path.rglob("*") if path.is_dir() else [path] if path.exists() else []
     return sum(f.stat().st_size for f in files if f.is_file()) / 2**20
+
+
+app.command("merge", cls=HelpCommand)(merge)

@@ -82,6 +82,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "llada runs import exported/dlm-chat --name dlm-back",
         "llada runs import exported/ar-chat --name ar-back --kind ar",
     ),
+    "runs merge": (
+        "llada runs merge dlm-base --top-k-val 2 --name dlm-top2",
+        "llada runs merge dlm-chat@540 dlm-chat --name dlm-chat-avg",
+    ),
     "export": (
         "llada export ar-chat exported/ar-chat",
         "llada export dlm-chat exported/dlm-chat",

@@ -59,10 +59,7 @@ def load_weights(path: Path, config: ModelConfig | None = None, device: str = "c
     """Build the model described by the file (or `config`, e.g. with causal switched) and load it."""
     config = config or read_weights_config(path)
     model = Transformer(config)
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError) as err:
-        raise _damaged(path, str(err)) from None
+    state = read_tensors(path)
     if config.tie_embeddings:  # one matrix: a file may hold it under either name
         head, embedding = "lm_head.weight", "embed_tokens.weight"
         for name, other in ((head, embedding), (embedding, head)):
@@ -74,6 +71,14 @@ def load_weights(path: Path, config: ModelConfig | None = None, device: str = "c
         first = str(err).strip().splitlines()[-1].strip()
         raise LladaError(f"checkpoint {path} does not match the model: {first}") from None
     return model.to(device)
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file as stored (dtype included), on the CPU."""
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise _damaged(path, str(err)) from None
 
 
 def save_trainer_state(state: dict[str, Any], path: Path) -> None:

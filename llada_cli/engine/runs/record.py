@@ -84,10 +84,16 @@ class RunInfo:
     data_summary: dict[str, int] = field(default_factory=dict)
     source: str | None = None  # an imported run: the checkpoint file
     import_report: dict[str, Any] | None = None
+    merged_from: list[dict[str, Any]] | None = None  # a merged run: its checkpoints, [{"run", "step"}]
 
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def origin(self) -> str:
+        """What made the weights, for messages: 'merged', or the stage (pretrain, sft, imported)."""
+        return "merged" if self.merged_from else self.stage
 
     def updated(self, **changes: Any) -> RunInfo:
         return replace(self, **changes)

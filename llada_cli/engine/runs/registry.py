@@ -87,12 +87,15 @@ class Registry:
         )
 
     def children(self, name: str) -> list[str]:
-        """The runs whose run.json names run `name` as their parent (`init_from`, `base`)."""
+        """The runs whose run.json names run `name` as their parent (`init_from`, `base`) or as a
+        source of their merge."""
         found = []
         for run in self.runs():
             try:
-                parent = run.info().parent
-                if parent and run.name != name and split_step(parent)[0] == name:
+                info = run.info()
+                parents = [split_step(info.parent)[0]] if info.parent else []
+                parents += [str(source.get("run")) for source in info.merged_from or []]
+                if run.name != name and name in parents:
                     found.append(run.name)
             except (OSError, ValueError, LladaError):  # an unreadable run.json names no parent
                 continue
@@ -170,7 +173,7 @@ class Registry:
         except (OSError, ValueError, LladaError):
             return f"{start} (its run.json cannot be read); {other}"
         if info.train is None:
-            return f"{start} ({info.stage}); {other}"
+            return f"{start} ({info.origin}); {other}"
         if info.is_finished:
             return (
                 f"{start} ({info.status} at step {info.step}); {named('resume')} with a larger "

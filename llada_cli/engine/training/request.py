@@ -165,7 +165,7 @@ def _stored(registry: Registry, request: StageRequest) -> StageRequest:
     info = run.info()
     stage = info.stage
     if info.train is None or stage == "imported":
-        raise UsageError(f"run '{run.name}' was {info.stage}, not trained: there is nothing to resume")
+        raise UsageError(f"run '{run.name}' was {info.origin}, not trained: there is nothing to resume")
     if info.data is None:  # every trained run records its data (stages._record)
         raise LladaError(f"{run.info_path} records no data settings: run '{run.name}' cannot be resumed")
     command = "sft" if info.stage == "sft" else f"pretrain {info.kind}"

@@ -101,6 +101,13 @@ def test_resuming_a_run_whose_checkpoints_were_removed_is_refused(cli):
     assert (run / "run.json").read_bytes() == before and not (run / "checkpoints").exists()
 
 
+def test_a_merged_run_has_nothing_to_resume(cli):
+    cli.ok(*AR, *MICRO, "--max-steps", "2", "--save-every", "1", "--run-name", "r")
+    cli.ok("runs", "merge", "r@1", "r@2", "--name", "soup")
+    result = cli(*AR, "--run-name", "soup", "--resume", "--max-steps", "4")
+    assert one_line_error(result, 2) == "run 'soup' was merged, not trained: there is nothing to resume"
+
+
 @pytest.mark.parametrize(
     ("damaged", "content", "reason"),
     [
