@@ -262,11 +262,17 @@ def load(
     home: str | Path | None = None,
     tokenizer: str | Path | None = None,
     seq_len: int | None = None,
+    ema: bool | None = None,
 ) -> Model:
     """A run (name, name@step, run folder) or an external checkpoint file (with its tokenizer.json and,
-    when the file does not say, its context length)."""
+    when the file does not say, its context length). `ema`: a run's moving average of the weights
+    (kept with --ema-decay) or, False, the weights themselves; None: the average where there is one."""
     target = resolve_device(device)
     if is_checkpoint_file(str(run_or_path)):
+        if ema is not None:
+            raise UsageError(
+                f"{named('ema')} chooses among a run's weights; a checkpoint file has one: drop it"
+            )
         loaded = external_run(
             Path(run_or_path).expanduser(), Path(tokenizer) if tokenizer else None, seq_len=seq_len
         )
@@ -275,7 +281,7 @@ def load(
     run, step = registry.resolve(str(run_or_path))
     if Path(str(run_or_path)).suffix not in EXTERNAL_SUFFIXES:  # a Nano-LLaDA file name may stand for a run
         _refuse_file_options(run.name, tokenizer, seq_len)
-    return Model(load_run(run, step, device=str(target)), target)
+    return Model(load_run(run, step, device=str(target), ema=ema), target)
 
 
 def _refuse_file_options(name: str, tokenizer: str | Path | None, seq_len: int | None) -> None:

@@ -19,12 +19,13 @@ import typer
 
 from ..engine.data.lines import stream_lines
 from ..engine.errors import LladaError, UsageError
+from ..engine.run_options import WeightsOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .chat_settings import ChatSettings, shown
 from .common import cli_errors, complete_run_name, err, globals_of, out
 from .live import LiveDenoising, readable
 from .options import Given, with_configs
-from .sample import SAMPLER_GROUPS, sampler_options
+from .sample import SAMPLER_GROUPS, WEIGHTS_GROUP, sampler_options
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +57,7 @@ class Conversation:
 
 
 @cli_errors
-@with_configs(**SAMPLER_GROUPS)
+@with_configs(**SAMPLER_GROUPS, weights=WEIGHTS_GROUP)
 def chat(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="Run name or name@step.", autocompletion=complete_run_name)],
@@ -66,13 +67,14 @@ def chat(
     shared: Given[SamplingSettings],
     ar: Given[ARSettings],
     diffusion: Given[DiffusionSettings],
+    weights: Given[WeightsOptions],
 ) -> None:
     """Chat with a fine-tuned run: /reset, /system TEXT, /set NAME VALUE, /unset NAME, /help, /exit."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
     from .. import api
 
     g = globals_of(ctx)
-    model = api.load(run, device=g.device, home=g.home)
+    model = api.load(run, device=g.device, home=g.home, ema=weights.build().ema)
     settings = ChatSettings(model, sampler_options(shared, ar, diffusion))
     settings.check(system)  # refuse a bad option, or a length no turn fits, before the first prompt
     if model.loaded.info.stage == "pretrain":  # an imported run or a file may be either: said nothing

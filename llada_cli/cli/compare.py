@@ -12,12 +12,13 @@ from rich.text import Text
 
 from ..engine.errors import UsageError
 from ..engine.options import option_names
-from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
+from ..engine.run_options import CheckpointFileOptions, TokenizerOptions, WeightsOptions
 from ..engine.runs.record import a_kind
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, resolved
 from .common import cli_errors, complete_run_of, counted, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
+from .sample import WEIGHTS_GROUP
 
 if TYPE_CHECKING:
     from .. import api
@@ -51,6 +52,7 @@ COMPARE_FLAGS = {
 @cli_errors(flags=COMPARE_FLAGS)
 @with_configs(
     **SIDE_GROUPS,
+    weights=WEIGHTS_GROUP,
     tokenizer=Group(TokenizerOptions, "Checkpoint files"),
     file=Group(CheckpointFileOptions, "Checkpoint files"),
 )
@@ -90,6 +92,7 @@ def compare(
     *,
     ar_side: Given[ARSettings],
     diffusion_side: Given[DiffusionSettings],
+    weights: Given[WeightsOptions],
     tokenizer: Given[TokenizerOptions],
     file: Given[CheckpointFileOptions],
 ) -> None:
@@ -107,7 +110,12 @@ def compare(
     specs = {"ar": ar, "diffusion": diffusion}
     sides = {
         side: api.load(
-            spec, device=g.device, home=g.home, tokenizer=tokenizer_path, seq_len=file.build().seq_len
+            spec,
+            device=g.device,
+            home=g.home,
+            tokenizer=tokenizer_path,
+            seq_len=file.build().seq_len,
+            ema=weights.build().ema,
         )
         for side, spec in specs.items()
         if spec is not None

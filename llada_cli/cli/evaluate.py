@@ -9,10 +9,11 @@ import typer
 from ..engine.config import DataConfig
 from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
 from ..engine.errors import UsageError
-from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
+from ..engine.run_options import CheckpointFileOptions, TokenizerOptions, WeightsOptions
 from .common import cli_errors, complete_run_name, counted, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting
+from .sample import WEIGHTS_GROUP
 
 if TYPE_CHECKING:
     from .. import api
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         skip=frozenset({"val_fraction"}),  # the run's own split decides what is held out
         help={"data": "Text source for the likelihood: builtin, minimind or a file."},
     ),
+    weights=WEIGHTS_GROUP,
     tokenizer=Group(TokenizerOptions, "Checkpoint files"),
     file=Group(CheckpointFileOptions, "Checkpoint files"),
 )
@@ -56,6 +58,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
     *,
     data: Given[DataConfig],
+    weights: Given[WeightsOptions],
     tokenizer: Given[TokenizerOptions],
     file: Given[CheckpointFileOptions],
 ) -> None:
@@ -74,7 +77,12 @@ def evaluate(
     if "jsonl_field" in data.names:
         source.check_field_applies()
     model = api.load(
-        run, device=g.device, home=g.home, tokenizer=tokenizer.build().path, seq_len=file.build().seq_len
+        run,
+        device=g.device,
+        home=g.home,
+        tokenizer=tokenizer.build().path,
+        seq_len=file.build().seq_len,
+        ema=weights.build().ema,
     )
     report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": source.data}
     if with_likelihood:

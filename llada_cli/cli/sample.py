@@ -12,7 +12,7 @@ from rich.text import Text
 from ..engine.atomic import write_text_atomic
 from ..engine.errors import LladaError, UsageError
 from ..engine.options import option_names
-from ..engine.run_options import CheckpointFileOptions, TokenizerOptions
+from ..engine.run_options import CheckpointFileOptions, TokenizerOptions, WeightsOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .common import (
     cli_errors,
@@ -43,6 +43,9 @@ class SamplerGroups(TypedDict):
     ar: Group
     diffusion: Group
 
+
+# which of a run's weights: sample, chat, compare, eval, sweep and export take it
+WEIGHTS_GROUP = Group(WeightsOptions, "Checkpoint files")
 
 SAMPLER_GROUPS: SamplerGroups = {
     "shared": Group(SamplingSettings, "Sampling"),
@@ -75,6 +78,7 @@ Checkpoint = Annotated[
 @cli_errors
 @with_configs(
     **SAMPLER_GROUPS,
+    weights=WEIGHTS_GROUP,
     tokenizer=Group(TokenizerOptions, "Checkpoint files"),
     file=Group(CheckpointFileOptions, "Checkpoint files"),
 )
@@ -109,6 +113,7 @@ def sample(
     shared: Given[SamplingSettings],
     ar: Given[ARSettings],
     diffusion: Given[DiffusionSettings],
+    weights: Given[WeightsOptions],
     tokenizer: Given[TokenizerOptions],
     file: Given[CheckpointFileOptions],
 ) -> None:
@@ -135,6 +140,7 @@ def sample(
         home=g.home,
         tokenizer=tokenizer.build().path,
         seq_len=file.build().seq_len,
+        ema=weights.build().ema,
     )
     if model.kind == "ar" and trace is not None:
         raise UsageError("--trace shows diffusion denoising; this is an AR run")

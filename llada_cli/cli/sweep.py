@@ -18,14 +18,18 @@ from ..engine.evaluation.sweep import (
 )
 from ..engine.figures.canvas import figure_path
 from ..engine.figures.curves import plot_sweep
+from ..engine.run_options import WeightsOptions
 from .common import cli_errors, complete_run_of, counted, err, globals_of, out, print_json
+from .options import Given, with_configs
 from .progress import counting, waiting
+from .sample import WEIGHTS_GROUP
 
 if TYPE_CHECKING:
     from .. import api
 
 
 @cli_errors
+@with_configs(weights=WEIGHTS_GROUP)
 def sweep(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="A diffusion run.", autocompletion=complete_run_of("diffusion"))],
@@ -52,6 +56,8 @@ def sweep(
         ),
     ] = "sweep.png",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+    *,
+    weights: Given[WeightsOptions],
 ) -> None:
     """Accuracy, tokens/s, forward passes per token and agreement with the exact sampler for each
     setting (methods, thresholds, caches, block lengths, editing); then whether batching changes
@@ -61,7 +67,7 @@ def sweep(
 
     out_path = figure_path(out_arg, "sweep.png")  # a format matplotlib writes, before the sweep runs
     g = globals_of(ctx)
-    model = api.load(run, device=g.device, home=g.home)
+    model = api.load(run, device=g.device, home=g.home, ema=weights.build().ema)
     if model.kind != "diffusion":
         raise UsageError(f"{model.name} is an AR run; sweep compares diffusion samplers")
     questions = questions_from_file(questions_file, limit) if questions_file else builtin_questions(limit)

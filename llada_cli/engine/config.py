@@ -144,6 +144,13 @@ class TrainConfig:
     weight_decay: float = option(0.1, "AdamW weight decay.", at_least=0)
     adam_beta2: float = option(0.95, "AdamW beta2 (squared-gradient decay).", at_least=0, below=1)
     grad_clip: float = option(1.0, "Max gradient norm (0: off).", at_least=0)
+    ema_decay: float = option(
+        0.0,
+        "Keep an exponential moving average of the weights, this much of it kept each step (e.g. "
+        "0.999; 0: off); validation, sampling, eval and export use it (--no-ema: the raw weights).",
+        at_least=0,
+        below=1,
+    )
     gradient_checkpointing: bool = option(
         False, "Recompute each block's activations in the backward pass: less memory, ~30% more compute."
     )

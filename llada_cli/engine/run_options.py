@@ -69,6 +69,21 @@ class CheckpointFileOptions:
 
 
 @dataclass(frozen=True)
+class WeightsOptions:
+    """Which of a run's weights a command uses."""
+
+    ema: bool | None = option(
+        None,
+        "The run's moving average of the weights (kept with --ema-decay) or, --no-ema, the weights "
+        "themselves (default: the average where there is one).",
+        negatable=True,
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
 class TokenizerOptions:
     """Where a tokenizer.json comes from when the command is not handed one by a run."""
 

@@ -18,6 +18,7 @@ from ..errors import LladaError
 from .transformer import Transformer
 
 WEIGHTS_FILE = "model.safetensors"
+EMA_FILE = "ema.safetensors"  # the moving average of the weights (--ema-decay), in the same format
 TRAINER_FILE = "trainer.pt"
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Kind
-from ..errors import LladaError
-from ..model.checkpoint import WEIGHTS_FILE, load_weights
+from ..errors import LladaError, UsageError, named
+from ..model.checkpoint import EMA_FILE, WEIGHTS_FILE, load_weights
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import Transformer
 from ..vocabulary import MASK
@@ -23,6 +23,7 @@ class LoadedRun:
     tokenizer: Tokenizer
     info: RunInfo
     tokenizer_file: Path  # the tokenizer.json it was read from (names the token cache)
+    averaged: bool = False  # the moving average of the weights (--ema-decay), not the weights
 
     @property
     def kind(self) -> Kind:
@@ -34,10 +35,19 @@ class LoadedRun:
         return f"{self.info.name}@{self.step}" if self.run is not None else self.info.name
 
 
-def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRun:
+def load_run(run: Run, step: int | None = None, device: str = "cpu", ema: bool | None = None) -> LoadedRun:
+    """`ema`: the moving average of the weights the checkpoint holds (--ema-decay) or, False, the
+    weights themselves; None: the average where there is one."""
     info = run.info()
     step = run.resolve_step(step)
-    model = load_weights(run.checkpoint_dir(step) / WEIGHTS_FILE, device=device)
+    kept = (run.checkpoint_dir(step) / EMA_FILE).is_file()
+    if ema is not None and not kept:
+        raise UsageError(
+            f"{run.name}@{step} holds no moving average of its weights (a run keeps one with "
+            f"{named('ema_decay')}): drop {named('ema')}"
+        )
+    averaged = kept and ema is not False
+    model = load_weights(run.checkpoint_dir(step) / (EMA_FILE if averaged else WEIGHTS_FILE), device=device)
     tokenizer = Tokenizer.load(run.tokenizer_path)
     if tokenizer.vocab_size > model.config.vocab_size:
         raise LladaError(
@@ -56,4 +66,4 @@ def load_run(run: Run, step: int | None = None, device: str = "cpu") -> LoadedRu
             "the run folder is inconsistent"
         )
     model.eval()
-    return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path)
+    return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path, averaged)

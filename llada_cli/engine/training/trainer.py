@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -17,8 +18,9 @@ import torch
 
 from ..config import TrainConfig
 from ..data.packing import BatchStream
-from ..errors import LladaError, named
+from ..errors import LladaError, UsageError, named
 from ..model.checkpoint import (
+    EMA_FILE,
     TRAINER_FILE,
     WEIGHTS_FILE,
     load_trainer_state,
@@ -40,6 +42,7 @@ from ..runtime.sharding import (
     whole_weights,
 )
 from ..schedules import learning_rate
+from .ema import WeightAverage
 from .loggers import MetricsLogger, open_logger
 from .metrics import LogWindow, append_metrics, truncate_metrics
 from .plan import StepPlan
@@ -102,6 +105,9 @@ class Trainer:
         # each process draws its own masks (rank 0: the single-process stream)
         self.generator = torch.Generator().manual_seed(config.seed + 1 + self.world.rank)
         self.optimizer = self._make_optimizer()
+        if config.ema_decay and self.sharded:  # the average would need its own sharding
+            raise UsageError(f"{named('ema_decay')} does not work with {named('fsdp')} yet: drop one")
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.step = 0
         self.tokens_seen = 0
         self.best: dict[str, float] | None = None
@@ -174,6 +180,8 @@ class Trainer:
         weights = load_weights(folder / WEIGHTS_FILE, config=self.model.config, device=str(self.device))
         load_whole_weights(self.model, weights.state_dict())
         self.load_state_dict(load_trainer_state(folder / TRAINER_FILE))
+        if self.average is not None:
+            self.average.load(load_weights(folder / EMA_FILE, device=str(self.device)).state_dict())
         self._truncate_metrics(after_step=self.step)
 
     def _truncate_metrics(self, after_step: int) -> None:
@@ -274,6 +282,8 @@ class Trainer:
         self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.average is not None:
+            self.average.update()
         # One device-to-host copy per optimizer step: the loss, the token count and the metrics together.
         names = list(metrics)
         stacked = torch.stack(
@@ -296,16 +306,18 @@ class Trainer:
 
     @torch.no_grad()
     def validation_loss(self) -> float | None:
-        """Mean objective over the fixed validation batches, with a fixed noise seed so steps compare."""
+        """Mean objective over the fixed validation batches, with a fixed noise seed so steps compare
+        (of the moving average of the weights, where the run keeps one)."""
         if not self.val_batches:
             return None
         self.model.eval()
         generator = torch.Generator().manual_seed(self.config.seed + 12345)
         losses = []
-        for batch in self.val_batches:
-            with autocast_for(self.device, self.config.dtype):
-                out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
-            losses.append(out.loss.float())
+        with self.average.applied() if self.average is not None else nullcontext():
+            for batch in self.val_batches:
+                with autocast_for(self.device, self.config.dtype):
+                    out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
+                losses.append(out.loss.float())
         reshard(self.model)
         self.model.train()
         return torch.stack(losses).mean().item()
@@ -340,6 +352,8 @@ class Trainer:
 
         def write(folder):
             save_weights(self.model.config, weights, folder / WEIGHTS_FILE)
+            if self.average is not None:
+                save_weights(self.model.config, self.average.weights(weights), folder / EMA_FILE)
             save_trainer_state(state, folder / TRAINER_FILE)
 
         self.run.commit_checkpoint(self.step, write)

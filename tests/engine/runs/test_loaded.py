@@ -6,8 +6,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from tests.conftest import TESTS
+from llada_cli.engine.runs.loaded import load_run
+from llada_cli.engine.runs.registry import Registry
+from tests.conftest import MICRO, TESTS
 
 WEIGHTS = "checkpoints/step-0000002/model.safetensors"
 
@@ -37,3 +41,18 @@ def test_weights_of_the_other_kind_are_refused(legacy):
 def test_a_latest_pointer_that_is_not_text_is_ignored(legacy):
     (legacy.home / "runs" / "legacy-ar" / "latest").write_bytes(b"\xff\xfe\x00step")
     legacy.ok("sample", "legacy-ar", "-p", "The", "--max-new-tokens", "4")
+
+
+def test_the_moving_average_is_used_where_a_run_kept_one_unless_told_otherwise(cli, tmp_path):
+    cli.ok("pretrain", "ar", *MICRO, "--max-steps", "3", "--ema-decay", "0.5", "--run-name", "e")
+    run, step = Registry(cli.home).resolve("e")
+    averaged, raw = load_run(run, step), load_run(run, step, ema=False)
+    assert averaged.averaged and not raw.averaged
+    name = "embed_tokens.weight"
+    assert not torch.equal(averaged.model.state_dict()[name], raw.model.state_dict()[name])
+    for choice in ("--ema", "--no-ema"):
+        cli.ok("sample", "e", "-p", "The", "--max-new-tokens", "4", choice)
+    cli.ok("export", "e", str(tmp_path / "hf"))
+    exported = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    embedding = averaged.model.state_dict()[name].float()
+    assert torch.equal(exported["model.embed_tokens.weight"].float(), embedding)
