@@ -22,7 +22,7 @@ from ..engine.runs.registry import Registry
 @dataclass(frozen=True)
 class Step:
     name: str  # its table, e.g. "pretrain.ar", or "eval[2]" for the second of a list
-    stage: str  # data, pretrain, sft, eval, sample, compare, plot
+    stage: str  # data, pretrain, sft, merge, eval, sample, compare, plot
     words: list[str]  # the command line after `llada` and the global options
     run: str | None = None  # the run a training step writes
 

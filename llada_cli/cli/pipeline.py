@@ -31,11 +31,13 @@ STEPS = (
     ("pretrain.diffusion", "pretrain", ("pretrain", "diffusion")),
     ("sft.ar", "sft", ("sft",)),
     ("sft.diffusion", "sft", ("sft",)),
+    ("runs.merge", "merge", ("runs", "merge")),
     ("eval", "eval", ("eval",)),
     ("sample", "sample", ("sample",)),
     ("compare", "compare", ("compare",)),
     ("plot", "plot", ("plot",)),
 )
+GROUPS = {table.split(".")[0] for table, _, _ in STEPS if "." in table}  # [pretrain], [sft], [runs]
 STAGES = ("all", *dict.fromkeys(stage for _, stage, _ in STEPS))
 DECIDED_BY_PIPELINE = ("resume", "overwrite")  # the pipeline adds these from the run's state
 
@@ -163,10 +165,17 @@ def _steps_of(root: Any, table: StepTable) -> list[tuple[Step, dict[str, Any]]]:
             name=table.name if len(combinations) == 1 else f"{table.name}:{','.join(map(str, values))}",
             stage=table.stage,
             words=[*table.path, *words],
-            run=params.get("run_name") if table.stage in ("pretrain", "sft") else None,
+            run=_run_made(table.stage, params),
         )
         steps.append((step, params))
     return steps
+
+
+def _run_made(stage: str, params: dict[str, Any]) -> str | None:
+    """The run a step makes: a training run's --run-name, a merge's --name; others make none."""
+    if stage in ("pretrain", "sft"):
+        return params.get("run_name")
+    return params.get("name") if stage == "merge" else None
 
 
 def _check_given(command: Any, params: dict[str, Any], table: StepTable) -> None:
@@ -235,11 +244,11 @@ def _is_single_argument(param: Any) -> bool:
 
 
 def _table_names(tables: dict[str, Any], prefix: str = "") -> list[str]:
-    """The dotted name of every table, descending into the [pretrain] and [sft] groups."""
+    """The dotted name of every table, descending into the [pretrain], [sft] and [runs] groups."""
     found = []
     for key, value in tables.items():
         name = f"{prefix}{key}"
-        if name in ("pretrain", "sft") and isinstance(value, dict):
+        if name in GROUPS and isinstance(value, dict):
             found += _table_names(value, f"{name}.")
         elif isinstance(value, (dict, list)):
             found.append(name)

@@ -208,3 +208,37 @@ def test_a_copied_file_is_compared_with_the_file_that_made_its_runs(cli, tmp_pat
         and f"run 'ar-base' was made by {original} with other settings" in changed.stderr
     )
     assert "--learning-rate 0.002 (was 0.001)" in changed.stderr and "--overwrite" in changed.stderr
+
+
+MERGE = """
+batch-size = 4
+
+[pretrain.ar]
+run-name = "ar-base"
+preset = "tiny"
+hidden-size = 64
+num-hidden-layers = 2
+num-attention-heads = 2
+seq-len = 64
+vocab-size = 512
+max-steps = 3
+eval-every = 1
+keep-checkpoints = 0
+
+[runs.merge]
+sources = "ar-base"
+name = "ar-top2"
+top-k-val = 2
+"""
+
+
+def test_a_merge_step_averages_the_runs_of_the_file_and_is_skipped_once_done(cli, tmp_path):
+    experiment = tmp_path / "merge.toml"
+    experiment.write_text(MERGE, encoding="utf-8")
+    planned = cli.ok("pipeline", str(experiment), "--dry-run").stdout
+    assert "runs merge ar-base --name ar-top2 --top-k-val 2" in planned
+    cli.ok("pipeline", str(experiment))
+    merged = json.loads((cli.home / "runs" / "ar-top2" / "run.json").read_text())
+    assert len(merged["merged_from"]) == 2 and {s["run"] for s in merged["merged_from"]} == {"ar-base"}
+    again = cli.ok("pipeline", str(experiment))
+    assert "runs.merge: run 'ar-top2' completed" in again.stderr and again.stderr.count("skipped") == 2
