@@ -102,7 +102,8 @@ def merge(
 ) -> Run:
     """A new run `name` holding the mean of the sources' weights, taken in float32 and stored in the
     first source's dtype; sources of different kinds, stages, shapes or tokenizers are refused."""
-    if any(s.run.path.parent == registry.runs_dir and s.run.name == name for s in sources):
+    target = (registry.runs_dir / name).resolve()  # a source given as a (relative) folder too
+    if any(s.run.path.resolve() == target for s in sources):
         raise UsageError(
             f"run '{name}' is a source of the merge: give the merged run another {named('name')}"
         )

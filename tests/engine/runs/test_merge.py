@@ -177,6 +177,16 @@ def test_a_taken_name_needs_overwrite_and_a_source_is_never_replaced(registry):
     assert sorted(p.name for p in registry.runs_dir.iterdir()) == ["a", "taken"]  # nothing left aside
 
 
+def test_a_source_named_by_its_folder_under_a_relative_home_is_never_replaced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    registry = Registry(Path("home"))  # a relative --home: a folder source resolves to an absolute path
+    make_run(registry, "a")
+    sources = [Source(Run((tmp_path / "home" / "runs" / "a").resolve()), step) for step in (1, 2)]
+    with pytest.raises(UsageError, match="run 'a' is a source of the merge"):
+        merge(registry, sources, "a", overwrite=True)
+    assert Run(registry.runs_dir / "a").checkpoint_steps() == [1, 2]
+
+
 def test_a_source_is_a_run_and_one_of_its_steps(registry):
     make_run(registry, "a", steps=(1, 5))
     assert pick_sources(registry, ["a", "a@1"]) == [Source(Run(registry.runs_dir / "a"), s) for s in (5, 1)]
