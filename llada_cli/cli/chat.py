@@ -230,7 +230,8 @@ class Session:
 
 def _view(model: api.Model, live: bool) -> Any:
     if model.kind == "diffusion":
-        return LiveDenoising(model.tokenizer, enabled=live and err.is_terminal)
+        # drawn as it comes: a conversation does not wait for frames (sample --live does)
+        return LiveDenoising(model.tokenizer, enabled=live and err.is_terminal, fps=None)
     return TokenStream(model, enabled=live and out.is_terminal)
 
 

@@ -61,7 +61,8 @@ def check_fps(fps: float) -> float:
 
 class LiveDenoising:
     """The first row of the answer, redrawn in place at each step, wrapped at the terminal's width,
-    each frame held at least 1/fps seconds (the last one too); it disappears when done, since the
+    each frame held at least 1/fps seconds (the last one too; fps None: not held, as chat wants
+    its answer without waiting); it disappears when done, since the
     command prints the answer itself. Only on a terminal: elsewhere nothing is drawn or waited for.
     `clock` and `sleep` are what time is read and waited with (tests pass their own)."""
 
@@ -69,14 +70,14 @@ class LiveDenoising:
         self,
         tokenizer: Tokenizer,
         enabled: bool,
-        fps: float = DEFAULT_FPS,
+        fps: float | None = DEFAULT_FPS,
         console: Console = err,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.tokenizer = tokenizer
         self.enabled = enabled and console.is_terminal
-        self.frame_seconds = 1 / check_fps(fps)
+        self.frame_seconds = 0.0 if fps is None else 1 / check_fps(fps)
         self.console, self.clock, self.sleep = console, clock, sleep
         self.live: Live | None = None
         self.shown_at: float | None = None  # when the last frame was drawn

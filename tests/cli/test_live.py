@@ -76,6 +76,15 @@ def test_each_frame_stays_up_one_over_fps_seconds_the_last_one_too():
     assert view.console.file.getvalue().count("step") >= len(frames)
 
 
+def test_without_a_frame_rate_every_step_is_drawn_and_none_waited_for():  # chat's view
+    time = FakeTime()
+    view = LiveDenoising(Letters(), True, fps=None, console=terminal(), clock=time.clock, sleep=time.sleep)
+    with view:
+        for step in range(3):
+            view.update(step, torch.tensor([[1, 1]]))
+    assert time.waits == [] and view.console.file.getvalue().count("step") >= 3
+
+
 def test_off_a_terminal_nothing_is_drawn_or_waited_for():
     time = FakeTime()
     console = Console(file=io.StringIO(), force_terminal=False)
