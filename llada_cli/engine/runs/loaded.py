@@ -23,7 +23,7 @@ class LoadedRun:
     tokenizer: Tokenizer
     info: RunInfo
     tokenizer_file: Path  # the tokenizer.json it was read from (names the token cache)
-    averaged: bool = False  # the moving average of the weights (--ema-decay), not the weights
+    ema: bool = False  # the model holds the moving average of the weights (--ema-decay)
 
     @property
     def kind(self) -> Kind:
@@ -46,8 +46,8 @@ def load_run(run: Run, step: int | None = None, device: str = "cpu", ema: bool |
             f"{run.name}@{step} holds no moving average of its weights (a run keeps one with "
             f"{named('ema_decay')}): drop {named('ema')}"
         )
-    averaged = kept and ema is not False
-    model = load_weights(run.checkpoint_dir(step) / (EMA_FILE if averaged else WEIGHTS_FILE), device=device)
+    use_ema = kept and ema is not False
+    model = load_weights(run.checkpoint_dir(step) / (EMA_FILE if use_ema else WEIGHTS_FILE), device=device)
     tokenizer = Tokenizer.load(run.tokenizer_path)
     if tokenizer.vocab_size > model.config.vocab_size:
         raise LladaError(
@@ -66,4 +66,4 @@ def load_run(run: Run, step: int | None = None, device: str = "cpu", ema: bool |
             "the run folder is inconsistent"
         )
     model.eval()
-    return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path, averaged)
+    return LoadedRun(run, step, model, tokenizer, info, run.tokenizer_path, use_ema)

@@ -15,29 +15,29 @@ import torch
 from ..model.transformer import Transformer
 
 
-class WeightAverage:
+class EMA:
     def __init__(self, model: Transformer, decay: float) -> None:
         self.decay = decay
         named = list(model.named_parameters())  # a tied head is one parameter, named once
         self.names = [name for name, _ in named]
         self.parameters = [parameter for _, parameter in named]
-        self.average = [parameter.detach().float().clone() for parameter in self.parameters]
+        self.values = [parameter.detach().float().clone() for parameter in self.parameters]
 
     @torch.no_grad()
     def update(self) -> None:
-        for average, parameter in zip(self.average, self.parameters, strict=True):
+        for average, parameter in zip(self.values, self.parameters, strict=True):
             average.lerp_(parameter.detach().float(), 1 - self.decay)
 
     def weights(self, whole: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`whole` (the model's state dict) with the average in place of each parameter, in its dtype."""
         averaged = dict(whole)
-        for name, average in zip(self.names, self.average, strict=True):
+        for name, average in zip(self.names, self.values, strict=True):
             averaged[name] = average.to(whole[name].dtype)
         return averaged
 
     @torch.no_grad()
     def load(self, weights: dict[str, torch.Tensor]) -> None:
-        for name, average in zip(self.names, self.average, strict=True):
+        for name, average in zip(self.names, self.values, strict=True):
             average.copy_(weights[name])
 
     @contextmanager
@@ -45,7 +45,7 @@ class WeightAverage:
         """The model holds the average inside, its own weights again after (bit for bit)."""
         with torch.no_grad():
             kept = [parameter.detach().clone() for parameter in self.parameters]
-            for parameter, average in zip(self.parameters, self.average, strict=True):
+            for parameter, average in zip(self.parameters, self.values, strict=True):
                 parameter.copy_(average)
         try:
             yield

@@ -23,6 +23,9 @@ from ..run_options import RunOptions, StartOptions, TokenizerOptions
 from ..runs.record import a_kind
 from ..runs.registry import Registry
 
+# the moving average would need the weights' sharding: not done yet
+EMA_WITH_FSDP = f"{named('ema_decay')} does not work with {named('fsdp')} on several processes yet: drop one"
+
 
 @dataclass(frozen=True)
 class StageRequest:
@@ -49,6 +52,8 @@ class StageRequest:
             return
         if self.objective is not None:
             self.objective.check_applies()
+        if self.train.ema_decay and self.train.fsdp and self.run.devices > 1:  # before any data work
+            raise UsageError(EMA_WITH_FSDP)
         if "jsonl_field" in self.given:  # a field of pretraining text
             if self.stage == "sft":  # conversations have their own fields (engine/data/formats.py)
                 raise UsageError(f"{named('jsonl_field')}: SFT reads conversations, not text: drop it")

@@ -42,10 +42,11 @@ from ..runtime.sharding import (
     whole_weights,
 )
 from ..schedules import learning_rate
-from .ema import WeightAverage
+from .ema import EMA
 from .loggers import MetricsLogger, open_logger
 from .metrics import LogWindow, append_metrics, truncate_metrics
 from .plan import StepPlan
+from .request import EMA_WITH_FSDP
 
 Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
 Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
@@ -105,9 +106,9 @@ class Trainer:
         # each process draws its own masks (rank 0: the single-process stream)
         self.generator = torch.Generator().manual_seed(config.seed + 1 + self.world.rank)
         self.optimizer = self._make_optimizer()
-        if config.ema_decay and self.sharded:  # the average would need its own sharding
-            raise UsageError(f"{named('ema_decay')} does not work with {named('fsdp')} yet: drop one")
-        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
+        if config.ema_decay and self.sharded:  # started by torchrun, which the request cannot see
+            raise UsageError(EMA_WITH_FSDP)
+        self.ema = EMA(self.model, config.ema_decay) if config.ema_decay else None
         self.step = 0
         self.tokens_seen = 0
         self.best: dict[str, float] | None = None
@@ -180,8 +181,8 @@ class Trainer:
         weights = load_weights(folder / WEIGHTS_FILE, config=self.model.config, device=str(self.device))
         load_whole_weights(self.model, weights.state_dict())
         self.load_state_dict(load_trainer_state(folder / TRAINER_FILE))
-        if self.average is not None:
-            self.average.load(load_weights(folder / EMA_FILE, device=str(self.device)).state_dict())
+        if self.ema is not None:
+            self.ema.load(load_weights(folder / EMA_FILE, device=str(self.device)).state_dict())
         self._truncate_metrics(after_step=self.step)
 
     def _truncate_metrics(self, after_step: int) -> None:
@@ -282,8 +283,8 @@ class Trainer:
         self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.average is not None:
-            self.average.update()
+        if self.ema is not None:
+            self.ema.update()
         # One device-to-host copy per optimizer step: the loss, the token count and the metrics together.
         names = list(metrics)
         stacked = torch.stack(
@@ -313,7 +314,7 @@ class Trainer:
         self.model.eval()
         generator = torch.Generator().manual_seed(self.config.seed + 12345)
         losses = []
-        with self.average.applied() if self.average is not None else nullcontext():
+        with self.ema.applied() if self.ema is not None else nullcontext():
             for batch in self.val_batches:
                 with autocast_for(self.device, self.config.dtype):
                     out = self.val_objective(self.model, _to_device(batch, self.device), generator, 1.0)
@@ -352,8 +353,8 @@ class Trainer:
 
         def write(folder):
             save_weights(self.model.config, weights, folder / WEIGHTS_FILE)
-            if self.average is not None:
-                save_weights(self.model.config, self.average.weights(weights), folder / EMA_FILE)
+            if self.ema is not None:
+                save_weights(self.model.config, self.ema.weights(weights), folder / EMA_FILE)
             save_trainer_state(state, folder / TRAINER_FILE)
 
         self.run.commit_checkpoint(self.step, write)

@@ -47,7 +47,7 @@ def test_the_moving_average_is_used_where_a_run_kept_one_unless_told_otherwise(c
     cli.ok("pretrain", "ar", *MICRO, "--max-steps", "3", "--ema-decay", "0.5", "--run-name", "e")
     run, step = Registry(cli.home).resolve("e")
     averaged, raw = load_run(run, step), load_run(run, step, ema=False)
-    assert averaged.averaged and not raw.averaged
+    assert averaged.ema and not raw.ema
     name = "embed_tokens.weight"
     assert not torch.equal(averaged.model.state_dict()[name], raw.model.state_dict()[name])
     for choice in ("--ema", "--no-ema"):

@@ -47,6 +47,23 @@ def test_a_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
     assert metrics(resumed) == metrics(straight)
 
 
+def test_a_killed_run_resumes_its_moving_average_exactly(tmp_path) -> None:
+    straight = trainer(tmp_path, "straight", save_every=2, ema_decay=0.8)
+    straight.fit()
+    killed = trainer(tmp_path, "killed", FakeObjective(fail_at_step=4), save_every=2, ema_decay=0.8)
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    resumed = trainer(tmp_path, "killed", save_every=2, ema_decay=0.8)
+    resumed.resume()
+    resumed.fit()
+    final = straight.run.latest_step()
+    expected = load_file(str(straight.run.checkpoint_dir(final) / "ema.safetensors"))
+    got = load_file(str(resumed.run.checkpoint_dir(final) / "ema.safetensors"))
+    assert expected.keys() == got.keys()
+    for name in expected:
+        assert torch.equal(expected[name], got[name]), name
+
+
 def test_interrupted_run_resumes_with_identical_results(cli, monkeypatch):
     args = ["pretrain", "diffusion", *MICRO, "--max-steps", "6", "--save-every", "3", "--eval-every", "3"]
     cli.ok(*args, "--run-name", "straight")
