@@ -15,7 +15,7 @@ from ..engine.runs.registry import default_home
 from ..engine.runtime import DEVICE_NAMES, check_device_name
 from . import chat, compare, data, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
 from .commandline import default_map, load_tables
-from .common import Globals, err, flag, unusable
+from .common import Globals, check_home, err, flag
 from .root import BEFORE_COMMAND, HelpCommand, LaterSetupCommand, RootGroup
 
 # torch takes a 32-bit thread count, and OpenMP starts them all: more than any machine has cores is refused
@@ -89,14 +89,8 @@ def root(
 ) -> None:
     idle_threads = ctx.obj is IDLE_THREADS
     home = (home or default_home()).expanduser()
-    if home.exists() and not home.is_dir():
-        typer.echo(f"error: --home {home} is a file; give a folder (it is created if missing)", err=True)
-        raise typer.Exit(2)
-    problem = unusable(home)  # a symlink loop does not "exist": it would read as a registry without runs
-    if problem is not None:
-        typer.echo(f"error: --home {home}: {problem}", err=True)
-        raise typer.Exit(2)
     try:
+        check_home(home)
         check_device_name(device)
     except UsageError as error:
         typer.echo(f"error: {error.render(flag)}", err=True)

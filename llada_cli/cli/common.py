@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console, ConsoleDimensions
 
-from ..engine.errors import LladaError
+from ..engine.errors import LladaError, UsageError
 from ..engine.runs.folder import Run
 from ..engine.runs.registry import Registry, default_home
 
@@ -87,6 +87,16 @@ def globals_of(ctx: typer.Context) -> Globals:
     # shell completion parses the line without running the callback: --home (or LLADA_HOME) as given
     home = Path(root.params["home"]).expanduser() if root.params.get("home") else default_home()
     return Globals(home, os.environ.get("LLADA_DEVICE", "auto"), 0, 0)
+
+
+def check_home(home: Path, label: str = "--home") -> None:
+    """A registry root must be a folder, or nothing yet (it is created); `label` names where it was
+    given. A symlink loop does not "exist": it would read as a registry without runs."""
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"{label} {home} is a file; give a folder (it is created if missing)")
+    problem = unusable(home)
+    if problem is not None:
+        raise UsageError(f"{label} {home}: {problem}")
 
 
 def unusable(path: Path) -> str | None:

@@ -20,7 +20,7 @@ import typer
 from ..engine.errors import UsageError, named
 from ..engine.runs.registry import Registry
 from .commandline import find_param, load_tables, parse_words, subcommand, table_words, unknown_table
-from .common import cli_errors, err, globals_of, out, unusable
+from .common import check_home, cli_errors, err, globals_of, out
 from .experiment import Decision, PipelineState, Step, decide, run_inputs
 from .root import before_command
 
@@ -300,7 +300,7 @@ def _global_words(root: Any, tables: dict[str, Any], source: str) -> tuple[list[
     words = [*_words(root.command, values, source, labels), "pipeline"]
     parse_words(root.command, words, None, values, labels, source)
     if "home" in values:
-        _check_home(Path(str(values["home"])).expanduser(), labels["home"])
+        check_home(Path(str(values["home"])).expanduser(), labels["home"])
     for param in root.command.params:
         source_of = root.get_parameter_source(param.name)
         if source_of is not None and source_of.name == "COMMANDLINE":
@@ -317,15 +317,6 @@ def _words(root: Any, values: dict[str, Any], source: str, labels: dict[str, str
         if values.get(p.name) is not None and values[p.name] is not False  # 0 is a value
     }
     return table_words(root, table, source, labels)
-
-
-def _check_home(home: Path, label: str) -> None:
-    """The root callback's check of --home, for the file's home (the line's was checked as read)."""
-    if home.exists() and not home.is_dir():
-        raise UsageError(f"{label}: {home} is a file; give a folder")
-    problem = unusable(home)
-    if problem is not None:
-        raise UsageError(f"{label}: {home}: {problem}")
 
 
 def _print_planned(step: Step, decision: Decision, line: list[str]) -> None:

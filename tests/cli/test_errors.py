@@ -671,7 +671,7 @@ EXPERIMENT_VALUES = {
     "seed": ('seed = "abc"\n' + AR_STEP, f".toml: seed: {NOT_AN_INTEGER} (got 'abc')"),
     "threads": ("threads = 0\n" + AR_STEP, ".toml: threads: Input should be greater than or equal to 1"),
     "home-number": ("home = 5\n" + AR_STEP, ".toml: home: expected a path (a string in quotes), got 5"),
-    "home-file": ("home = 'THIS-FILE'\n" + AR_STEP, ".toml: home: THIS-FILE is a file; give a folder"),
+    "home-file": ("home = 'THIS-FILE'\n" + AR_STEP, ".toml: home THIS-FILE is a file; give a folder"),
     "argument": ("[eval]\nlikelihood = false\n", ".toml: [eval]: Missing argument 'run'"),
     "no-prompt": ('[sample]\nrun = "x"\nprompt = []\n', "[sample] prompt: an empty list; give one or more"),
     "no-run": ("[eval]\nrun = []\n", "[eval] run: an empty list; give one or more"),
