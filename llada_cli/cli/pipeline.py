@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ..engine.errors import UsageError, named
+from ..engine.run_options import FRESH_START, TEXT_ONLY
 from ..engine.runs.registry import Registry
 from .commandline import find_param, load_tables, parse_words, subcommand, table_words, unknown_table
 from .common import check_home, cli_errors, err, globals_of, out
@@ -118,7 +119,7 @@ def experiment_steps(root: Any, tables: dict[str, Any], source: str) -> list[Ste
             for key in entry:
                 if find_param(command, key, where).name in DECIDED_BY_PIPELINE:
                     raise UsageError(f"{where}: '{key}' is decided by the pipeline from the run's state")
-            given = _shared_for(command, shared)
+            given = _shared_for(command, _where_they_apply(shared, stage, entry))
             labels = {key: f"{source}: {key}" for key in given} | {key: f"{where} {key}" for key in entry}
             name = table if len(entries) == 1 else f"{table}[{index + 1}]"
             step = StepTable(name, table, stage, path, {**given, **entry}, labels, where)
@@ -268,6 +269,16 @@ def _is_global(root: Any, key: str) -> bool:
         for p in root.params
         for o in p.opts
     )
+
+
+def _where_they_apply(shared: dict[str, Any], stage: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The shared values a step uses: a run with a parent (SFT, init-from) takes its shape and
+    tokenizer from it, and SFT reads conversations, so those steps leave the fresh model's and the
+    text's options to the others rather than refuse them when they start."""
+    with_parent = stage == "sft" or "init-from" in entry or "init_from" in entry
+    dropped = {*FRESH_START} if with_parent else set()
+    dropped |= {*TEXT_ONLY} if stage == "sft" else set()
+    return {key: value for key, value in shared.items() if key.replace("-", "_") not in dropped}
 
 
 def _shared_for(command: Any, shared: dict[str, Any]) -> dict[str, Any]:

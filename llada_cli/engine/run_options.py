@@ -31,6 +31,12 @@ class RunOptions:
             raise UsageError(f"{named('resume')} and {named('overwrite')} are incompatible: pick one")
 
 
+# How a fresh model is made: a run continued from a parent takes the parent's shape and tokenizer.
+FRESH_START = ("preset", "vocab_size", "tokenizer_sample_mb")
+# Options of pretraining text only: SFT reads conversations.
+TEXT_ONLY = ("jsonl_field",)
+
+
 @dataclass(frozen=True)
 class StartOptions:
     """How a fresh model is made (a continued run takes its parent's shape and tokenizer)."""

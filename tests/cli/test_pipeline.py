@@ -242,3 +242,23 @@ def test_a_merge_step_averages_the_runs_of_the_file_and_is_skipped_once_done(cli
     assert len(merged["merged_from"]) == 2 and {s["run"] for s in merged["merged_from"]} == {"ar-base"}
     again = cli.ok("pipeline", str(experiment))
     assert "runs.merge: run 'ar-top2' completed" in again.stderr and again.stderr.count("skipped") == 2
+
+
+def test_shared_values_go_only_to_the_steps_they_apply_to(cli, tmp_path):
+    # a run with a parent takes its shape and tokenizer, and SFT reads conversations: given those
+    # options it would be refused when it starts, after the steps before it had run
+    experiment = tmp_path / "shared.toml"
+    experiment.write_text(
+        'preset = "tiny"\njsonl-field = "text"\nbatch-size = 4\n'
+        '[pretrain.ar]\nrun-name = "a"\nmax-steps = 1\n'
+        '[pretrain.diffusion]\nrun-name = "d"\ninit-from = "a"\nmax-steps = 1\n'
+        '[sft.ar]\nrun-name = "c"\nbase = "a"\nmax-steps = 1\n',
+        encoding="utf-8",
+    )
+    lines = cli.ok("pipeline", str(experiment), "--dry-run").stdout.splitlines()
+    ar, diffusion, sft = (
+        next(line for line in lines if f" {word} " in line) for word in ("ar", "diffusion", "sft")
+    )
+    assert "--preset tiny" in ar and "--jsonl-field text" in ar and "--batch-size 4" in ar
+    assert "--preset" not in diffusion and "--jsonl-field text" in diffusion
+    assert "--preset" not in sft and "--jsonl-field" not in sft and "--batch-size 4" in sft

@@ -19,7 +19,7 @@ from ..errors import LladaError, UsageError, named
 from ..interchange.imported_runs import external_kind, is_checkpoint_file
 from ..objective_configs import OBJECTIVE_CONFIGS, DiffusionSFTConfig, ObjectiveConfig
 from ..options import configured, option_names
-from ..run_options import RunOptions, StartOptions, TokenizerOptions
+from ..run_options import FRESH_START, RunOptions, StartOptions, TokenizerOptions
 from ..runs.record import a_kind
 from ..runs.registry import Registry
 
@@ -96,8 +96,6 @@ class StageRequest:
 # What a training command takes besides its objective's options; the first three are not compared
 # on resume (they say how to run, not what to train).
 SETTINGS = (RunOptions, StartOptions, TokenizerOptions, ModelConfig, TrainConfig, DataConfig)
-# How a fresh model is made: a run continued from a parent takes the parent's shape and tokenizer.
-FRESH_START = ("preset", "vocab_size", "tokenizer_sample_mb")
 
 
 def request_from_options(
