@@ -226,11 +226,17 @@ def _check_meaning(root: Any, planned: list[tuple[StepTable, Step, dict[str, Any
         if table.stage == "sft" and not parent:
             raise UsageError(f"{table.where}: give base, the run to fine-tune")
         made_by = made.get(str(parent).split("@")[0]) if parent else None
+        command = subcommand(root, table.path)
+        if made_by == "runs.merge":  # steps run in table order: the merge comes after training
+            key = next(k for k in table.values if find_param(command, k, table.where).name == parent_key)
+            raise UsageError(
+                f"{table.labels[key]}: '{parent}' is made by [runs.merge], which runs after the "
+                "training steps; merge in one file and train from the merged run in another"
+            )
         kind = made_by.partition(".")[2] if made_by else None
         wanted = table.table.partition(".")[2] if table.stage == "sft" else "ar"
         if kind is None or kind == wanted:
             continue
-        command = subcommand(root, table.path)
         key = next(k for k in table.values if find_param(command, k, table.where).name == parent_key)
         why = (
             f"an SFT run keeps its base's kind: fine-tune it under [sft.{kind}]"

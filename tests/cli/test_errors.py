@@ -688,6 +688,10 @@ EXPERIMENT_VALUES = {
         "[pretrain.diffusion] init-from: 'd' is the diffusion run of [sft.diffusion]; a diffusion "
         "pretraining continues an AR run",
     ),
+    "merged-base": (
+        '[runs.merge]\nsources = ["x@1", "x@2"]\nname = "m"\n[sft.ar]\nrun-name = "c"\nbase = "m"\n',
+        "[sft.ar] base: 'm' is made by [runs.merge], which runs after the training steps",
+    ),
     "top-key": ("batch-sise = 4\n" + AR_STEP, ".toml: unknown key 'batch-sise'; did you mean batch-size"),
     "key": (AR_STEP + "batch-sise = 4\n", "[pretrain.ar]: unknown key 'batch-sise'; did you mean batch-size"),
 }
