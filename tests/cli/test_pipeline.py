@@ -13,6 +13,14 @@ from safetensors.torch import load_file
 
 from llada_cli.engine.training.trainer import Trainer
 
+TINY = """preset = "tiny"
+hidden-size = 64
+num-hidden-layers = 2
+num-attention-heads = 2
+seq-len = 64
+vocab-size = 512
+"""  # the model of every experiment here
+
 EXPERIMENT = """
 seed = 3
 batch-size = 4
@@ -23,13 +31,7 @@ source = "builtin"
 
 [pretrain.ar]
 run-name = "ar-base"
-preset = "tiny"
-hidden-size = 64
-num-hidden-layers = 2
-num-attention-heads = 2
-seq-len = 64
-vocab-size = 512
-learning-rate = {lr}
+{tiny}learning-rate = {lr}
 max-steps = 3
 
 [pretrain.diffusion]
@@ -54,7 +56,7 @@ RUNS = ("ar-base", "dlm-base", "dlm-chat")
 
 def _experiment(tmp_path: Path, lr: str = "1e-3", name: str = "exp.toml") -> Path:
     path = tmp_path / name
-    path.write_text(EXPERIMENT.format(lr=lr), encoding="utf-8")
+    path.write_text(EXPERIMENT.format(lr=lr, tiny=TINY), encoding="utf-8")
     return path
 
 
@@ -210,18 +212,15 @@ def test_a_copied_file_is_compared_with_the_file_that_made_its_runs(cli, tmp_pat
     assert "--learning-rate 0.002 (was 0.001)" in changed.stderr and "--overwrite" in changed.stderr
 
 
-MERGE = """
+MERGE = (
+    """
 batch-size = 4
 
 [pretrain.ar]
 run-name = "ar-base"
-preset = "tiny"
-hidden-size = 64
-num-hidden-layers = 2
-num-attention-heads = 2
-seq-len = 64
-vocab-size = 512
-max-steps = 3
+"""
+    + TINY
+    + """max-steps = 3
 eval-every = 1
 keep-checkpoints = 0
 
@@ -230,6 +229,7 @@ sources = "ar-base"
 name = "ar-top2"
 top-k-val = 2
 """
+)
 
 
 def test_a_merge_step_averages_the_runs_of_the_file_and_is_skipped_once_done(cli, tmp_path):
