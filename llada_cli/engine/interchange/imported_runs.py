@@ -106,14 +106,9 @@ def register_import(
     command: list[str] | None = None,
 ) -> tuple[Run, ImportReport]:
     """A completed run at step 0 holding the external model: ready to sample, fine-tune or continue."""
-    if Run(registry.runs_dir / name).info_path.is_file() and not overwrite:  # before a long read
-        raise UsageError(
-            f"run '{name}' already exists in {registry.runs_dir}; choose another --name, or "
-            f"{named('overwrite')} to replace it"
-        )
+    registry.check_free(name, overwrite)  # before a long read
     loaded, report = _external_run(path, tokenizer_path, kind, None, num_attention_heads)
-    run, replaced = registry.prepare_new(name, overwrite)  # only now: a failed import leaves no folder
-    try:
+    with registry.writing_new(name, overwrite) as run:  # only now: a failed import leaves no folder
         loaded.tokenizer.save(run.tokenizer_path)
         run.write_info(replace(loaded.info, name=name, command=command or []))
         run.commit_checkpoint(
@@ -122,8 +117,4 @@ def register_import(
                 loaded.model.config, loaded.model.state_dict(), folder / WEIGHTS_FILE
             ),
         )
-    except BaseException:
-        registry.restore_replaced(run, replaced)
-        raise
-    registry.drop_replaced(replaced)
     return run, report

@@ -107,11 +107,7 @@ def merge(
         raise UsageError(
             f"run '{name}' is a source of the merge: give the merged run another {named('name')}"
         )
-    if Run(registry.runs_dir / name).info_path.is_file() and not overwrite:  # before reading any weights
-        raise UsageError(
-            f"run '{name}' already exists in {registry.runs_dir}; choose another {named('name')}, or "
-            f"{named('overwrite')} to replace it"
-        )
+    registry.check_free(name, overwrite)  # before reading any weights
     infos = [source.run.info() for source in sources]
     config, tokenizer = _check_alike(sources, infos)
     weights = mean_weights([source.weights for source in sources])
@@ -136,17 +132,11 @@ def merge(
         step=step,
         merged_from=[{"run": source.run.name, "step": source.step} for source in sources],
     )
-    run, creation = registry.prepare_new(name, overwrite)
-    try:
+    with registry.writing_new(name, overwrite) as run:
         with atomic_path(run.tokenizer_path) as tmp:
             tmp.write_bytes(tokenizer)
         run.commit_checkpoint(step, lambda folder: save_weights(config, weights, folder / WEIGHTS_FILE))
         run.write_info(info)
-    except BaseException:
-        registry.restore_replaced(run, creation)
-        raise
-    registry.drop_replaced(creation)
-    creation.lock.release()
     return run
 
 

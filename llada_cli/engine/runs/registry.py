@@ -15,7 +15,8 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,27 @@ class Registry:
                 shutil.rmtree(run.path)
                 self.notify(f"removed the folder of run '{name}' that a killed start left without run.json")
             return run, Creation(self._new_folder(run), replaced)
+
+    def check_free(self, name: str, overwrite: bool) -> None:
+        """A taken name without `overwrite` is refused before a long read (an import, a merge)."""
+        if Run(self.runs_dir / name).info_path.is_file() and not overwrite:
+            raise UsageError(
+                f"run '{name}' already exists in {self.runs_dir}; choose another {named('name')}, or "
+                f"{named('overwrite')} to replace it"
+            )
+
+    @contextmanager
+    def writing_new(self, name: str, overwrite: bool) -> Iterator[Run]:
+        """A run written whole in one go (an import, a merge), not trained: the run it replaces
+        comes back if the writing fails and goes once it is done; the lock is released either way."""
+        run, creation = self.prepare_new(name, overwrite)
+        try:
+            yield run
+        except BaseException:
+            self.restore_replaced(run, creation)
+            raise
+        self.drop_replaced(creation)
+        creation.lock.release()
 
     @staticmethod
     def _new_folder(run: Run) -> RunLock:
