@@ -26,7 +26,6 @@ from .engine.errors import UsageError, named
 from .engine.evaluation.evaluate import answer_log_likelihood
 from .engine.interchange.files import EXTERNAL_SUFFIXES
 from .engine.interchange.imported_runs import external_run, is_checkpoint_file
-from .engine.objectives.diffusion_pretraining import decoding_block_length
 from .engine.options import option_names
 from .engine.runs.loaded import LoadedRun, load_run
 from .engine.runs.merge import merge as merge_runs
@@ -141,7 +140,7 @@ class Model:
         """What this run samples with unless told otherwise: a block-diffusion run decodes as it was
         trained, block-causally in its last block size, appending blocks, with the exact cache."""
         info = self.loaded.info
-        block = decoding_block_length(info.objective, info.total_steps, info.seq_len)
+        block = info.objective.decoding_block(info.total_steps, info.seq_len) if info.objective else None
         if self.kind != "diffusion" or block is None:
             return {}
         return {

@@ -6,11 +6,11 @@ torch: the CLI builds its commands from them, run.json's reader too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import UsageError, named
 from .options import check_options, only_with, option
-from .schedules import validate_block_sizes
+from .schedules import default_block_sizes, validate_block_sizes, wsd_block_size
 
 # The keys of the mask schedules (diffusion_pretraining.MASK_SCHEDULES) and of the noise
 # schedules (masking.NOISE_SCHEDULES), whose values are torch functions; a test keeps them in step.
@@ -21,6 +21,13 @@ BLOCK_FORMS = {
     "bdlm": "LLaDA 2.0 block diffusion: a t per block, [x_t ; x0] under the block attention rule",
     "masked_blocks": "Nano-LLaDA: whole blocks masked, round(blocks * t) of them, full attention",
 }
+SFT_FORMS = {
+    "full": "LLaDA: the answer masked with one t per row, full attention",
+    "block": "LLaDA 2.0 block diffusion: the answer in blocks, a t per block, [x_t ; x0], block rule",
+}
+# block SFT's block size for a base that does not decode in blocks: answers of the builtin world
+# run 5-15 tokens, so 8 keeps one or two blocks an answer and the exact cache something to keep
+DEFAULT_SFT_BLOCK = 8
 PAD_POLICIES = {
     "capped": "EOS padding is trained as response, weighing at most `pad_tokens` answer tokens a row",
     "eos": "EOS padding is trained as response, each EOS one answer token (LLaDA)",
@@ -37,6 +44,11 @@ class ObjectiveConfig:
         return False
 
     def check_row_length(self, seq_len: int) -> None:
+        return None
+
+    def decoding_block(self, total_steps: int | None, seq_len: int | None) -> int | None:
+        """The block size a run trained with these options decodes block-causally in (docs/
+        algorithms.md section 7); None for one trained bidirectionally."""
         return None
 
     def check_applies(self) -> None:
@@ -162,6 +174,28 @@ class DiffusionPretrainConfig(DocumentMasking):
         """Whether the model this run trains has the logit shift (a model property, in its config)."""
         return from_ar if self.logit_shift is None else self.logit_shift
 
+    def curriculum_block(self, step: int, total_steps: int, seq_len: int) -> int:
+        """The block size at 0-based `step` of `total_steps`; seq_len (one block) without the curriculum."""
+        if not self.use_block_curriculum:
+            return seq_len
+        up, down = default_block_sizes(seq_len)
+        return wsd_block_size(
+            step,
+            total_steps,
+            seq_len,
+            self.wsd_block_sizes_up or up,
+            self.wsd_block_sizes_down or down,
+            self.wsd_phase_ratios,
+        )
+
+    def decoding_block(self, total_steps: int | None, seq_len: int | None) -> int | None:
+        """The block size the curriculum ends on, in `bdlm` form (shorter than a row)."""
+        bdlm = self.use_block_curriculum and self.block_curriculum_form == "bdlm"
+        if not bdlm or not total_steps or not seq_len:
+            return None
+        last = self.curriculum_block(total_steps - 1, total_steps, seq_len)
+        return last if last < seq_len else None
+
     def check_row_length(self, seq_len: int) -> None:
         """Block sizes must divide the training rows."""
         if self.use_block_curriculum:
@@ -190,6 +224,23 @@ class DiffusionSFTConfig(ObjectiveConfig):
     )
     complementary_masking: bool = option(False, "Each row twice with complementary masks (LLaDA 2.0).")
     mask_ratio_band: tuple[float, float] | None = option(None, "Restrict t to [a,b], e.g. 0.2,0.8.")
+    sft_form: str | None = option(
+        None,
+        "full: the answer masked as one; block: block diffusion, so the chat model decodes "
+        "block-causally with an exact cache. Default: block for a base that decodes in blocks, else full.",
+        choices=SFT_FORMS,
+    )
+    block_size: int | None = option(
+        None,
+        f"block: the answer's block size (default: the base's decoding block, else {DEFAULT_SFT_BLOCK}).",
+        at_least=1,
+    )
+    cap_weight: float = option(
+        0.0,
+        "Weight of the CAP confidence loss: the entropy of the masked tokens the model already "
+        "predicts right, so threshold decoding commits more per step (0: off).",
+        at_least=0,
+    )
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -199,6 +250,23 @@ class DiffusionSFTConfig(ObjectiveConfig):
 
     def check_applies(self) -> None:
         only_with(self, ("pad_tokens",), self.pad_policy == "capped", f"{named('pad_policy')} capped")
+        only_with(self, ("block_size",), self.sft_form != "full", f"{named('sft_form')} block")
+
+    def decoding_block(self, total_steps: int | None, seq_len: int | None) -> int | None:
+        return self.block_size if self.sft_form == "block" else None
+
+    def with_form_of(self, base_block: int | None) -> DiffusionSFTConfig:
+        """The form and block size filled in from the base run's decoding block (None: it decodes
+        bidirectionally): block SFT for a block-diffusion base, unless told otherwise."""
+        form = self.sft_form or ("block" if base_block is not None else "full")
+        if form == "full" and self.block_size is not None:
+            raise UsageError(
+                f"{named('block_size')} applies only with {named('sft_form')} block (the base decodes "
+                "bidirectionally, so its SFT is full by default): add that, or drop it"
+            )
+        if form == "full":
+            return replace(self, sft_form="full")
+        return replace(self, sft_form="block", block_size=self.block_size or base_block or DEFAULT_SFT_BLOCK)
 
 
 # The options of each (kind, stage) (objectives/build.py: the objective each trains).

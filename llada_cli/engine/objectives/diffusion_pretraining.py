@@ -23,12 +23,7 @@ from torch import Tensor
 
 from ..model.transformer import Transformer
 from ..objective_configs import DiffusionPretrainConfig
-from ..schedules import (
-    default_block_sizes,
-    ramped_weight,
-    wsd_block_size,
-    wsd_mask_ratio,
-)
+from ..schedules import ramped_weight, wsd_mask_ratio
 from .losses import (
     LossOutput,
     PretrainBatch,
@@ -39,6 +34,7 @@ from .masking import (
     apply_mask,
     document_attention_mask,
     document_ids,
+    equal_blocks,
     noise_level,
     sample_mask,
     uniform,
@@ -51,32 +47,6 @@ MASK_SCHEDULES: dict[str, Callable[..., Tensor]] = {
         shape, config.mask_ratio(step), device=device
     ),
 }
-
-
-def curriculum_block_size(config: DiffusionPretrainConfig, step: int, total_steps: int, seq_len: int) -> int:
-    """The block size at 0-based `step` of `total_steps`; seq_len (one block) without the curriculum."""
-    if not config.use_block_curriculum:
-        return seq_len
-    up, down = default_block_sizes(seq_len)
-    return wsd_block_size(
-        step,
-        total_steps,
-        seq_len,
-        config.wsd_block_sizes_up or up,
-        config.wsd_block_sizes_down or down,
-        config.wsd_phase_ratios,
-    )
-
-
-def decoding_block_length(config: object, total_steps: int | None, seq_len: int | None) -> int | None:
-    """The block size a run's block diffusion training ended on, which its answers decode
-    block-causally in (docs/algorithms.md section 7); None for a run trained bidirectionally."""
-    if not isinstance(config, DiffusionPretrainConfig) or not total_steps or not seq_len:
-        return None
-    if not config.use_block_curriculum or config.block_curriculum_form != "bdlm":
-        return None
-    last = curriculum_block_size(config, total_steps - 1, total_steps, seq_len)
-    return last if last < seq_len else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +67,7 @@ class DiffusionPretrainObjective(DiffusionPretrainConfig):
 
     def block_size(self, step: int, seq_len: int) -> int:
         """The curriculum's block size at this step; seq_len (one block) without the curriculum."""
-        return curriculum_block_size(self, step, self.total_steps, seq_len)
+        return self.curriculum_block(step, self.total_steps, seq_len)
 
     def __call__(
         self, model: Transformer, batch: PretrainBatch, generator: torch.Generator | None, progress: float
@@ -126,7 +96,7 @@ class DiffusionPretrainObjective(DiffusionPretrainConfig):
             attn_mask = None if doc_ids is None else document_attention_mask(doc_ids, causal=False)
             logits = plain_logits(model, xt, masked, attn_mask)
         else:
-            logits = bdlm_logits(model, x0, xt, masked, block_size, doc_ids)
+            logits = bdlm_logits(model, x0, xt, masked, equal_blocks(length, block_size, x0.device), doc_ids)
         ce = F.cross_entropy(logits, x0[masked], reduction="none")
         weight = weight.expand_as(masked)[masked]
         total = (ce * weight).sum()

@@ -83,9 +83,10 @@ def plain_cross_entropy(
 
 
 def bdlm_logits(
-    model: Transformer, x0: Tensor, xt: Tensor, masked: Tensor, block_size: int, doc_ids: Tensor | None
+    model: Transformer, x0: Tensor, xt: Tensor, masked: Tensor, block: Tensor, doc_ids: Tensor | None
 ) -> Tensor:
-    """Logits at the masked positions of x_t, the model seeing [x_t ; x0] under the block rule (section 4).
+    """Logits at the masked positions of x_t, the model seeing [x_t ; x0] under the block rule
+    (section 4), each column in block `block` ((L,), or (B, L) per row).
 
     Both halves carry positions 0..L-1. With a document mask the block rule is ANDed with
     "same document", the document ids repeated on both halves. Same order as plain_logits.
@@ -94,19 +95,22 @@ def bdlm_logits(
     """
     length = x0.shape[1]
     positions = torch.arange(length, device=x0.device).repeat(2)
-    attn_mask = bdlm_attention_mask(length, block_size, device=x0.device)
+    attn_mask = bdlm_attention_mask(block)
     if doc_ids is not None:
         attn_mask = attn_mask & document_attention_mask(torch.cat((doc_ids, doc_ids), dim=1), causal=False)
     hidden, _ = model.hidden_states(torch.cat((xt, x0), dim=1), positions, attn_mask, past=None)
     if model.config.logit_shift:
-        hidden = hidden[:, bdlm_shift_sources(length, block_size, x0.device)]
+        sources = bdlm_shift_sources(block.expand_as(x0))
+        hidden = hidden.gather(1, sources[:, :, None].expand(-1, -1, hidden.shape[-1]))
     return model.lm_head(hidden[:, :length][masked]).float()
 
 
-def bdlm_shift_sources(length: int, block_size: int, device: torch.device) -> Tensor:
-    """(L,) the column of [x_t ; x0] whose state predicts each noisy column under the logit shift:
+def bdlm_shift_sources(block: Tensor) -> Tensor:
+    """(B, L) the column of [x_t ; x0] whose state predicts each noisy column under the logit shift:
     the noisy column before it in its block, the clean column before a block's first slot, and
     column 0 itself for column 0."""
-    column = torch.arange(length, device=device)
-    starts_block = (column % block_size == 0) & (column > 0)
+    length = block.shape[1]
+    column = torch.arange(length, device=block.device).expand_as(block)
+    starts_block = torch.zeros_like(block, dtype=torch.bool)
+    starts_block[:, 1:] = block[:, 1:] != block[:, :-1]
     return torch.where(starts_block, length + column - 1, (column - 1).clamp(min=0))

@@ -116,22 +116,29 @@ def document_attention_mask(doc_ids: Tensor, causal: bool) -> Tensor:
     return allowed[:, None]
 
 
-def bdlm_attention_mask(length: int, block_size: int, device: torch.device | str | None = None) -> Tensor:
-    """(2L, 2L) bool mask over the concatenation [x_t ; x0] of block diffusion (section 4).
+def bdlm_attention_mask(block: Tensor) -> Tensor:
+    """(2L, 2L), or (B, 1, 2L, 2L) for per-row blocks, bool mask over the concatenation [x_t ; x0]
+    of block diffusion (section 4), from each column's block index `block` ((L,) or (B, L)).
 
     Noisy block k attends to noisy block k and to clean blocks < k; clean tokens attend to clean
-    blocks <= their own; clean tokens never see noisy ones. A last block shorter than block_size
-    (a length that block_size does not divide) follows the same rules.
+    blocks <= their own; clean tokens never see noisy ones. Blocks need not be equal: SFT counts
+    them from each row's answer start (section 6), a short last block follows the same rules.
     """
-    index = torch.arange(2 * length, device=device)
-    clean = index >= length
-    block = (index % length) // block_size
+    length = block.shape[-1]
+    both = torch.cat((block, block), dim=-1)
+    clean = torch.arange(2 * length, device=block.device) >= length
     q_clean, k_clean = clean[:, None], clean[None, :]
-    q_block, k_block = block[:, None], block[None, :]
+    q_block, k_block = both[..., :, None], both[..., None, :]
     noisy_to_noisy = ~q_clean & ~k_clean & (q_block == k_block)
     noisy_to_clean = ~q_clean & k_clean & (k_block < q_block)
     clean_to_clean = q_clean & k_clean & (k_block <= q_block)
-    return noisy_to_noisy | noisy_to_clean | clean_to_clean
+    mask = noisy_to_noisy | noisy_to_clean | clean_to_clean
+    return mask if block.dim() == 1 else mask[:, None]
+
+
+def equal_blocks(length: int, block_size: int, device: torch.device | str | None = None) -> Tensor:
+    """(L,) the block index of each column, in blocks of block_size from column 0 (pretraining)."""
+    return torch.arange(length, device=device) // block_size
 
 
 def padding_attention_mask(pad: Tensor) -> Tensor:

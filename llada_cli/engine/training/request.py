@@ -150,15 +150,23 @@ def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
     """SFT trains the same kind as its base run; diffusion-only options on an AR base are refused."""
     if request.parent is None:
         raise UsageError(f"sft needs {named('base')} RUN (the pretrained run to fine-tune)")
+    base_block = None  # the block size the base decodes in: block SFT keeps it (section 6)
     if is_checkpoint_file(request.parent):
         kind = external_kind(Path(request.parent).expanduser())
     else:
-        kind = registry.resolve(request.parent)[0].kind
+        base = registry.resolve(request.parent)[0]
+        kind, info = base.kind, base.info()
+        if info.objective is not None:
+            base_block = info.objective.decoding_block(info.total_steps, info.seq_len)
     objective_given = request.given_of(DiffusionSFTConfig)
     if kind == "ar" and objective_given:
         wrong = ", ".join(named(n) for n in sorted(objective_given))
         raise UsageError(f"{wrong} applies to diffusion training; run '{request.parent}' is an AR run")
-    return replace(request, kind=kind, objective=None if kind == "ar" else request.objective)
+    if kind == "ar":
+        return replace(request, kind=kind, objective=None)
+    objective = request.objective or DiffusionSFTConfig()
+    assert isinstance(objective, DiffusionSFTConfig)  # request_from_options builds one for an SFT
+    return replace(request, kind=kind, objective=objective.with_form_of(base_block))
 
 
 def _stored(registry: Registry, request: StageRequest) -> StageRequest:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from llada_cli.engine.objectives import losses
 from llada_cli.engine.objectives.losses import bdlm_logits, plain_cross_entropy
-from llada_cli.engine.objectives.masking import apply_mask
+from llada_cli.engine.objectives.masking import apply_mask, equal_blocks
 from tests.engine.objectives.helpers import (
     EOS,
     MASK,
@@ -24,7 +24,9 @@ from tests.engine.objectives.helpers import (
 
 def bdlm_cross_entropy(model, x0, xt, masked, block_size, doc_ids):
     return F.cross_entropy(
-        bdlm_logits(model, x0, xt, masked, block_size, doc_ids), x0[masked], reduction="none"
+        bdlm_logits(model, x0, xt, masked, equal_blocks(x0.shape[1], block_size), doc_ids),
+        x0[masked],
+        reduction="none",
     )
 
 

@@ -10,6 +10,7 @@ from llada_cli.engine.objectives.masking import (
     bdlm_attention_mask,
     document_attention_mask,
     document_ids,
+    equal_blocks,
     loss_weight,
     mask_probability,
     padding_attention_mask,
@@ -194,17 +195,17 @@ def test_bdlm_mask_by_hand_length_4_block_2():
             "00001111",
         ]
     )
-    assert bdlm_attention_mask(4, 2).tolist() == expected.tolist()
+    assert bdlm_attention_mask(equal_blocks(4, 2)).tolist() == expected.tolist()
 
 
 def test_bdlm_mask_with_one_block_is_plain_bidirectional_per_half():
-    mask = bdlm_attention_mask(3, 3)
+    mask = bdlm_attention_mask(equal_blocks(3, 3))
     ones, zeros = torch.ones(3, 3, dtype=torch.bool), torch.zeros(3, 3, dtype=torch.bool)
     assert torch.equal(mask, torch.cat((torch.cat((ones, zeros), 1), torch.cat((zeros, ones), 1))))
 
 
 def test_bdlm_mask_with_block_1_is_autoregressive_on_the_clean_prefix():
-    mask = bdlm_attention_mask(3, 1)
+    mask = bdlm_attention_mask(equal_blocks(3, 1))
     noisy_to_clean = mask[:3, 3:]
     assert noisy_to_clean.tolist() == as_bool(["000", "100", "110"]).tolist()
     assert torch.equal(mask[:3, :3], torch.eye(3, dtype=torch.bool))
@@ -212,6 +213,6 @@ def test_bdlm_mask_with_block_1_is_autoregressive_on_the_clean_prefix():
 
 
 def test_bdlm_mask_handles_a_short_last_block():
-    mask = bdlm_attention_mask(5, 2)  # blocks {0,1}, {2,3}, {4}
+    mask = bdlm_attention_mask(equal_blocks(5, 2))  # blocks {0,1}, {2,3}, {4}
     assert mask[4].tolist() == as_bool(["0000111110"]).tolist()[0]
     assert mask.any(dim=1).all()

@@ -9,6 +9,7 @@ import torch
 from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.model.transformer import Transformer
 from llada_cli.engine.objectives.losses import bdlm_logits
+from llada_cli.engine.objectives.masking import equal_blocks
 from llada_cli.engine.sampling.cache import BlockForward, Rows
 from llada_cli.engine.sampling.common import left_pad
 from llada_cli.engine.sampling.diffusion import DiffusionSettings, generate_diffusion
@@ -44,7 +45,7 @@ def test_block_causal_logits_are_those_of_the_training_mask_for_the_same_noisy_b
     masked = torch.zeros_like(x0, dtype=torch.bool)
     masked[0, [8, 10, 11]] = True  # block 2 (columns 8-11) is being denoised
     xt[masked] = MASK
-    trained = bdlm_logits(model, x0, xt, masked, BLOCK, doc_ids=None)
+    trained = bdlm_logits(model, x0, xt, masked, equal_blocks(12, BLOCK), doc_ids=None)
 
     # decoding: the prompt is blocks 0-1, clean; the current block holds x_t's block 2
     rows, width = rows_of([x0[0, :8].tolist()], [xt[0, 8:].tolist()])
