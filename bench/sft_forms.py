@@ -1,0 +1,156 @@
+"""The SFT objectives side by side: full (LLaDA), block diffusion (LLaDA 2.0) and full with the CAP
+confidence term, from the same base at the same budget; accuracy, and decoding at batch 1.
+
+    python bench/sft_forms.py [--seeds 1] [--dtype auto] [--block-size 8] [--cap-weight 0.5]
+                              [--home DIR] [--fresh] [--json]
+
+Per seed: the quick start's base (examples/quickstart.toml: AR pretraining, diffusion from the AR
+weights), then three diffusion SFTs of it with the quick start's steps and learning rate:
+- full: the default objective (docs/algorithms.md section 6);
+- block: `--sft-form block --block-size B`; it decodes block-causally with the exact prefix cache;
+- cap: `--cap-weight λ` on the full form.
+Each chat model answers the builtin benchmark (`llada eval --no-likelihood`: exact match on seen,
+forward and reverse questions per language), then the seen and forward questions again one at a
+time (batch 1) with its own default sampler (threshold 0.9; 32 answer slots, as eval): tokens per
+forward pass and tokens per second. The block run is also decoded without its cache, and the bench
+counts the answers that differ (the cache is exact: 0). Accuracies are mean ± sample standard
+deviation over seeds, with the questions per set and language. `--json` prints {"rows": [{"arm",
+"seen", "forward", "reverse" (fractions), "std": {set: ...}, "tokens_per_forward",
+"tokens_per_second", "batch1_accuracy", "seeds", "questions"}], "cache_mismatches", "settings",
+"bench_seconds"}. Not part of the test suite: about 6 minutes per seed on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from ema import RECIPE
+from quality import SETS, Bench, log, mean_std, pm, scores
+
+from llada_cli import api
+from llada_cli.engine.data.builtin import answer_matches
+from llada_cli.engine.evaluation.sweep import builtin_questions
+
+ARMS = ("full", "block", "cap")
+GEN_LENGTH = 32  # eval's answer length
+
+
+def arm_flags(arm: str, args: argparse.Namespace) -> list[str]:
+    if arm == "block":
+        return ["--sft-form", "block", "--block-size", str(args.block_size)]
+    if arm == "cap":
+        return ["--cap-weight", str(args.cap_weight)]
+    return []
+
+
+def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, str]:
+    """The base of this seed and its three SFTs; the chat run of each arm."""
+    dtype = ["--dtype", args.dtype]
+    for name in ("ar-base", "dlm-base"):
+        words = [w if w not in RECIPE else f"{w}-s{seed}" for w in RECIPE[name]]
+        bench.train(f"{name}-s{seed}", seed, *words, "--batch-size", "16", *dtype)
+    chats = {}
+    sft = ["sft", "--base", f"dlm-base-s{seed}", "--learning-rate", "1e-3", "--max-steps", "600"]
+    for arm in ARMS:
+        chats[arm] = f"{arm}-chat-s{seed}"
+        bench.train(chats[arm], seed, *sft, "--batch-size", "16", *dtype, *arm_flags(arm, args))
+    return chats
+
+
+def decode_one_at_a_time(home: Path, run: str, **options: object) -> dict:
+    """Seen and forward questions one prompt at a time with the run's own sampler defaults."""
+    model = api.load(run, device="cpu", home=home)
+    questions = builtin_questions()
+    model.generate(questions[0].prompt, chat=True, gen_length=GEN_LENGTH, **options)  # warm up
+    tokens = forwards = right = 0
+    seconds = 0.0
+    answers = []
+    for question in questions:
+        result = model.generate(question.prompt, chat=True, gen_length=GEN_LENGTH, **options)[0]
+        tokens, forwards, seconds = (
+            tokens + result.new_tokens,
+            forwards + result.forward_passes,
+            seconds + result.seconds,
+        )
+        right += answer_matches(result.text, question.answer)
+        answers.append(result.token_ids)
+    return {
+        "tokens_per_forward": tokens / max(1, forwards),
+        "tokens_per_second": tokens / max(1e-9, seconds),
+        "batch1_accuracy": right / len(questions),
+        "answers": answers,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--home", type=Path, default=Path("bench-home/sft-forms"), help="registry of the runs"
+    )
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--block-size", type=int, default=8)
+    parser.add_argument("--cap-weight", type=float, default=0.5)
+    parser.add_argument("--fresh", action="store_true", help="retrain every run")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    bench = Bench(args)
+    per: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+    mismatches = 0
+    for seed in range(args.seeds):
+        chats = train_seed(bench, seed, args)
+        for arm, chat in chats.items():
+            log(f"{chat}: eval, then decoding at batch 1")
+            report = bench.llada("--seed", str(seed), "eval", chat, "--json", "--no-likelihood")
+            decoded = decode_one_at_a_time(bench.home, chat)
+            if arm == "block":
+                uncached = decode_one_at_a_time(bench.home, chat, cache="none")
+                mismatches += sum(
+                    a != b for a, b in zip(decoded["answers"], uncached["answers"], strict=True)
+                )
+            per[arm].append({**scores(json.loads(report)["accuracy"]), **decoded})
+    rows = []
+    for arm, results in per.items():
+        stats = {s: mean_std([r[s] for r in results]) for s in SETS}
+        rows.append(
+            {
+                "arm": arm,
+                **{s: stats[s][0] for s in SETS},
+                "std": {s: stats[s][1] for s in SETS},
+                **{
+                    key: statistics.fmean(r[key] for r in results)
+                    for key in ("tokens_per_forward", "tokens_per_second", "batch1_accuracy")
+                },
+                "seeds": len(results),
+                "questions": results[0]["questions"],
+            }
+        )
+    settings = {"dtype": args.dtype, "block_size": args.block_size, "cap_weight": args.cap_weight}
+    seconds = round(time.perf_counter() - started, 1)
+    if args.json:
+        print(
+            json.dumps(
+                {"rows": rows, "cache_mismatches": mismatches, "settings": settings, "bench_seconds": seconds}
+            )
+        )
+        return
+    print(
+        f"SFT forms from the quick start's base: {args.seeds} seed(s), dtype {args.dtype}, block size "
+        f"{args.block_size}, CAP weight {args.cap_weight}; questions per set and language: "
+        f"{rows[0]['questions']}; batch 1 over seen + forward, {GEN_LENGTH} slots, threshold 0.9"
+    )
+    print(f"{'arm':6} " + " ".join(f"{s:>13}" for s in SETS) + f" {'tok/forward':>12} {'tok/s b=1':>10}")
+    for row in rows:
+        cells = " ".join(f"{pm(row[s], row['std'][s]):>13}" for s in SETS)
+        print(f"{row['arm']:6} {cells} {row['tokens_per_forward']:>12.2f} {row['tokens_per_second']:>10.1f}")
+    print(f"block answers that differ without the cache: {mismatches}")
+    print(f"{seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
