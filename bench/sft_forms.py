@@ -1,14 +1,18 @@
-"""The SFT objectives side by side: full (LLaDA), block diffusion (LLaDA 2.0) and full with the CAP
-confidence term, from the same base at the same budget; accuracy, and decoding at batch 1.
+"""The SFT objectives side by side: full (LLaDA), block diffusion (LLaDA 2.0), and the CAP
+confidence term (LLaDA 2.0-CAP) against the same training without it; accuracy, and decoding at
+batch 1.
 
-    python bench/sft_forms.py [--seeds 1] [--dtype auto] [--block-size 8] [--cap-weight 0.5]
+    python bench/sft_forms.py [--seeds 1] [--dtype auto] [--block-size 8] [--cap-weight 1]
                               [--home DIR] [--fresh] [--json]
 
 Per seed: the quick start's base (examples/quickstart.toml: AR pretraining, diffusion from the AR
-weights), then three diffusion SFTs of it with the quick start's steps and learning rate:
-- full: the default objective (docs/algorithms.md section 6);
-- block: `--sft-form block --block-size B`; it decodes block-causally with the exact prefix cache;
-- cap: `--cap-weight λ` on the full form.
+weights), then four diffusion SFTs with the quick start's learning rate:
+- full: the default objective (docs/algorithms.md section 6), the quick start's 600 steps;
+- block: `--sft-form block --block-size B`, 600 steps; it decodes block-causally with the exact
+  prefix cache;
+- full+plain: `full` fine-tuned 300 steps more, as it was;
+- full+cap: `full` fine-tuned the same 300 steps with `--cap-weight λ` (a CAP stage after SFT, as
+  LLaDA 2.0-CAP is trained), so that it differs from full+plain by the CAP term alone.
 Each chat model answers the builtin benchmark (`llada eval --no-likelihood`: exact match on seen,
 forward and reverse questions per language), then the seen and forward questions again one at a
 time (batch 1) with its own default sampler (threshold 0.9; 32 answer slots, as eval): tokens per
@@ -17,7 +21,7 @@ counts the answers that differ (the cache is exact: 0). Accuracies are mean ± s
 deviation over seeds, with the questions per set and language. `--json` prints {"rows": [{"arm",
 "seen", "forward", "reverse" (fractions), "std": {set: ...}, "tokens_per_forward",
 "tokens_per_second", "batch1_accuracy", "seeds", "questions"}], "cache_mismatches", "settings",
-"bench_seconds"}. Not part of the test suite: about 6 minutes per seed on 2 cores.
+"bench_seconds"}. Not part of the test suite: about 10 minutes per seed on 2 cores.
 """
 
 from __future__ import annotations
@@ -35,29 +39,24 @@ from llada_cli import api
 from llada_cli.engine.data.builtin import answer_matches
 from llada_cli.engine.evaluation.sweep import builtin_questions
 
-ARMS = ("full", "block", "cap")
+ARMS = ("full", "block", "full+plain", "full+cap")
 GEN_LENGTH = 32  # eval's answer length
 
 
-def arm_flags(arm: str, args: argparse.Namespace) -> list[str]:
-    if arm == "block":
-        return ["--sft-form", "block", "--block-size", str(args.block_size)]
-    if arm == "cap":
-        return ["--cap-weight", str(args.cap_weight)]
-    return []
-
-
 def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, str]:
-    """The base of this seed and its three SFTs; the chat run of each arm."""
-    dtype = ["--dtype", args.dtype]
+    """The base of this seed and its SFTs; the chat run of each arm."""
+    common = ["--dtype", args.dtype, "--batch-size", "16"]
     for name in ("ar-base", "dlm-base"):
         words = [w if w not in RECIPE else f"{w}-s{seed}" for w in RECIPE[name]]
-        bench.train(f"{name}-s{seed}", seed, *words, "--batch-size", "16", *dtype)
-    chats = {}
-    sft = ["sft", "--base", f"dlm-base-s{seed}", "--learning-rate", "1e-3", "--max-steps", "600"]
-    for arm in ARMS:
-        chats[arm] = f"{arm}-chat-s{seed}"
-        bench.train(chats[arm], seed, *sft, "--batch-size", "16", *dtype, *arm_flags(arm, args))
+        bench.train(f"{name}-s{seed}", seed, *words, *common)
+    sft = [*common, "--learning-rate", "1e-3"]
+    chats = {arm: f"{arm.replace('+', '-')}-s{seed}" for arm in ARMS}
+    base = ["sft", "--base", f"dlm-base-s{seed}", "--max-steps", "600", *sft]
+    bench.train(chats["full"], seed, *base)
+    bench.train(chats["block"], seed, *base, "--sft-form", "block", "--block-size", str(args.block_size))
+    more = ["sft", "--base", chats["full"], "--max-steps", "300", *sft]
+    bench.train(chats["full+plain"], seed, *more)
+    bench.train(chats["full+cap"], seed, *more, "--cap-weight", str(args.cap_weight))
     return chats
 
 
@@ -94,7 +93,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--block-size", type=int, default=8)
-    parser.add_argument("--cap-weight", type=float, default=0.5)
+    parser.add_argument("--cap-weight", type=float, default=1.0)
     parser.add_argument("--fresh", action="store_true", help="retrain every run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -144,10 +143,10 @@ def main() -> None:
         f"{args.block_size}, CAP weight {args.cap_weight}; questions per set and language: "
         f"{rows[0]['questions']}; batch 1 over seen + forward, {GEN_LENGTH} slots, threshold 0.9"
     )
-    print(f"{'arm':6} " + " ".join(f"{s:>13}" for s in SETS) + f" {'tok/forward':>12} {'tok/s b=1':>10}")
+    print(f"{'arm':11} " + " ".join(f"{s:>13}" for s in SETS) + f" {'tok/forward':>12} {'tok/s b=1':>10}")
     for row in rows:
         cells = " ".join(f"{pm(row[s], row['std'][s]):>13}" for s in SETS)
-        print(f"{row['arm']:6} {cells} {row['tokens_per_forward']:>12.2f} {row['tokens_per_second']:>10.1f}")
+        print(f"{row['arm']:11} {cells} {row['tokens_per_forward']:>12.2f} {row['tokens_per_second']:>10.1f}")
     print(f"block answers that differ without the cache: {mismatches}")
     print(f"{seconds:.0f} s")
 
