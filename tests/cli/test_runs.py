@@ -89,7 +89,7 @@ def test_runs_list_and_show_read_well_at_80_columns(pipeline):
     assert len(re.split(r"\s{2,}", header.strip())) == 10  # every column fits these runs at 80
     rows = {line.split()[0]: line.split() for line in lines[:4]}
     assert rows["ar-base"][1:6] == ["ar", "pretrain", "completed", "6/6", "0.0003"]
-    assert rows["dlm-chat"][1:3] == ["dlm", "sft"] and rows["dlm-chat"][6:8] == ["4", "782"]
+    assert rows["dlm-chat"][1:3] == ["dlm", "sft"] and rows["dlm-chat"][6:8] == ["4", "780"]
     assert "cross entropy" in lines[-1] and "ELBO bound" in lines[-1]
     shown = " ".join(pipeline.ok("runs", "show", "dlm-base", columns=80).stdout.split())
     assert "nats/token (ELBO bound)" in shown and "learning_rate 0.0003" in shown

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from llada_cli.engine.data import builtin
+from llada_cli.engine.data import builtin_words, builtin_world
 from llada_cli.engine.data.builtin import DEFAULT_SHAPE, BuiltinCorpus, Splits, answer_matches, builtin_corpus
 
 
@@ -19,21 +19,21 @@ def corpus() -> BuiltinCorpus:
 def splits() -> Splits:
     """The same facts and splits builtin_corpus(0) uses (it draws them first, in this order)."""
     rng = random.Random(0)
-    facts = builtin.invent_facts(rng, DEFAULT_SHAPE)
-    return builtin.split_facts(facts, DEFAULT_SHAPE, rng)
+    facts = builtin_world.invent_facts(rng, DEFAULT_SHAPE)
+    return builtin_world.split_facts(facts, DEFAULT_SHAPE, rng)
 
 
 def sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.。?？!！])\s*", text) if s]
 
 
-def contains(text: str, name: builtin.Name) -> bool:
+def contains(text: str, name: builtin_words.Name) -> bool:
     """Whole-word, case-insensitive for English; substring for Chinese (names use reserved characters)."""
     en = re.escape(name.en.removeprefix("the "))
     return re.search(rf"\b{en}\b", text, re.IGNORECASE) is not None or name.zh in text
 
 
-def position(text: str, name: builtin.Name) -> int:
+def position(text: str, name: builtin_words.Name) -> int:
     match = re.search(rf"\b{re.escape(name.en.removeprefix('the '))}\b", text, re.IGNORECASE)
     return match.start() if match else text.find(name.zh)
 
@@ -106,7 +106,10 @@ def test_reverse_heldout_facts_are_taught_forwards_and_format_is_taught_on_other
     }
     for fact in heldout_rev:  # the forward question is in SFT
         assert any(contains(q, fact.subject) and contains(a, fact.obj) for q, a in assistant_after.items())
-    for fact in taught_rev:  # a reverse question is in SFT too
+    post_training = {p.chosen for p in corpus.pairs} | {q.answer + "." for q in corpus.rl_questions}
+    for fact in taught_rev:  # a reverse question is in SFT too, unless post-training took the fact out
+        if builtin_world.answer(fact, "en") in post_training:
+            continue
         assert any(contains(q, fact.obj) and contains(a, fact.subject) for q, a in assistant_after.items())
 
 
@@ -125,16 +128,17 @@ def test_heldout_questions_are_not_sft_prompts_and_seen_ones_are(corpus: Builtin
 
 
 def test_invented_name_characters_never_occur_in_ordinary_chinese_text() -> None:
-    syllables = {zh for _, zh in builtin.SYLLABLES}
+    syllables = {zh for _, zh in builtin_words.SYLLABLES}
     templates = [
         t
-        for relation in builtin.RELATIONS.values()
+        for relation in builtin_words.RELATIONS.values()
         for table in (relation.statements, relation.questions, relation.reverse)
         for t in table.get("zh", ())
     ]
-    ordinary = [*templates, *builtin.FILLER["zh"], *builtin.IDENTITY["zh"][0], builtin.IDENTITY["zh"][1]]
-    ordinary += [*builtin.GREETING["zh"], builtin.SYSTEM_PROMPT["zh"]]
-    ordinary += [n.zh for n in builtin.PROFESSIONS + builtin.COLOURS + builtin.FOODS]
+    words = builtin_words
+    ordinary = [*templates, *words.FILLER["zh"], *words.IDENTITY["zh"][0], words.IDENTITY["zh"][1]]
+    ordinary += [*builtin_words.GREETING["zh"], builtin_words.SYSTEM_PROMPT["zh"]]
+    ordinary += [n.zh for n in builtin_words.PROFESSIONS + builtin_words.COLOURS + builtin_words.FOODS]
     assert not syllables & set("".join(ordinary))
 
 
