@@ -301,6 +301,7 @@ TRAINING_COMMANDS: dict[str, tuple[Kind | None, Stage]] = {
     "pretrain ar": ("ar", "pretrain"),
     "pretrain diffusion": ("diffusion", "pretrain"),
     "sft": (None, "sft"),  # of the base run's kind
+    "dpo": (None, "dpo"),
 }
 
 
@@ -316,7 +317,7 @@ def train(
 ) -> Path:
     """Train a run as `llada pretrain ar|diffusion` and `llada sft` do, and return its folder.
 
-    `command` is "pretrain ar", "pretrain diffusion" or "sft"; every option of that command is a
+    `command` is "pretrain ar", "pretrain diffusion", "sft" or "dpo"; every option of that command is a
     keyword named as its flag with underscores (preset="tiny", max_steps=200, learning_rate=1e-3,
     resume=True, ...). `on_event` receives the trainer's events (start, log, eval, checkpoint, end).
     """
@@ -325,7 +326,7 @@ def train(
     kind, stage = TRAINING_COMMANDS[command]
     if init_from is not None and command != "pretrain diffusion":
         raise UsageError(f"{named('init_from')} is an option of pretrain diffusion, not of {command}")
-    if base is not None and stage != "sft":
+    if base is not None and stage == "pretrain":
         raise UsageError(f"{named('base')} is an option of sft, not of {command}")
     for name in ("tokenizer", "tokenizer_dir"):  # paths, as the command line parses them
         if options.get(name) is not None:

@@ -32,13 +32,16 @@ STEPS = (
     ("pretrain.diffusion", "pretrain", ("pretrain", "diffusion")),
     ("sft.ar", "sft", ("sft",)),
     ("sft.diffusion", "sft", ("sft",)),
+    ("dpo.ar", "dpo", ("dpo",)),
+    ("dpo.diffusion", "dpo", ("dpo",)),
     ("runs.merge", "merge", ("runs", "merge")),
     ("eval", "eval", ("eval",)),
     ("sample", "sample", ("sample",)),
     ("compare", "compare", ("compare",)),
     ("plot", "plot", ("plot",)),
 )
-GROUPS = {table.split(".")[0] for table, _, _ in STEPS if "." in table}  # [pretrain], [sft], [runs]
+GROUPS = {table.split(".")[0] for table, _, _ in STEPS if "." in table}  # [pretrain], [sft], [dpo], [runs]
+FINE_TUNING = ("sft", "dpo")  # the stages that train from a base run, of its kind
 STAGES = ("all", *dict.fromkeys(stage for _, stage, _ in STEPS))
 DECIDED_BY_PIPELINE = ("resume", "overwrite")  # the pipeline adds these from the run's state
 
@@ -174,7 +177,7 @@ def _steps_of(root: Any, table: StepTable) -> list[tuple[Step, dict[str, Any]]]:
 
 def _run_made(stage: str, params: dict[str, Any]) -> str | None:
     """The run a step makes: a training run's --run-name, a merge's --name; others make none."""
-    if stage in ("pretrain", "sft"):
+    if stage in ("pretrain", *FINE_TUNING):
         return params.get("run_name")
     return params.get("name") if stage == "merge" else None
 
@@ -219,11 +222,11 @@ def _check_meaning(root: Any, planned: list[tuple[StepTable, Step, dict[str, Any
             raise UsageError(
                 f'{table.where}: give runs, the runs to plot (e.g. runs = ["ar-base"]), or trace'
             )
-        parent_key = {"sft": "base", "pretrain": "init_from"}.get(table.stage)
+        parent_key = {"sft": "base", "dpo": "base", "pretrain": "init_from"}.get(table.stage)
         if parent_key is None:
             continue
         parent = params.get(parent_key)
-        if table.stage == "sft" and not parent:
+        if table.stage in FINE_TUNING and not parent:
             raise UsageError(f"{table.where}: give base, the run to fine-tune")
         made_by = made.get(str(parent).split("@")[0]) if parent else None
         command = subcommand(root, table.path)
@@ -234,13 +237,14 @@ def _check_meaning(root: Any, planned: list[tuple[StepTable, Step, dict[str, Any
                 "training steps; merge in one file and train from the merged run in another"
             )
         kind = made_by.partition(".")[2] if made_by else None
-        wanted = table.table.partition(".")[2] if table.stage == "sft" else "ar"
+        wanted = table.table.partition(".")[2] if table.stage in FINE_TUNING else "ar"
         if kind is None or kind == wanted:
             continue
         key = next(k for k in table.values if find_param(command, k, table.where).name == parent_key)
         why = (
-            f"an SFT run keeps its base's kind: fine-tune it under [sft.{kind}]"
-            if table.stage == "sft"
+            f"{'an' if table.stage == 'sft' else 'a'} {table.stage.upper()} run keeps its base's kind: "
+            f"fine-tune it under [{table.stage}.{kind}]"
+            if table.stage in FINE_TUNING
             else "a diffusion pretraining continues an AR run"
         )
         raise UsageError(f"{table.labels[key]}: '{parent}' is the {kind} run of [{made_by}]; {why}")
@@ -278,12 +282,12 @@ def _is_global(root: Any, key: str) -> bool:
 
 
 def _where_they_apply(shared: dict[str, Any], stage: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """The shared values a step uses: a run with a parent (SFT, init-from) takes its shape and
-    tokenizer from it, and SFT reads conversations, so those steps leave the fresh model's and the
+    """The shared values a step uses: a run with a parent (SFT, DPO, init-from) takes its shape and
+    tokenizer from it, and SFT and DPO read conversations, so those steps leave the fresh model's and the
     text's options to the others rather than refuse them when they start."""
-    with_parent = stage == "sft" or "init-from" in entry or "init_from" in entry
+    with_parent = stage in FINE_TUNING or "init-from" in entry or "init_from" in entry
     dropped = {*FRESH_START} if with_parent else set()
-    dropped |= {*TEXT_ONLY} if stage == "sft" else set()
+    dropped |= {*TEXT_ONLY} if stage in FINE_TUNING else set()
     return {key: value for key, value in shared.items() if key.replace("-", "_") not in dropped}
 
 

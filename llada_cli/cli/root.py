@@ -166,7 +166,7 @@ class HelpGroup(PlainHelp, TyperGroup):
 
 # The commands in the order of the work: get data, train, use, measure, manage.
 WORKFLOW = (
-    "data", "pretrain", "sft", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
+    "data", "pretrain", "sft", "dpo", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
     "pipeline",
 )  # fmt: skip
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from ..engine.objective_configs import DiffusionSFTConfig
-from .common import cli_errors, complete_run_name
+from .common import cli_errors
 from .options import Group, with_configs
-from .training import RUN, TrainingOptions, build_request, run_training, training_options
-
-Base = Annotated[
-    str | None,
-    typer.Option(
-        "--base",
-        "--load-from",
-        help="Run to fine-tune (AR or diffusion, name/name@step/path); with --resume, the run's own.",
-        rich_help_panel=RUN,
-        autocompletion=complete_run_name,
-    ),
-]
+from .training import Base, TrainingOptions, build_request, run_training, training_options
 
 
 @cli_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,7 +14,7 @@ from ..engine.errors import LladaError
 from ..engine.options import option_names
 from ..engine.run_options import RunOptions, StartOptions, TokenizerOptions
 from ..engine.runs.registry import Registry, default_home
-from .common import err, globals_of
+from .common import complete_run_name, err, globals_of
 from .options import Given, Group
 from .progress import TrainProgress
 
@@ -46,6 +46,18 @@ class TrainingOptions:
     tokenizer: Given[TokenizerOptions]
     data: Given[DataConfig]
     objective: Given
+
+
+Base = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        "--load-from",
+        help="Run to fine-tune (AR or diffusion, name/name@step/path); with --resume, the run's own.",
+        rich_help_panel=RUN,
+        autocompletion=complete_run_name,
+    ),
+]
 
 
 def training_options(data_help: str, objective: Group, fine_tuning: bool = False) -> dict[str, Any]:
@@ -116,7 +128,7 @@ def interrupted_message(registry: Registry, request: StageRequest) -> str:
     except LladaError:  # stopped before the run existed: nothing to resume
         return f"interrupted before run '{name}' started; nothing was saved"
     words = ["llada", *([] if registry.home == default_home() else ["--home", str(registry.home)])]
-    words += [*(["sft"] if request.stage == "sft" else ["pretrain", request.kind])]
+    words += ["pretrain", str(request.kind)] if request.stage == "pretrain" else [request.stage]
     words += ["--run-name", name, "--resume"]
     if request.run.devices > 1:
         words += ["--devices", str(request.run.devices)]

@@ -36,6 +36,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "llada sft --base ar-base --max-steps 300 --run-name ar-chat",
         "llada sft --base dlm-base --max-steps 600 --run-name dlm-chat",
     ),
+    "dpo": (
+        "llada dpo --base dlm-chat --max-steps 100 --run-name dlm-dpo",
+        "llada dpo --base ar-chat --data pairs.jsonl --beta 0.1 --run-name ar-dpo",
+    ),
     "sample": (
         "llada sample dlm-chat --chat --prompt " + NINARIA,
         "llada sample ar-chat --chat -p 'Who are you?' -p 'Hello' --max-new-tokens 32",

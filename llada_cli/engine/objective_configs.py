@@ -269,10 +269,37 @@ class DiffusionSFTConfig(ObjectiveConfig):
         return replace(self, sft_form="block", block_size=self.block_size or base_block or DEFAULT_SFT_BLOCK)
 
 
+@dataclass(frozen=True)
+class ARDPOConfig(ObjectiveConfig):
+    """The options of DPO (docs/algorithms.md section 14)."""
+
+    beta: float = option(
+        0.1, "DPO: the scale of the implicit reward, beta * log(policy / reference).", above=0, at_most=1e4
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass(frozen=True)
+class DiffusionDPOConfig(ARDPOConfig):
+    """DPO of a diffusion model on ELBO estimates, with LLaDA 1.5's variance reduction (VRPO)."""
+
+    mc_num: int = option(8, "Monte Carlo samples of each answer's ELBO.", at_least=1, at_most=1024)
+    vrpo: bool = option(
+        True,
+        "VRPO: mask counts spread over the samples, and the same masks for policy and reference "
+        "(--no-vrpo: independent draws for each, the naive estimator).",
+        negatable=True,
+    )
+
+
 # The options of each (kind, stage) (objectives/build.py: the objective each trains).
 OBJECTIVE_CONFIGS: dict[tuple[str, str], type[ObjectiveConfig]] = {
     ("ar", "pretrain"): ARPretrainConfig,
     ("diffusion", "pretrain"): DiffusionPretrainConfig,
     ("ar", "sft"): ARSFTConfig,
     ("diffusion", "sft"): DiffusionSFTConfig,
+    ("ar", "dpo"): ARDPOConfig,
+    ("diffusion", "dpo"): DiffusionDPOConfig,
 }

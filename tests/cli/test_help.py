@@ -185,8 +185,8 @@ def test_commands_are_listed_in_the_order_of_the_work(cli):
     start = lines.index("Commands:") + 1
     listed = [line.split()[0] for line in lines[start : lines.index("", start)]]
     assert listed == [
-        "data", "pretrain", "sft", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
-        "pipeline",
+        "data", "pretrain", "sft", "dpo", "sample", "chat", "compare", "eval", "sweep", "plot", "runs",
+        "export", "pipeline",
     ]  # fmt: skip
 
 

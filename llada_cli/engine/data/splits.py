@@ -1,4 +1,5 @@
-"""A stage's training and validation rows: packed text for pretraining, templated conversations for SFT.
+"""A stage's training and validation rows: packed text for pretraining, templated conversations for
+SFT, pairs of them for DPO.
 
 The tokenized corpus is cached on disk per (source, tokenizer); the split is a seeded
 permutation, so evaluation finds the same held-out rows later (data/packing.py split_rows).
@@ -20,10 +21,11 @@ import torch
 from ..atomic import write_text_atomic
 from ..config import DataConfig, Kind, Stage
 from ..model.tokenizer import Tokenizer
-from ..objectives.losses import PretrainBatch, SFTBatch, sft_batch
+from ..objectives.losses import PairBatch, PretrainBatch, SFTBatch, pair_batch, sft_batch
 from ..runs.registry import Registry
 from .formats import ConversationCounts
 from .packing import pack_rows, rows_at, split_indices
+from .pairs import pair_tables
 from .sft import SFTCounts, SFTRows, no_rows_error, sft_row_chunks
 from .sources import (
     iter_pretrain_texts,
@@ -147,11 +149,14 @@ def stage_data(
 ) -> StageData:
     """Train and validation rows of a stage, and how to batch them."""
     tables: tuple[np.ndarray, ...]
-    make: Callable[..., PretrainBatch | SFTBatch]
+    make: Callable[..., PretrainBatch | SFTBatch | PairBatch]
     summary: dict[str, int]
     if stage == "pretrain":
         rows = pretrain_rows(registry, data, tokenizer, tokenizer_file, seq_len, on_progress)
         tables, make, summary = (rows,), PretrainBatch, {}
+    elif stage == "dpo":
+        tables, skipped = pair_tables(data.data, tokenizer, seq_len)
+        make, summary = pair_batch, {"skipped": skipped}
     else:
         # Diffusion trains one assistant turn per row: later turns must not see an earlier answer masked.
         sft = sft_rows(

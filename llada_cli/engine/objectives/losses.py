@@ -34,6 +34,19 @@ class SFTBatch:
     pad_mask: Tensor  # (B, L) bool: the EOS padding after the conversation
 
 
+@dataclass
+class PairBatch:
+    """Preference pairs: the same prompts answered as preferred (chosen) and not (rejected)."""
+
+    chosen: SFTBatch
+    rejected: SFTBatch
+
+
+def pair_batch(*tables: Tensor) -> PairBatch:
+    """Chosen (ids, response, pad) then rejected; each side cut to its own longest row."""
+    return PairBatch(sft_batch(*tables[:3]), sft_batch(*tables[3:]))
+
+
 def sft_batch(input_ids: Tensor, response_mask: Tensor, pad_mask: Tensor) -> SFTBatch:
     """Rows cut to the longest conversation of the batch, so EOS padding only reaches that length.
 

@@ -55,8 +55,10 @@ class StageRequest:
         if self.train.ema_decay and self.train.fsdp and self.run.devices > 1:  # before any data work
             raise UsageError(EMA_WITH_FSDP)
         if "jsonl_field" in self.given:  # a field of pretraining text
-            if self.stage == "sft":  # conversations have their own fields (engine/data/formats.py)
-                raise UsageError(f"{named('jsonl_field')}: SFT reads conversations, not text: drop it")
+            if self.stage != "pretrain":  # conversations and pairs have their own fields
+                raise UsageError(
+                    f"{named('jsonl_field')}: {self.stage.upper()} reads conversations, not text: drop it"
+                )
             self.data.check_field_applies()
         fresh_only = sorted(self.given & set(FRESH_START))
         if self.parent is not None and fresh_only:
@@ -107,7 +109,8 @@ def request_from_options(
 ) -> StageRequest:
     """A request from option values by field name, as the training commands take them (the
     Python API's `train`); an unknown name is refused, with the closest option names."""
-    objective_class = DiffusionSFTConfig if kind is None else OBJECTIVE_CONFIGS[(kind, stage)]
+    # before the base is known, an SFT or DPO takes the options of either kind (the diffusion ones)
+    objective_class = OBJECTIVE_CONFIGS[(kind or "diffusion", stage)]
     names = {cls: option_names(cls) for cls in (*SETTINGS, objective_class)}
     known = set().union(*names.values())
     for name in sorted(set(options) - known):
@@ -141,15 +144,17 @@ def resolved(registry: Registry, request: StageRequest) -> StageRequest:
     """The request that trains: a resume takes the stored run's settings, an SFT its base's kind."""
     if request.run.resume:
         return _stored(registry, request)
-    if request.stage == "sft":
+    if request.stage != "pretrain":
         return _of_base_kind(registry, request)
     return request
 
 
 def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
-    """SFT trains the same kind as its base run; diffusion-only options on an AR base are refused."""
+    """SFT and DPO train the same kind as their base run; diffusion-only options on an AR base are
+    refused; block SFT follows a base that decodes in blocks (section 6)."""
+    command = request.stage
     if request.parent is None:
-        raise UsageError(f"sft needs {named('base')} RUN (the pretrained run to fine-tune)")
+        raise UsageError(f"{command} needs {named('base')} RUN (the run to fine-tune)")
     base_block = None  # the block size the base decodes in: block SFT keeps it (section 6)
     if is_checkpoint_file(request.parent):
         kind = external_kind(Path(request.parent).expanduser())
@@ -158,15 +163,18 @@ def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
         kind, info = base.kind, base.info()
         if info.objective is not None:
             base_block = info.objective.decoding_block(info.total_steps, info.seq_len)
-    objective_given = request.given_of(DiffusionSFTConfig)
-    if kind == "ar" and objective_given:
-        wrong = ", ".join(named(n) for n in sorted(objective_given))
-        raise UsageError(f"{wrong} applies to diffusion training; run '{request.parent}' is an AR run")
+    objective = request.objective or OBJECTIVE_CONFIGS[("diffusion", request.stage)]()
     if kind == "ar":
-        return replace(request, kind=kind, objective=None)
-    objective = request.objective or DiffusionSFTConfig()
-    assert isinstance(objective, DiffusionSFTConfig)  # request_from_options builds one for an SFT
-    return replace(request, kind=kind, objective=objective.with_form_of(base_block))
+        ar_options = option_names(OBJECTIVE_CONFIGS[("ar", request.stage)])
+        wrong = sorted(request.given_of(type(objective)) - ar_options)
+        if wrong:
+            names = ", ".join(named(n) for n in wrong)
+            raise UsageError(f"{names} applies to diffusion training; run '{request.parent}' is an AR run")
+        ar = OBJECTIVE_CONFIGS[("ar", request.stage)](**{n: getattr(objective, n) for n in ar_options})
+        return replace(request, kind=kind, objective=ar)
+    if isinstance(objective, DiffusionSFTConfig):
+        objective = objective.with_form_of(base_block)
+    return replace(request, kind=kind, objective=objective)
 
 
 def _stored(registry: Registry, request: StageRequest) -> StageRequest:
@@ -179,8 +187,8 @@ def _stored(registry: Registry, request: StageRequest) -> StageRequest:
         raise UsageError(f"run '{run.name}' was {info.origin}, not trained: there is nothing to resume")
     if info.data is None:  # every trained run records its data (stages._record)
         raise LladaError(f"{run.info_path} records no data settings: run '{run.name}' cannot be resumed")
-    command = "sft" if info.stage == "sft" else f"pretrain {info.kind}"
-    asked = "sft" if request.stage == "sft" else f"pretrain {request.kind}"
+    command = f"pretrain {info.kind}" if info.stage == "pretrain" else info.stage
+    asked = f"pretrain {request.kind}" if request.stage == "pretrain" else request.stage
     if asked != command:
         raise UsageError(
             f"run '{run.name}' is {a_kind(info.kind)} {info.stage} run: resume it with `llada {command}`"

@@ -18,6 +18,7 @@ import torch
 from ..config import TrainConfig
 from ..data.splits import StageData, stage_data
 from ..model.tokenizer import Tokenizer
+from ..model.transformer import Transformer
 from ..objectives.build import make_objective
 from ..options import option_values
 from ..runs import lifecycle
@@ -29,7 +30,7 @@ from ..runtime.distributed import World
 from .loggers import check_logger
 from .plan import StepPlan
 from .request import StageRequest, resolved
-from .starting_point import Start, reopened, starting_point
+from .starting_point import Start, load_parent, reopened, starting_point
 from .trainer import EventHandler, Trainer, TrainEvent
 
 
@@ -73,7 +74,10 @@ def run_stage(
             config = request.objective_config()
             config.check_row_length(seq_len)
             plan = StepPlan.of(request.train, data.train_rows, world.world_size)
-            objective = make_objective(config, start.tokenizer.mask_id, start.tokenizer.eos_id, plan.total)
+            reference = _reference(registry, request, device)
+            objective = make_objective(
+                config, start.tokenizer.mask_id, start.tokenizer.eos_id, plan.total, reference
+            )
             trainer = Trainer(
                 start.model,
                 objective,
@@ -127,6 +131,14 @@ def _start(registry: Registry, request: StageRequest, run: Run, world: World) ->
     start.tokenizer.save(run.tokenizer_path)
     world.barrier()
     return start
+
+
+def _reference(registry: Registry, request: StageRequest, device: torch.device) -> Transformer | None:
+    """DPO's frozen reference: the base run's weights (on resume too: run.json names the base)."""
+    if request.stage != "dpo" or request.parent is None:
+        return None
+    model = load_parent(registry, request.parent, request.tokenizer.path).model
+    return model.to(device).eval().requires_grad_(False)
 
 
 class _Started(TypedDict):
@@ -187,8 +199,8 @@ def _tokenizing_reporter(on_event: EventHandler | None, world: World) -> Callabl
 def _what(request: StageRequest) -> str:
     """'AR pretraining, preset small' or 'diffusion SFT of dlm-base': the run's first words."""
     kind = "AR" if request.kind == "ar" else "diffusion"
-    if request.stage == "sft":
-        return f"{kind} SFT of {request.parent}"
+    if request.stage != "pretrain":
+        return f"{kind} {request.stage.upper()} of {request.parent}"
     if request.parent:
         return f"{kind} pretraining from {request.parent}"
     return f"{kind} pretraining, preset {request.start.preset}"

@@ -48,7 +48,7 @@ from .metrics import LogWindow, append_metrics, truncate_metrics
 from .plan import StepPlan
 from .request import EMA_WITH_FSDP
 
-Batch = Any  # PretrainBatch or SFTBatch: a dataclass of tensors
+Batch = Any  # PretrainBatch, SFTBatch or PairBatch: a dataclass of tensors (or of such dataclasses)
 Objective = Callable[[Transformer, Batch, torch.Generator, float], LossOutput]
 
 
@@ -379,5 +379,7 @@ def _own(saved: Any, rank: int) -> Any:
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:
-    fields = {k: v.to(device, non_blocking=True) for k, v in vars(batch).items()}
-    return type(batch)(**fields)
+    """A batch's tensors on the device; a batch of batches (DPO's pairs), each of them."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    return type(batch)(**{k: _to_device(v, device) for k, v in vars(batch).items()})
