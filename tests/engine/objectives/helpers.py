@@ -16,7 +16,7 @@ VOCAB, MASK, EOS = 64, 63, 0
 EPS = 1e-3
 
 
-def tiny_model(causal: bool, seed: int = 0) -> Transformer:
+def tiny_model(causal: bool, seed: int = 0, logit_shift: bool = False) -> Transformer:
     torch.manual_seed(seed)
     config = ModelConfig(
         vocab_size=VOCAB,
@@ -25,6 +25,7 @@ def tiny_model(causal: bool, seed: int = 0) -> Transformer:
         num_attention_heads=4,
         seq_len=32,
         causal=causal,
+        logit_shift=logit_shift,
     )
     return Transformer(config)
 

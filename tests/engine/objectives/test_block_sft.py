@@ -8,29 +8,18 @@ import math
 import pytest
 import torch
 
-from llada_cli.engine.config import ModelConfig
 from llada_cli.engine.errors import UsageError
 from llada_cli.engine.model.transformer import Transformer
 from llada_cli.engine.objective_configs import DiffusionSFTConfig
 from llada_cli.engine.objectives.diffusion_sft import cap_entropy
 from llada_cli.engine.objectives.masking import apply_mask, sample_mask
 from llada_cli.engine.sampling.cache import BlockForward, Rows
-from tests.engine.objectives.helpers import EPS, MASK, VOCAB, sft, sft_batch, token_ce
+from tests.engine.objectives.helpers import EPS, MASK, ConstantModel, sft, sft_batch, tiny_model, token_ce
 
 
 @pytest.fixture(params=[False, True], ids=["unshifted", "logit-shift"])
 def model(request) -> Transformer:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        seq_len=32,
-        causal=False,
-        logit_shift=request.param,
-    )
-    return Transformer(config).eval()
+    return tiny_model(causal=False, logit_shift=request.param).eval()
 
 
 def test_blocks_are_counted_from_each_rows_answer_start():
@@ -106,9 +95,7 @@ def test_cap_weight_adds_its_term_to_the_same_draws_and_validation_leaves_it_out
 
 
 def test_cap_lowers_the_entropy_of_what_the_model_gets_right():
-    model = Transformer(
-        ModelConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, seq_len=32)
-    )
+    model = tiny_model(causal=False)
     logits = model.lm_head(torch.randn(6, 32)).detach().requires_grad_()
     targets = logits.argmax(dim=-1)
     cap_entropy(logits, targets, torch.ones(6)).backward()
@@ -139,3 +126,15 @@ def test_a_block_size_without_the_block_form_is_refused():
         DiffusionSFTConfig(block_size=4).with_form_of(None)
     with pytest.raises(UsageError, match="block_size` applies only with `sft_form` block"):
         DiffusionSFTConfig(sft_form="full", block_size=4).check_applies()
+
+
+def test_complementary_masking_in_block_form_twins_each_row_with_the_tokens_left_clean():
+    model = ConstantModel()
+    batch = sft_batch()
+    sft(sft_form="block", block_size=2, complementary_masking=True, pad_policy="eos")(
+        model, batch, torch.Generator().manual_seed(3), 0.0
+    )
+    seen = model.inputs[0][:, :10] == MASK  # the noisy half of [x_t ; x0]
+    first, twin = seen[:2], seen[2:]
+    answer = batch.response_mask | batch.pad_mask
+    assert not (first & twin).any() and ((first | twin) == answer).all()
