@@ -2,7 +2,7 @@
 forward set (facts never in SFT, never in a preference pair), against the model it starts from.
 
     python bench/post_training.py [--seeds 1] [--steps 100] [--beta 0.1] [--learning-rate 3e-4]
-                                  [--dtype auto] [--home DIR] [--fresh] [--json]
+                                  [--dpop-lambda 0] [--dtype auto] [--home DIR] [--fresh] [--json]
 
 Per seed: the quick start (examples/quickstart.toml: AR pretraining, diffusion from the AR
 weights, SFT of both), then `llada dpo` of each chat model on the builtin preference pairs with
@@ -38,6 +38,7 @@ def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, t
         name = f"{chat}-dpo-s{seed}"
         dpo = ["dpo", "--base", f"{chat}-s{seed}", "--max-steps", str(args.steps), *common]
         dpo += ["--beta", str(args.beta), "--learning-rate", str(args.learning_rate)]
+        dpo += ["--dpop-lambda", str(args.dpop_lambda)]
         runs[track] = (name, bench.train(name, seed, *dpo))
     return runs
 
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
+    parser.add_argument("--dpop-lambda", type=float, default=0.0, help="DPO-Positive's weight (0: plain DPO)")
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--fresh", action="store_true", help="retrain every run")
     parser.add_argument("--json", action="store_true")
@@ -90,7 +92,7 @@ def main() -> None:
                 "questions": results[0]["after"]["questions"],
             }
         )
-    settings = {k: getattr(args, k) for k in ("steps", "beta", "learning_rate", "dtype")}
+    settings = {k: getattr(args, k) for k in ("steps", "beta", "learning_rate", "dpop_lambda", "dtype")}
     seconds = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps({"rows": rows, "settings": settings, "bench_seconds": seconds}))

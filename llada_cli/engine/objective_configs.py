@@ -276,6 +276,13 @@ class ARDPOConfig(ObjectiveConfig):
     beta: float = option(
         0.1, "DPO: the scale of the implicit reward, beta * log(policy / reference).", above=0, at_most=1e4
     )
+    dpop_lambda: float = option(
+        0.0,
+        "DPO-Positive (Smaug): penalise a chosen answer falling below the reference's likelihood, "
+        "which plain DPO allows when the two answers differ in a few tokens (0: plain DPO).",
+        at_least=0,
+        at_most=1e6,
+    )
 
     def __post_init__(self) -> None:
         check_options(self)

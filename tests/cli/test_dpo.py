@@ -41,7 +41,7 @@ def weights(cli, run: str, step: int) -> dict:
 
 def test_dpo_trains_both_kinds_on_the_builtin_pairs_and_records_them(cli):
     chat_runs(cli)
-    cli.ok(*DPO, "--base", "ar-chat", "--run-name", "ar-dpo", "--beta", "0.2")
+    cli.ok(*DPO, "--base", "ar-chat", "--run-name", "ar-dpo", "--beta", "0.2", "--dpop-lambda", "5")
     cli.ok(*DPO, "--base", "dlm-chat", "--run-name", "dlm-dpo", "--mc-num", "2")
     for run, kind, base in (("ar-dpo", "ar", "ar-chat@2"), ("dlm-dpo", "diffusion", "dlm-chat@2")):
         info = RunInfo.load(cli.home / "runs" / run / "run.json")
@@ -49,7 +49,7 @@ def test_dpo_trains_both_kinds_on_the_builtin_pairs_and_records_them(cli):
         logged = [row for row in cli.metrics(run) if "loss" in row]
         assert logged and all("reward_accuracy" in row and "reward_chosen" in row for row in logged)
     ar = RunInfo.load(cli.home / "runs" / "ar-dpo" / "run.json")
-    assert ar.objective.beta == 0.2
+    assert (ar.objective.beta, ar.objective.dpop_lambda) == (0.2, 5.0)
     dlm = RunInfo.load(cli.home / "runs" / "dlm-dpo" / "run.json")
     assert (dlm.objective.mc_num, dlm.objective.vrpo) == (2, True)
     # the reference stays the base: a step moves the policy away from it

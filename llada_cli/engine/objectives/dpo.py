@@ -1,10 +1,12 @@
 """Direct preference optimisation for both kinds (docs/algorithms.md section 14).
 
 loss = -log sigmoid(beta * ((log pi(y_w|x) - log ref(y_w|x)) - (log pi(y_l|x) - log ref(y_l|x))))
-with the reference the frozen base run. AR: the exact log-likelihood of the answer. Diffusion: an
-ELBO estimate instead (LLaDA 1.5): each answer scored by `mc_num` masked samples, with VRPO's
-variance reduction: mask counts stratified over the samples, and policy and reference scored on
-the same masked inputs, so their difference has little of the masks' noise.
+with the reference the frozen base run; DPO-Positive (Pal et al., Smaug) also subtracts
+beta * lambda * max(0, log ref(y_w|x) - log pi(y_w|x)) inside the sigmoid. AR: the exact
+log-likelihood of the answer. Diffusion: an ELBO estimate instead (LLaDA 1.5): each answer scored
+by `mc_num` masked samples, with VRPO's variance reduction: mask counts stratified over the
+samples, and policy and reference scored on the same masked inputs, so their difference has little
+of the masks' noise.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from .losses import LossOutput, PairBatch, SFTBatch, selected_logits
 from .masking import apply_mask, padding_attention_mask, uniform
 
 
-def dpo_loss(policy: Tensor, reference: Tensor, beta: float) -> tuple[Tensor, dict[str, Tensor]]:
-    """`policy`, `reference`: (2, B) log-likelihoods of the chosen (row 0) and rejected answers."""
+def dpo_loss(
+    policy: Tensor, reference: Tensor, beta: float, dpop_lambda: float = 0.0
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """`policy`, `reference`: (2, B) log-likelihoods of the chosen (row 0) and rejected answers.
+    DPO-Positive takes beta * lambda * max(0, log ref(chosen) - log pi(chosen)) off the margin."""
     rewards = beta * (policy - reference)
-    margin = rewards[0] - rewards[1]
+    fallen = (reference[0] - policy[0]).clamp(min=0)
+    margin = rewards[0] - rewards[1] - beta * dpop_lambda * fallen
     metrics = {
         "reward_chosen": rewards[0].mean().detach(),
         "reward_rejected": rewards[1].mean().detach(),
@@ -62,7 +68,7 @@ class ARDPOObjective(ARDPOConfig):
         policy = torch.stack([answer_log_likelihood(model, side) for side in sides])
         with torch.no_grad():
             reference = torch.stack([answer_log_likelihood(self.reference, side) for side in sides])
-        loss, metrics = dpo_loss(policy, reference, self.beta)
+        loss, metrics = dpo_loss(policy, reference, self.beta, self.dpop_lambda)
         return LossOutput(loss, sum((~side.pad_mask).sum() for side in sides), dict(metrics))
 
 
@@ -116,6 +122,6 @@ class DiffusionDPOObjective(DiffusionDPOConfig):
                 masked = masked_answers(answers(side), counts, generator)
             with torch.no_grad():
                 reference.append(elbo(self.reference, side, masked, self.mc_num, self.mask_id))
-        loss, metrics = dpo_loss(torch.stack(policy), torch.stack(reference), self.beta)
+        loss, metrics = dpo_loss(torch.stack(policy), torch.stack(reference), self.beta, self.dpop_lambda)
         tokens = sum((~side.pad_mask).sum() for side in (batch.chosen, batch.rejected))
         return LossOutput(loss, tokens, dict(metrics))

@@ -30,6 +30,11 @@ def test_dpo_loss_by_hand():
     assert metrics["reward_chosen"].item() == pytest.approx(0.5)
     assert metrics["reward_rejected"].item() == pytest.approx(-0.25)
     assert metrics["reward_accuracy"].item() == 1.0
+    # DPO-Positive: the chosen answer fell 0.5 nats below the reference: the margin loses 0.5 * 2 * 0.5
+    fallen = torch.tensor([[-2.5], [-3.0]])
+    loss, _ = dpo_loss(fallen, reference, beta=0.5, dpop_lambda=2.0)
+    margin = 0.5 * ((-2.5 + 2.0) - (-3.0 + 2.5)) - 0.5 * 2.0 * 0.5  # 0 - 0.5
+    assert loss.item() == pytest.approx(-math.log(1 / (1 + math.exp(-margin))))
 
 
 def two_token_answers() -> SFTBatch:
