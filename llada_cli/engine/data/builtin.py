@@ -32,6 +32,7 @@ from .builtin_world import (
     ask,
     by_subject,
     documents,
+    expected,
     invent_facts,
     question_templates,
     split_facts,
@@ -112,7 +113,7 @@ def seen_questions(
         pool = [conv for conv_lang, conv in taught if conv_lang == lang]
         for conv in rng.sample(pool, min(per_lang, len(pool))):
             user, reply = question_and_answer(conv)
-            questions.append(BenchmarkQuestion(user, reply.rstrip(".。"), "seen", lang))
+            questions.append(BenchmarkQuestion(user, expected(reply), "seen", lang))
     return questions
 
 
@@ -129,7 +130,7 @@ def heldout_questions(splits: Splits, rng: random.Random) -> list[BenchmarkQuest
     questions = []
     for (fact, direction), lang in ((pair, lang) for pair in asked for lang in LANGS):
         question = ask(fact, lang, rng.choice(question_templates(fact, lang, direction)))
-        questions.append(BenchmarkQuestion(question, answer(fact, lang).rstrip(".。"), direction, lang))
+        questions.append(BenchmarkQuestion(question, expected(answer(fact, lang)), direction, lang))
     return questions
 
 
@@ -151,7 +152,7 @@ def builtin_corpus(seed: int = 0, shape: CorpusShape = DEFAULT_SHAPE) -> Builtin
     post = random.Random(f"post-training {seed}")
     preference, rl = post_training_facts(facts, splits, {q.answer for q in seen}, shape, post)
     rl_questions = [
-        BenchmarkQuestion(ask(f, lang, template), answer(f, lang).rstrip(".。"), "forward", lang)
+        BenchmarkQuestion(ask(f, lang, template), expected(answer(f, lang)), "forward", lang)
         for f in rl
         for lang in LANGS
         for template in question_templates(f, lang, "forward")

@@ -4,8 +4,18 @@ the benchmark never asks, for preference pairs (DPO) and for RL questions (GRPO)
 import random
 from dataclasses import dataclass
 
-from .builtin_words import RELATIONS, Lang, Name
-from .builtin_world import LANGS, CorpusShape, Fact, Splits, answer, ask, by_subject, question_templates
+from .builtin_words import RELATIONS, Lang
+from .builtin_world import (
+    LANGS,
+    CorpusShape,
+    Fact,
+    Splits,
+    answer,
+    ask,
+    by_subject,
+    expected,
+    question_templates,
+)
 
 Conversation = list[dict[str, str]]
 
@@ -23,15 +33,13 @@ def post_training_facts(
 ) -> tuple[list[Fact], list[Fact]]:
     """(preference, RL) facts per relation, from the taught facts whose answer (`asked`, without its
     full stop) the benchmark never expects."""
+    taught = splits.taught(facts)
     free = [
         f
-        for f in splits.taught(facts)
-        if f not in splits.heldout_reverse and not {answer(f, lang).rstrip(".。") for lang in LANGS} & asked
+        for f in taught
+        if f not in splits.heldout_reverse and not {expected(answer(f, lang)) for lang in LANGS} & asked
     ]
-    left = {
-        subject: len(group)
-        for subject, group in ((g[0].subject, g) for g in by_subject(splits.taught(facts)))
-    }
+    left = {group[0].subject: len(group) for group in by_subject(taught)}  # taught facts per subject
     chosen: tuple[list[Fact], list[Fact]] = ([], [])
     for relation in RELATIONS:
         group = [f for f in free if f.relation == relation]
@@ -51,16 +59,12 @@ def preference_pairs(
     states it, each rejected one states another object of the same relation."""
     pairs = []
     for fact, lang in ((f, lang) for f in preference for lang in LANGS):
-        others = sorted({f.obj for f in facts if f.relation == fact.relation} - {fact.obj}, key=name_order)
+        others = sorted({f.obj for f in facts if f.relation == fact.relation} - {fact.obj})
         for template in question_templates(fact, lang, "forward"):
             for wrong in rng.sample(others, min(per_question, len(others))):
                 rejected = answer(Fact(fact.relation, fact.subject, wrong), lang)
                 pairs.append(PreferencePair(ask(fact, lang, template), answer(fact, lang), rejected, lang))
     return pairs
-
-
-def name_order(name: Name) -> tuple[str, str]:
-    return name.en, name.zh
 
 
 def without_facts(convs: list[Conversation], facts: list[Fact]) -> list[Conversation]:

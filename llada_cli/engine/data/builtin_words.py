@@ -7,7 +7,7 @@ from typing import Literal
 Lang = Literal["en", "zh"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)  # ordered by (en, zh): a set of names sorts the same every run
 class Name:
     en: str
     zh: str

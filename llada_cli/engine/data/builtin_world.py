@@ -108,6 +108,11 @@ def answer(fact: Fact, lang: Lang) -> str:
     return sentence(lang, fill(RELATIONS[fact.relation].statements[lang][0], fact, lang))
 
 
+def expected(reply: str) -> str:
+    """What the benchmark matches a generated answer against: the reply without its full stop."""
+    return reply.rstrip(".。")
+
+
 def document(facts: list[Fact], lang: Lang, rng: random.Random) -> str:
     """One paragraph: the facts of one entity in random order and phrasing, plus some filler."""
     sentences = [

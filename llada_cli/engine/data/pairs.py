@@ -14,8 +14,8 @@ from ..errors import UsageError
 from ..model.tokenizer import Tokenizer
 from .builtin import builtin_corpus
 from .lines import json_objects
-from .sft import ConversationEncoder, cut_to, one_turn_rows, to_rows
-from .tokens import stream_dtype
+from .sft import ENCODE_CHUNK, ConversationEncoder, cut_to, one_turn_rows, to_rows
+from .tokens import ENCODE_CHUNK_CHARS, chunked, stream_dtype
 
 Messages = list[dict[str, str]]
 PAIR_FORMAT = '{"prompt" or "messages", "chosen", "rejected"}'
@@ -61,16 +61,20 @@ def pair_tables(source: str, tokenizer: Tokenizer, max_len: int) -> tuple[tuple[
     how many pairs were skipped (an answer with no token left within max_len)."""
     encoder = ConversationEncoder(tokenizer)
     chosen, rejected, skipped = [], [], 0
-    for messages, good, bad in iter_pairs(source):
-        sides = encoder.encode_batch(
-            [[*messages, {"role": "assistant", "content": answer}] for answer in (good, bad)]
-        )
-        rows = [cut_to(one_turn_rows(side)[-1], max_len) for side in sides]
-        if not all(row.ids for row in rows):  # cut_to keeps a row only up to its last answer token
-            skipped += 1
-            continue
-        chosen.append(rows[0])
-        rejected.append(rows[1])
+    for chunk in chunked(iter_pairs(source), _characters, ENCODE_CHUNK, ENCODE_CHUNK_CHARS):
+        conversations = [
+            [*messages, {"role": "assistant", "content": answer}]
+            for messages, good, bad in chunk
+            for answer in (good, bad)
+        ]
+        encoded = encoder.encode_batch(conversations)
+        for good, bad in zip(encoded[::2], encoded[1::2], strict=True):
+            rows = [cut_to(one_turn_rows(side)[-1], max_len) for side in (good, bad)]
+            if not all(row.ids for row in rows):  # cut_to keeps a row only up to its last answer token
+                skipped += 1
+                continue
+            chosen.append(rows[0])
+            rejected.append(rows[1])
     if not chosen:
         raise UsageError(f"no preference pair of {source} has both answers within {max_len} tokens")
     dtype = stream_dtype(tokenizer.vocab_size)
@@ -78,3 +82,8 @@ def pair_tables(source: str, tokenizer: Tokenizer, max_len: int) -> tuple[tuple[
         *to_rows(chosen, tokenizer.eos_id, max_len, dtype),
         *to_rows(rejected, tokenizer.eos_id, max_len, dtype),
     ), skipped
+
+
+def _characters(pair: tuple[Messages, str, str]) -> int:
+    messages, good, bad = pair
+    return sum(len(m["content"]) for m in messages) + len(good) + len(bad)

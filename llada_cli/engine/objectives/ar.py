@@ -45,6 +45,5 @@ class ARSFTObjective(ARSFTConfig):
     def __call__(
         self, model: Transformer, batch: SFTBatch, generator: torch.Generator | None, progress: float
     ) -> LossOutput:
-        is_target = batch.response_mask & ~batch.pad_mask
-        loss = next_token_loss(model, batch.input_ids, is_target, attn_mask=None)
-        return LossOutput(loss, (~batch.pad_mask).sum(), {})
+        loss = next_token_loss(model, batch.input_ids, batch.answer, attn_mask=None)
+        return LossOutput(loss, batch.tokens, {})

@@ -67,7 +67,7 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
             confidence = cap_entropy(logits, x0[masked], weight[masked])
             loss = loss + self.cap_weight * confidence
             metrics["cap_entropy"] = confidence.detach()
-        return LossOutput(loss, (~batch.pad_mask).sum(), metrics)
+        return LossOutput(loss, batch.tokens, metrics)
 
     def for_validation(self) -> DiffusionSFTObjective:
         """The SFT loss alone: the CAP term is a training aid, not part of the bound."""
@@ -76,7 +76,7 @@ class DiffusionSFTObjective(DiffusionSFTConfig):
     def answer(self, batch: SFTBatch) -> Tensor:
         """(B, L) bool: the positions trained as answer: the response, and the padding unless ignored."""
         if self.pad_policy == "ignore":
-            return batch.response_mask & ~batch.pad_mask
+            return batch.answer
         return batch.response_mask | batch.pad_mask
 
     def answer_blocks(self, response: Tensor) -> tuple[Tensor | None, int]:

@@ -39,10 +39,6 @@ def dpo_loss(
     return -F.logsigmoid(margin).mean(), metrics
 
 
-def answers(batch: SFTBatch) -> Tensor:
-    return batch.response_mask & ~batch.pad_mask
-
-
 def row_sums(values: Tensor, select: Tensor) -> Tensor:
     """(B,) the sum over each row of `values`, given row-major at the positions `select` holds."""
     rows = select.nonzero()[:, 0]
@@ -51,7 +47,7 @@ def row_sums(values: Tensor, select: Tensor) -> Tensor:
 
 def answer_log_likelihood(model: Transformer, batch: SFTBatch) -> Tensor:
     """(B,) exact log p(answer | prompt) of a causal model: the answer's tokens from those before."""
-    ids, target = batch.input_ids, answers(batch)[:, 1:]
+    ids, target = batch.input_ids, batch.answer[:, 1:]
     logits = selected_logits(model, ids[:, :-1], target)
     logp = -F.cross_entropy(logits, ids[:, 1:][target], reduction="none")
     return row_sums(logp, target)
@@ -69,7 +65,7 @@ class ARDPOObjective(ARDPOConfig):
         with torch.no_grad():
             reference = torch.stack([answer_log_likelihood(self.reference, side) for side in sides])
         loss, metrics = dpo_loss(policy, reference, self.beta, self.dpop_lambda)
-        return LossOutput(loss, sum((~side.pad_mask).sum() for side in sides), dict(metrics))
+        return LossOutput(loss, batch.chosen.tokens + batch.rejected.tokens, dict(metrics))
 
 
 def mask_counts(lengths: Tensor, samples: int, stratified: bool, generator: torch.Generator | None) -> Tensor:
@@ -93,7 +89,7 @@ def masked_answers(answer: Tensor, counts: Tensor, generator: torch.Generator | 
 def elbo(model: Transformer, batch: SFTBatch, masked: Tensor, samples: int, mask_id: int) -> Tensor:
     """(B,) the mean over samples of sum(log p at the masked answer tokens) * L / k: LLaDA's
     Monte Carlo lower bound on log p(answer | prompt) (section 10), for the masks given."""
-    answer = answers(batch)
+    answer = batch.answer
     ids, pad = batch.input_ids.repeat(samples, 1), batch.pad_mask.repeat(samples, 1)
     logits = selected_logits(
         model, apply_mask(ids, masked, mask_id), masked, attn_mask=padding_attention_mask(pad)
@@ -113,15 +109,14 @@ class DiffusionDPOObjective(DiffusionDPOConfig):
     ) -> LossOutput:
         policy, reference = [], []
         for side in (batch.chosen, batch.rejected):
-            lengths = answers(side).sum(dim=1)
+            lengths = side.answer.sum(dim=1)
             counts = mask_counts(lengths, self.mc_num, self.vrpo, generator)
-            masked = masked_answers(answers(side), counts, generator)
+            masked = masked_answers(side.answer, counts, generator)
             policy.append(elbo(model, side, masked, self.mc_num, self.mask_id))
             if not self.vrpo:  # the naive estimator: the reference draws its own noise
                 counts = mask_counts(lengths, self.mc_num, False, generator)
-                masked = masked_answers(answers(side), counts, generator)
+                masked = masked_answers(side.answer, counts, generator)
             with torch.no_grad():
                 reference.append(elbo(self.reference, side, masked, self.mc_num, self.mask_id))
         loss, metrics = dpo_loss(torch.stack(policy), torch.stack(reference), self.beta, self.dpop_lambda)
-        tokens = sum((~side.pad_mask).sum() for side in (batch.chosen, batch.rejected))
-        return LossOutput(loss, tokens, dict(metrics))
+        return LossOutput(loss, batch.chosen.tokens + batch.rejected.tokens, dict(metrics))

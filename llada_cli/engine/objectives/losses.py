@@ -33,6 +33,16 @@ class SFTBatch:
     response_mask: Tensor  # (B, L) bool: assistant content including its <|im_end|>
     pad_mask: Tensor  # (B, L) bool: the EOS padding after the conversation
 
+    @property
+    def answer(self) -> Tensor:
+        """(B, L) bool: the response tokens themselves, the padding left out."""
+        return self.response_mask & ~self.pad_mask
+
+    @property
+    def tokens(self) -> Tensor:
+        """The real (non-pad) tokens of the batch."""
+        return (~self.pad_mask).sum()
+
 
 @dataclass
 class PairBatch:
