@@ -18,7 +18,7 @@ from ..engine.sampling.settings import ARSettings, DiffusionSettings, resolved
 from .common import cli_errors, complete_run_of, counted, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .prompts import gather_prompts
-from .sample import WEIGHTS_GROUP
+from .sample import WEIGHTS_GROUP, load_given
 
 if TYPE_CHECKING:
     from .. import api
@@ -99,24 +99,13 @@ def compare(
     """Both answers per prompt with wall time, new tokens/s and forward passes, and a summary row.
 
     With only --ar or only --diffusion, that side alone."""
-    # loads torch: here, not at the top, so that --help and shell completion stay quick
-    from .. import api
-
     g = globals_of(ctx)
     if ar is None and diffusion is None:
         raise UsageError("give --ar RUN, --diffusion RUN or both")
     prompts = gather_prompts(prompt, prompts_file)
-    tokenizer_path = tokenizer.build().path
     specs = {"ar": ar, "diffusion": diffusion}
     sides = {
-        side: api.load(
-            spec,
-            device=g.device,
-            home=g.home,
-            tokenizer=tokenizer_path,
-            seq_len=file.build().seq_len,
-            ema=weights.build().ema,
-        )
+        side: load_given(g, spec, tokenizer, file, weights)
         for side, spec in specs.items()
         if spec is not None
     }

@@ -13,7 +13,7 @@ from ..engine.run_options import CheckpointFileOptions, TokenizerOptions, Weight
 from .common import cli_errors, complete_run_name, counted, flag, globals_of, out, print_json
 from .options import Given, Group, with_configs
 from .progress import counting
-from .sample import WEIGHTS_GROUP
+from .sample import WEIGHTS_GROUP, load_given
 
 if TYPE_CHECKING:
     from .. import api
@@ -64,7 +64,6 @@ def evaluate(
 ) -> None:
     """Score a run: likelihood on held-out text, and accuracy on the builtin benchmark's question sets."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
-    from .. import api
     from ..engine.evaluation.evaluate import heldout_likelihood
 
     if not (questions or with_likelihood):
@@ -76,14 +75,7 @@ def evaluate(
     source = data.build()
     if "jsonl_field" in data.names:
         source.check_field_applies()
-    model = api.load(
-        run,
-        device=g.device,
-        home=g.home,
-        tokenizer=tokenizer.build().path,
-        seq_len=file.build().seq_len,
-        ema=weights.build().ema,
-    )
+    model = load_given(g, run, tokenizer, file, weights)
     report: dict[str, Any] = {"run": model.name, "kind": model.kind, "data": source.data}
     if with_likelihood:
         with counting("scoring held-out rows", g.verbosity) as on_progress:

@@ -15,6 +15,7 @@ from ..engine.options import option_names
 from ..engine.run_options import CheckpointFileOptions, TokenizerOptions, WeightsOptions
 from ..engine.sampling.settings import ARSettings, DiffusionSettings, SamplingSettings
 from .common import (
+    Globals,
     cli_errors,
     complete_run_name,
     counted,
@@ -46,6 +47,28 @@ class SamplerGroups(TypedDict):
 
 # which of a run's weights: sample, chat, compare, eval, sweep and export take it
 WEIGHTS_GROUP = Group(WeightsOptions, "Checkpoint files")
+
+
+def load_given(
+    g: Globals,
+    spec: str,
+    tokenizer: Given[TokenizerOptions],
+    file: Given[CheckpointFileOptions],
+    weights: Given[WeightsOptions],
+) -> api.Model:
+    """A run or checkpoint file, loaded as the checkpoint-file and weights options say (sample,
+    compare, eval)."""
+    from .. import api  # loads torch: here, not at the top, so --help stays quick
+
+    return api.load(
+        spec,
+        device=g.device,
+        home=g.home,
+        tokenizer=tokenizer.build().path,
+        seq_len=file.build().seq_len,
+        ema=weights.build().ema,
+    )
+
 
 SAMPLER_GROUPS: SamplerGroups = {
     "shared": Group(SamplingSettings, "Sampling"),
@@ -119,7 +142,6 @@ def sample(
 ) -> None:
     """Generate answers; diffusion runs denoise, AR runs decode left to right."""
     # loads torch: here, not at the top, so that --help and shell completion stay quick
-    from .. import api
 
     g = globals_of(ctx)
     source = run if checkpoint is None else checkpoint
@@ -134,14 +156,7 @@ def sample(
         raise UsageError("--live-fps applies only with --live: add that, or drop it")
     options = sampler_options(shared, ar, diffusion)
     prompts = gather_prompts(prompt, prompts_file)
-    model = api.load(
-        source,
-        device=g.device,
-        home=g.home,
-        tokenizer=tokenizer.build().path,
-        seq_len=file.build().seq_len,
-        ema=weights.build().ema,
-    )
+    model = load_given(g, source, tokenizer, file, weights)
     if model.kind == "ar" and trace is not None:
         raise UsageError("--trace shows diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None
