@@ -15,57 +15,21 @@ questions per set and language. `--json` prints {"rows": [{"kind", "weights": "e
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
-from quality import SETS, Bench, log, mean_std, pm, scores
-
-RECIPE = {  # examples/quickstart.toml, one seed
-    "ar-base": [
-        "pretrain",
-        "ar",
-        "--preset",
-        "tiny",
-        "--vocab-size",
-        "2048",
-        "--learning-rate",
-        "3e-3",
-        "--max-steps",
-        "600",
-    ],
-    "dlm-base": [
-        "pretrain",
-        "diffusion",
-        "--init-from",
-        "ar-base",
-        "--learning-rate",
-        "1e-3",
-        "--max-steps",
-        "300",
-    ],
-    "ar-chat": ["sft", "--base", "ar-base", "--learning-rate", "1e-3", "--max-steps", "300"],
-    "dlm-chat": ["sft", "--base", "dlm-base", "--learning-rate", "1e-3", "--max-steps", "600"],
-}
-CHATS = {"ar": "ar-chat", "diffusion": "dlm-chat"}
+from quality import SETS, Bench, log, pm
+from recipe import CHATS, bench_parser, benchmark, set_stats, train_quick_start
 
 
 def train_seed(bench: Bench, seed: int, decay: float) -> None:
-    for name, command in RECIPE.items():
-        words = [w if w not in RECIPE else f"{w}-s{seed}" for w in command] + ["--batch-size", "16"]
-        if name in CHATS.values():
-            words += ["--ema-decay", str(decay)]
-        bench.train(f"{name}-s{seed}", seed, *words)
+    train_quick_start(bench, seed, ("ar-base", "dlm-base"), "--batch-size", "16")
+    train_quick_start(bench, seed, CHATS.values(), "--batch-size", "16", "--ema-decay", str(decay))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--home", type=Path, default=Path("bench-home/ema"), help="registry of the runs")
+    parser = bench_parser(__doc__, "ema")
     parser.add_argument("--decay", type=float, default=0.99)
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--fresh", action="store_true", help="retrain every run")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
     bench = Bench(args)
@@ -75,25 +39,15 @@ def main() -> None:
         for kind, chat in CHATS.items():
             for weights in ("ema", "raw"):
                 log(f"{chat}-s{seed}: eval, {weights} weights")
-                report = bench.llada(
-                    "--seed",
-                    str(seed),
-                    "eval",
-                    f"{chat}-s{seed}",
-                    "--json",
-                    "--no-likelihood",
-                    "--ema" if weights == "ema" else "--no-ema",
-                )
-                per.setdefault((kind, weights), []).append(scores(json.loads(report)["accuracy"]))
+                which = "--ema" if weights == "ema" else "--no-ema"
+                per.setdefault((kind, weights), []).append(benchmark(bench, f"{chat}-s{seed}", seed, which))
     rows = []
     for (kind, weights), results in per.items():
-        stats = {s: mean_std([r[s] for r in results]) for s in SETS}
         rows.append(
             {
                 "kind": kind,
                 "weights": weights,
-                **{s: stats[s][0] for s in SETS},
-                "std": {s: stats[s][1] for s in SETS},
+                **set_stats(results),
                 "seeds": len(results),
                 "questions": results[0]["questions"],
             }

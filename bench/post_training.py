@@ -21,18 +21,15 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
-from ema import CHATS, RECIPE
-from quality import SETS, Bench, log, mean_std, pm, scores
+from quality import SETS, Bench, log, mean_std, pm
+from recipe import CHATS, RECIPE, bench_parser, benchmark, train_quick_start
 
 
 def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, tuple[str, float]]:
     """The quick start of this seed, then DPO of each chat model: {track: (DPO run, its seconds)}."""
     common = ["--dtype", args.dtype, "--batch-size", "16"]
-    for name, command in RECIPE.items():
-        words = [w if w not in RECIPE else f"{w}-s{seed}" for w in command]
-        bench.train(f"{name}-s{seed}", seed, *words, *common)
+    train_quick_start(bench, seed, RECIPE, *common)
     runs = {}
     for track, chat in CHATS.items():
         name = f"{chat}-dpo-s{seed}"
@@ -43,24 +40,13 @@ def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, t
     return runs
 
 
-def accuracy(bench: Bench, run: str, seed: int) -> dict:
-    report = bench.llada("--seed", str(seed), "eval", run, "--json", "--no-likelihood")
-    return scores(json.loads(report)["accuracy"])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--home", type=Path, default=Path("bench-home/post-training"), help="registry of runs"
-    )
-    parser.add_argument("--seeds", type=int, default=1)
+    parser = bench_parser(__doc__, "post-training")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--dpop-lambda", type=float, default=0.0, help="DPO-Positive's weight (0: plain DPO)")
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"))
-    parser.add_argument("--fresh", action="store_true", help="retrain every run")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
     bench = Bench(args)
@@ -68,7 +54,7 @@ def main() -> None:
     for seed in range(args.seeds):
         for track, (run, seconds) in train_seed(bench, seed, args).items():
             log(f"{run}: eval, and its base's")
-            before, after = accuracy(bench, f"{CHATS[track]}-s{seed}", seed), accuracy(bench, run, seed)
+            before, after = benchmark(bench, f"{CHATS[track]}-s{seed}", seed), benchmark(bench, run, seed)
             rewards = [row["reward_accuracy"] for row in bench.metrics(run) if "reward_accuracy" in row]
             per[track].append(
                 {"before": before, "after": after, "reward_accuracy": rewards[-1], "seconds": seconds}

@@ -32,8 +32,8 @@ import statistics
 import time
 from pathlib import Path
 
-from ema import RECIPE
-from quality import SETS, Bench, log, mean_std, pm, scores
+from quality import SETS, Bench, log, pm
+from recipe import bench_parser, benchmark, set_stats, train_quick_start
 
 from llada_cli import api
 from llada_cli.engine.data.builtin import answer_matches
@@ -46,9 +46,7 @@ GEN_LENGTH = 32  # eval's answer length
 def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, str]:
     """The base of this seed and its SFTs; the chat run of each arm."""
     common = ["--dtype", args.dtype, "--batch-size", "16"]
-    for name in ("ar-base", "dlm-base"):
-        words = [w if w not in RECIPE else f"{w}-s{seed}" for w in RECIPE[name]]
-        bench.train(f"{name}-s{seed}", seed, *words, *common)
+    train_quick_start(bench, seed, ("ar-base", "dlm-base"), *common)
     sft = [*common, "--learning-rate", "1e-3"]
     chats = {arm: f"{arm.replace('+', '-')}-s{seed}" for arm in ARMS}
     base = ["sft", "--base", f"dlm-base-s{seed}", "--max-steps", "600", *sft]
@@ -86,16 +84,10 @@ def decode_one_at_a_time(home: Path, run: str, **options: object) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--home", type=Path, default=Path("bench-home/sft-forms"), help="registry of the runs"
-    )
-    parser.add_argument("--seeds", type=int, default=1)
+    parser = bench_parser(__doc__, "sft-forms")
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--block-size", type=int, default=8)
     parser.add_argument("--cap-weight", type=float, default=1.0)
-    parser.add_argument("--fresh", action="store_true", help="retrain every run")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
     bench = Bench(args)
@@ -105,22 +97,20 @@ def main() -> None:
         chats = train_seed(bench, seed, args)
         for arm, chat in chats.items():
             log(f"{chat}: eval, then decoding at batch 1")
-            report = bench.llada("--seed", str(seed), "eval", chat, "--json", "--no-likelihood")
+            accuracy = benchmark(bench, chat, seed)
             decoded = decode_one_at_a_time(bench.home, chat)
             if arm == "block":
                 uncached = decode_one_at_a_time(bench.home, chat, cache="none")
                 mismatches += sum(
                     a != b for a, b in zip(decoded["answers"], uncached["answers"], strict=True)
                 )
-            per[arm].append({**scores(json.loads(report)["accuracy"]), **decoded})
+            per[arm].append({**accuracy, **decoded})
     rows = []
     for arm, results in per.items():
-        stats = {s: mean_std([r[s] for r in results]) for s in SETS}
         rows.append(
             {
                 "arm": arm,
-                **{s: stats[s][0] for s in SETS},
-                "std": {s: stats[s][1] for s in SETS},
+                **set_stats(results),
                 **{
                     key: statistics.fmean(r[key] for r in results)
                     for key in ("tokens_per_forward", "tokens_per_second", "batch1_accuracy")
