@@ -152,9 +152,8 @@ def resolved(registry: Registry, request: StageRequest) -> StageRequest:
 def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
     """SFT and DPO train the same kind as their base run; diffusion-only options on an AR base are
     refused; block SFT follows a base that decodes in blocks (section 6)."""
-    command = request.stage
     if request.parent is None:
-        raise UsageError(f"{command} needs {named('base')} RUN (the run to fine-tune)")
+        raise UsageError(f"{request.stage} needs {named('base')} RUN (the run to fine-tune)")
     base_block = None  # the block size the base decodes in: block SFT keeps it (section 6)
     if is_checkpoint_file(request.parent):
         kind = external_kind(Path(request.parent).expanduser())
@@ -165,13 +164,14 @@ def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
             base_block = info.objective.decoding_block(info.total_steps, info.seq_len)
     objective = request.objective or OBJECTIVE_CONFIGS[("diffusion", request.stage)]()
     if kind == "ar":
-        ar_options = option_names(OBJECTIVE_CONFIGS[("ar", request.stage)])
+        ar_config = OBJECTIVE_CONFIGS[("ar", request.stage)]
+        ar_options = option_names(ar_config)
         wrong = sorted(request.given_of(type(objective)) - ar_options)
         if wrong:
             names = ", ".join(named(n) for n in wrong)
             raise UsageError(f"{names} applies to diffusion training; run '{request.parent}' is an AR run")
-        ar = OBJECTIVE_CONFIGS[("ar", request.stage)](**{n: getattr(objective, n) for n in ar_options})
-        return replace(request, kind=kind, objective=ar)
+        shared = ar_config(**{n: getattr(objective, n) for n in ar_options})  # beta, for DPO
+        return replace(request, kind=kind, objective=shared)
     if isinstance(objective, DiffusionSFTConfig):
         objective = objective.with_form_of(base_block)
     return replace(request, kind=kind, objective=objective)
