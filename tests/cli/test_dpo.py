@@ -66,7 +66,14 @@ def test_diffusion_options_on_an_ar_base_and_bad_values_are_refused(cli):
     for flags in (["--mc-num", "4"], ["--no-vrpo"]):
         result = cli(*DPO, "--base", "ar", "--run-name", "x", *flags)
         assert result.exit_code == 2 and "applies to diffusion training" in result.output
-    for flags in (["--beta", "0"], ["--beta", "nan"], ["--mc-num", "0"], ["--data", "pairs.txt"]):
+    bad = (
+        ["--beta", "0"],
+        ["--beta", "nan"],
+        ["--mc-num", "0"],
+        ["--dpop-lambda", "-1"],
+        ["--data", "pairs.txt"],
+    )
+    for flags in bad:
         result = cli(*DPO, "--base", "ar", "--run-name", "x", *flags)
         assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
     assert cli(*DPO, "--run-name", "x").exit_code == 2  # no base
