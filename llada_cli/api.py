@@ -302,6 +302,7 @@ TRAINING_COMMANDS: dict[str, tuple[Kind | None, Stage]] = {
     "pretrain diffusion": ("diffusion", "pretrain"),
     "sft": (None, "sft"),  # of the base run's kind
     "dpo": (None, "dpo"),
+    "grpo": (None, "grpo"),
 }
 
 
@@ -315,10 +316,10 @@ def train(
     on_event: Callable[[TrainEvent], None] | None = None,
     **options: Any,
 ) -> Path:
-    """Train a run as `llada pretrain ar|diffusion` and `llada sft` do, and return its folder.
+    """Train a run as `llada pretrain ar|diffusion`, `sft`, `dpo` and `grpo` do; return its folder.
 
-    `command` is "pretrain ar", "pretrain diffusion", "sft" or "dpo"; every option of that command is a
-    keyword named as its flag with underscores (preset="tiny", max_steps=200, learning_rate=1e-3,
+    `command` is "pretrain ar", "pretrain diffusion", "sft", "dpo" or "grpo"; every option of that
+    command is a keyword named as its flag with underscores (preset="tiny", max_steps=200, learning_rate=1e-3,
     resume=True, ...). `on_event` receives the trainer's events (start, log, eval, checkpoint, end).
     """
     if command not in TRAINING_COMMANDS:
@@ -327,7 +328,7 @@ def train(
     if init_from is not None and command != "pretrain diffusion":
         raise UsageError(f"{named('init_from')} is an option of pretrain diffusion, not of {command}")
     if base is not None and stage == "pretrain":
-        raise UsageError(f"{named('base')} is an option of sft, not of {command}")
+        raise UsageError(f"{named('base')} is an option of sft, dpo and grpo, not of {command}")
     for name in ("tokenizer", "tokenizer_dir"):  # paths, as the command line parses them
         if options.get(name) is not None:
             options[name] = Path(options[name]).expanduser()

@@ -13,7 +13,22 @@ import typer
 from ..engine.errors import UsageError
 from ..engine.runs.registry import default_home
 from ..engine.runtime import DEVICE_NAMES, check_device_name
-from . import chat, compare, data, dpo, evaluate, export, pipeline, plot, pretrain, runs, sample, sft, sweep
+from . import (
+    chat,
+    compare,
+    data,
+    dpo,
+    evaluate,
+    export,
+    grpo,
+    pipeline,
+    plot,
+    pretrain,
+    runs,
+    sample,
+    sft,
+    sweep,
+)
 from .commandline import default_map, load_tables
 from .common import Globals, check_home, err, flag
 from .root import BEFORE_COMMAND, HelpCommand, LaterSetupCommand, RootGroup
@@ -33,6 +48,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(pretrain.app, name="pretrain")
 app.command("sft", cls=HelpCommand)(sft.sft)
 app.command("dpo", cls=HelpCommand)(dpo.dpo)
+app.command("grpo", cls=HelpCommand)(grpo.grpo)
 app.command("sample", cls=HelpCommand)(sample.sample)
 app.command("chat", cls=HelpCommand)(chat.chat)
 app.command("compare", cls=HelpCommand)(compare.compare)

@@ -34,14 +34,17 @@ STEPS = (
     ("sft.diffusion", "sft", ("sft",)),
     ("dpo.ar", "dpo", ("dpo",)),
     ("dpo.diffusion", "dpo", ("dpo",)),
+    ("grpo.ar", "grpo", ("grpo",)),
+    ("grpo.diffusion", "grpo", ("grpo",)),
     ("runs.merge", "merge", ("runs", "merge")),
     ("eval", "eval", ("eval",)),
     ("sample", "sample", ("sample",)),
     ("compare", "compare", ("compare",)),
     ("plot", "plot", ("plot",)),
 )
-GROUPS = {table.split(".")[0] for table, _, _ in STEPS if "." in table}  # [pretrain], [sft], [dpo], [runs]
-FINE_TUNING = ("sft", "dpo")  # the stages that train from a base run, of its kind
+# [pretrain], [sft], [dpo], [grpo], [runs]
+GROUPS = {table.split(".")[0] for table, _, _ in STEPS if "." in table}
+FINE_TUNING = ("sft", "dpo", "grpo")  # the stages that train from a base run, of its kind
 STAGES = ("all", *dict.fromkeys(stage for _, stage, _ in STEPS))
 DECIDED_BY_PIPELINE = ("resume", "overwrite")  # the pipeline adds these from the run's state
 
@@ -222,7 +225,9 @@ def _check_meaning(root: Any, planned: list[tuple[StepTable, Step, dict[str, Any
             raise UsageError(
                 f'{table.where}: give runs, the runs to plot (e.g. runs = ["ar-base"]), or trace'
             )
-        parent_key = {"sft": "base", "dpo": "base", "pretrain": "init_from"}.get(table.stage)
+        parent_key = (
+            "init_from" if table.stage == "pretrain" else "base" if table.stage in FINE_TUNING else None
+        )
         if parent_key is None:
             continue
         parent = params.get(parent_key)

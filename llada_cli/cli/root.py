@@ -166,8 +166,8 @@ class HelpGroup(PlainHelp, TyperGroup):
 
 # The commands in the order of the work: get data, train, use, measure, manage.
 WORKFLOW = (
-    "data", "pretrain", "sft", "dpo", "sample", "chat", "compare", "eval", "sweep", "plot", "runs", "export",
-    "pipeline",
+    "data", "pretrain", "sft", "dpo", "grpo", "sample", "chat", "compare", "eval", "sweep", "plot", "runs",
+    "export", "pipeline",
 )  # fmt: skip
 
 

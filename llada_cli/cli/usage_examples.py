@@ -40,6 +40,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "llada dpo --base dlm-chat --max-steps 100 --run-name dlm-dpo",
         "llada dpo --base ar-chat --data pairs.jsonl --beta 0.1 --run-name ar-dpo",
     ),
+    "grpo": (
+        "llada grpo --base dlm-chat --max-steps 40 --run-name dlm-grpo",
+        "llada grpo --base ar-chat --data prompts.jsonl --group-size 8 --kl-beta 0.04 --run-name ar-grpo",
+    ),
     "sample": (
         "llada sample dlm-chat --chat --prompt " + NINARIA,
         "llada sample ar-chat --chat -p 'Who are you?' -p 'Hello' --max-new-tokens 32",

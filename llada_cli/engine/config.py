@@ -14,7 +14,7 @@ from .schedules import LR_SCHEDULES
 
 # The two kinds of model a run trains, and the stages of the work (runs/record.py adds "imported").
 Kind = Literal["ar", "diffusion"]
-Stage = Literal["pretrain", "sft", "dpo"]
+Stage = Literal["pretrain", "sft", "dpo", "grpo"]
 
 # where metrics go besides metrics.jsonl (training/loggers.py opens them)
 LOGGERS = ("jsonl", "tensorboard", "wandb")

@@ -301,6 +301,58 @@ class DiffusionDPOConfig(ARDPOConfig):
     )
 
 
+@dataclass(frozen=True)
+class ARGRPOConfig(ObjectiveConfig):
+    """The options of GRPO with a verifiable reward (docs/algorithms.md section 15)."""
+
+    group_size: int = option(8, "GRPO: answers sampled per prompt (the group).", at_least=2, at_most=1024)
+    temperature: float = option(
+        1.0,
+        "GRPO: the sampling temperature of the answers (above 0: a group must differ).",
+        above=0,
+        at_most=10,
+    )
+    gen_length: int = option(
+        32, "GRPO: the answers' length in tokens (AR: at most; diffusion: the slots).", at_least=1
+    )
+    kl_beta: float = option(
+        0.04, "GRPO: weight of the KL penalty to the frozen base (0: none).", at_least=0, at_most=1e4
+    )
+    clip_eps: float = option(
+        0.2, "GRPO: the probability ratio is clipped to [1 - eps, 1 + eps].", above=0, below=1
+    )
+    inner_steps: int = option(
+        1,
+        "GRPO: optimizer steps on each batch of sampled answers (d1's mu; above 1 the ratio to the "
+        "sampling policy, and its clipping, come into play).",
+        at_least=1,
+        at_most=64,
+    )
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def check_row_length(self, seq_len: int) -> None:
+        if self.gen_length >= seq_len:
+            raise UsageError(
+                f"{named('gen_length')} {self.gen_length} leaves no room for a prompt in rows of "
+                f"{seq_len} tokens: give less than {seq_len}"
+            )
+
+
+@dataclass(frozen=True)
+class DiffusionGRPOConfig(ARGRPOConfig):
+    """GRPO of a diffusion model with d1's per-token estimator (diffu-GRPO)."""
+
+    prompt_mask_prob: float = option(
+        0.15,
+        "diffu-GRPO: each prompt token is masked with this probability when the answer's log-likelihood "
+        "is estimated, a fresh draw per inner step (d1's regulariser).",
+        at_least=0,
+        below=1,
+    )
+
+
 # The options of each (kind, stage) (objectives/build.py: the objective each trains).
 OBJECTIVE_CONFIGS: dict[tuple[str, str], type[ObjectiveConfig]] = {
     ("ar", "pretrain"): ARPretrainConfig,
@@ -309,4 +361,6 @@ OBJECTIVE_CONFIGS: dict[tuple[str, str], type[ObjectiveConfig]] = {
     ("diffusion", "sft"): DiffusionSFTConfig,
     ("ar", "dpo"): ARDPOConfig,
     ("diffusion", "dpo"): DiffusionDPOConfig,
+    ("ar", "grpo"): ARGRPOConfig,
+    ("diffusion", "grpo"): DiffusionGRPOConfig,
 }

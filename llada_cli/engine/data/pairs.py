@@ -14,12 +14,11 @@ from ..errors import UsageError
 from ..model.tokenizer import Tokenizer
 from .builtin import builtin_corpus
 from .lines import json_objects
+from .prompts import Messages, prompt_messages
 from .sft import ENCODE_CHUNK, ConversationEncoder, cut_to, one_turn_rows, to_rows
 from .tokens import ENCODE_CHUNK_CHARS, chunked, stream_dtype
 
-Messages = list[dict[str, str]]
 PAIR_FORMAT = '{"prompt" or "messages", "chosen", "rejected"}'
-ROLES = ("system", "user", "assistant")
 
 
 def iter_pairs(source: str) -> Iterator[tuple[Messages, str, str]]:
@@ -40,20 +39,7 @@ def pair_of(row: dict, where: str) -> tuple[Messages, str, str]:
     chosen, rejected = row.get("chosen"), row.get("rejected")
     if not (isinstance(chosen, str) and chosen and isinstance(rejected, str) and rejected):
         raise UsageError(f"{where}: expected non-empty strings under chosen and rejected ({PAIR_FORMAT})")
-    if isinstance(row.get("prompt"), str) == ("messages" in row):
-        raise UsageError(f"{where}: give the prompt as either prompt (a string) or messages (a list)")
-    if "prompt" in row:
-        return [{"role": "user", "content": row["prompt"]}], chosen, rejected
-    messages = row["messages"]
-    well_formed = isinstance(messages, list) and all(
-        isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in messages
-    )
-    if not well_formed or not messages or messages[-1]["role"] != "user":
-        raise UsageError(
-            f"{where}: messages must be a list of {{role, content}} turns (system, user, assistant) "
-            "ending with the user's"
-        )
-    return [{"role": m["role"], "content": m["content"]} for m in messages], chosen, rejected
+    return prompt_messages(row, where, PAIR_FORMAT), chosen, rejected
 
 
 def pair_tables(source: str, tokenizer: Tokenizer, max_len: int) -> tuple[tuple[np.ndarray, ...], int]:

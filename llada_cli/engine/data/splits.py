@@ -1,5 +1,5 @@
 """A stage's training and validation rows: packed text for pretraining, templated conversations for
-SFT, pairs of them for DPO.
+SFT, pairs of them for DPO, prompts with their answers for GRPO.
 
 The tokenized corpus is cached on disk per (source, tokenizer); the split is a seeded
 permutation, so evaluation finds the same held-out rows later (data/packing.py split_rows).
@@ -21,11 +21,12 @@ import torch
 from ..atomic import write_text_atomic
 from ..config import DataConfig, Kind, Stage
 from ..model.tokenizer import Tokenizer
-from ..objectives.losses import PairBatch, PretrainBatch, SFTBatch, pair_batch, sft_batch
+from ..objectives.losses import PairBatch, PretrainBatch, PromptBatch, SFTBatch, pair_batch, sft_batch
 from ..runs.registry import Registry
 from .formats import ConversationCounts
 from .packing import pack_rows, rows_at, split_indices
 from .pairs import pair_tables
+from .prompts import prompt_set
 from .sft import SFTCounts, SFTRows, no_rows_error, sft_row_chunks
 from .sources import (
     iter_pretrain_texts,
@@ -132,6 +133,7 @@ class StageData:
     train_rows: int
     val_batches: list[Any]
     summary: dict[str, int]  # shown to the user and kept in run.json
+    answers: list[str] | None = None  # GRPO: each prompt's expected answer, by PromptBatch.index
 
 
 def stage_data(
@@ -147,7 +149,18 @@ def stage_data(
     seed: int,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> StageData:
-    """Train and validation rows of a stage, and how to batch them."""
+    """Train and validation rows of a stage, and how to batch them. GRPO's rows are prompts of at
+    most `seq_len` tokens, and it has no validation rows (its answers are sampled, not given)."""
+    if stage == "grpo":
+        prompts = prompt_set(data.data, tokenizer, seq_len)
+        columns = (prompts.ids, prompts.lengths, np.arange(len(prompts.answers)))
+        return StageData(
+            lambda idx: PromptBatch(*(rows_at(t, idx) for t in columns)),
+            len(prompts.answers),
+            [],
+            {"rows": len(prompts.answers), "val_rows": 0, "seq_len": seq_len, "skipped": prompts.skipped},
+            prompts.answers,
+        )
     tables: tuple[np.ndarray, ...]
     make: Callable[..., PretrainBatch | SFTBatch | PairBatch]
     summary: dict[str, int]

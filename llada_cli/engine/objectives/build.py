@@ -1,9 +1,9 @@
-"""The training objectives: AR and diffusion, for pretraining and SFT (docs/algorithms.md sections 2-6).
+"""The training objectives: AR and diffusion, for pretraining, SFT, DPO and GRPO (docs/algorithms.md).
 
 Each objective is a small dataclass called as `objective(model, batch, generator, progress)`;
 `progress` = step / total steps (the diffusion schedules read it). They live in ar.py,
-diffusion_pretraining.py and diffusion_sft.py, the pieces they share in losses.py and masking.py;
-`make_objective` builds the one a config asks for.
+diffusion_pretraining.py, diffusion_sft.py, dpo.py and grpo.py, the pieces they share in
+losses.py and masking.py; `make_objective` builds the one a config asks for.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from dataclasses import fields
 from ..model.transformer import Transformer
 from ..objective_configs import (
     ARDPOConfig,
+    ARGRPOConfig,
     ARPretrainConfig,
     ARSFTConfig,
     DiffusionDPOConfig,
+    DiffusionGRPOConfig,
     DiffusionPretrainConfig,
     DiffusionSFTConfig,
     ObjectiveConfig,
@@ -24,6 +26,7 @@ from .ar import ARPretrainObjective, ARSFTObjective
 from .diffusion_pretraining import DiffusionPretrainObjective
 from .diffusion_sft import DiffusionSFTObjective
 from .dpo import ARDPOObjective, DiffusionDPOObjective
+from .grpo import ARGRPOObjective, DiffusionGRPOObjective, Rollout
 
 TrainingObjective = (
     ARPretrainObjective
@@ -32,6 +35,8 @@ TrainingObjective = (
     | DiffusionSFTObjective
     | ARDPOObjective
     | DiffusionDPOObjective
+    | ARGRPOObjective
+    | DiffusionGRPOObjective
 )
 
 
@@ -41,22 +46,33 @@ def make_objective(
     eos_id: int,
     total_steps: int = 1,
     reference: Transformer | None = None,
+    rollout: Rollout | None = None,
+    micro_batches: int = 1,
 ) -> TrainingObjective:
-    """The objective that trains with `config`, given the tokenizer's special ids, the run's length
-    and, for DPO, the frozen reference model."""
+    """The objective that trains with `config`, given the tokenizer's special ids, the run's length,
+    for DPO and GRPO the frozen reference model, and for GRPO its rollouts and the micro-batches
+    of an optimizer step."""
     options = {f.name: getattr(config, f.name) for f in fields(config)}
-    if isinstance(config, ARDPOConfig) and reference is None:
-        raise ValueError("DPO needs its reference model")
+    if isinstance(config, (ARDPOConfig, ARGRPOConfig)) and reference is None:
+        raise ValueError("DPO and GRPO need their reference model")
+    if isinstance(config, ARGRPOConfig) and rollout is None:
+        raise ValueError("GRPO needs its rollouts")
     if type(config) is ARPretrainConfig:
         return ARPretrainObjective(**options, eos_id=eos_id)
     if type(config) is ARSFTConfig:
         return ARSFTObjective(**options)
     if type(config) is ARDPOConfig and reference is not None:
         return ARDPOObjective(**options, reference=reference)
+    if type(config) is ARGRPOConfig and reference is not None and rollout is not None:
+        return ARGRPOObjective(**options, reference=reference, rollout=rollout, micro_batches=micro_batches)
     if mask_id is None:
         raise ValueError("a diffusion objective needs the mask token: the tokenizer has none")
     if type(config) is DiffusionDPOConfig and reference is not None:
         return DiffusionDPOObjective(**options, reference=reference, mask_id=mask_id)
+    if type(config) is DiffusionGRPOConfig and reference is not None and rollout is not None:
+        return DiffusionGRPOObjective(
+            **options, reference=reference, rollout=rollout, micro_batches=micro_batches, mask_id=mask_id
+        )
     if type(config) is DiffusionPretrainConfig:
         return DiffusionPretrainObjective(**options, mask_id=mask_id, eos_id=eos_id, total_steps=total_steps)
     if type(config) is DiffusionSFTConfig:

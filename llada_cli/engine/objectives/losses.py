@@ -52,6 +52,15 @@ class PairBatch:
     rejected: SFTBatch
 
 
+@dataclass
+class PromptBatch:
+    """GRPO's prompts; their answers are sampled during the step (training/rollouts.py)."""
+
+    input_ids: Tensor  # (B, P) each prompt, then EOS
+    lengths: Tensor  # (B,)
+    index: Tensor  # (B,) each prompt's place in its prompt set, where its expected answer is
+
+
 def pair_batch(*tables: Tensor) -> PairBatch:
     """Chosen (ids, response, pad) then rejected; each side cut to its own longest row."""
     return PairBatch(sft_batch(*tables[:3]), sft_batch(*tables[3:]))

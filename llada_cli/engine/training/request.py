@@ -150,7 +150,7 @@ def resolved(registry: Registry, request: StageRequest) -> StageRequest:
 
 
 def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
-    """SFT and DPO train the same kind as their base run; diffusion-only options on an AR base are
+    """SFT, DPO and GRPO train the same kind as their base run; diffusion-only options on an AR base are
     refused; block SFT follows a base that decodes in blocks (section 6)."""
     if request.parent is None:
         raise UsageError(f"{request.stage} needs {named('base')} RUN (the run to fine-tune)")
@@ -174,6 +174,11 @@ def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
         return replace(request, kind=kind, objective=shared)
     if isinstance(objective, DiffusionSFTConfig):
         objective = objective.with_form_of(base_block)
+    if request.stage == "grpo" and base_block is not None:
+        raise UsageError(
+            f"run '{request.parent}' decodes block-causally (blocks of {base_block}); GRPO's estimator "
+            "scores answers with full attention, so it does not train such runs yet"
+        )
     return replace(request, kind=kind, objective=objective)
 
 

@@ -1,4 +1,5 @@
-"""The training stages a user runs: pretrain AR, pretrain diffusion (optionally from an AR run), SFT.
+"""The training stages a user runs: pretrain AR, pretrain diffusion (optionally from an AR run), SFT,
+DPO and GRPO.
 
 run_stage reads top to bottom: resolve the request (request.py), claim the run folder (a new one
 is created and locked; a resumed one is locked and cleaned, runs/lifecycle.py), build the starting
@@ -19,6 +20,7 @@ from ..config import TrainConfig
 from ..data.splits import StageData, stage_data
 from ..model.tokenizer import Tokenizer
 from ..model.transformer import Transformer
+from ..objective_configs import ARGRPOConfig
 from ..objectives.build import make_objective
 from ..options import option_values
 from ..runs import lifecycle
@@ -30,6 +32,7 @@ from ..runtime.distributed import World
 from .loggers import check_logger
 from .plan import StepPlan
 from .request import StageRequest, resolved
+from .rollouts import Rollout
 from .starting_point import Start, load_parent, reopened, starting_point
 from .trainer import EventHandler, Trainer, TrainEvent
 
@@ -58,6 +61,10 @@ def run_stage(
             start = _start(registry, request, run, world)
             parameters = start.model.num_parameters  # counted before a sharded model splits them
             seq_len = request.seq_len or start.model.config.seq_len  # shorter than the context if given
+            config = request.objective_config()
+            config.check_row_length(seq_len)
+            # GRPO's rows are prompts: the context less the answers sampled after them
+            rows = seq_len - config.gen_length if isinstance(config, ARGRPOConfig) else seq_len
             data = stage_data(
                 registry,
                 request.resolved_kind,
@@ -65,18 +72,24 @@ def run_stage(
                 request.data,
                 start.tokenizer,
                 run.tokenizer_path,
-                seq_len,
+                rows,
                 request.train.batch_size,
                 request.train.eval_batches,
                 request.train.seed,
                 on_progress=_tokenizing_reporter(on_event, world),
             )
-            config = request.objective_config()
-            config.check_row_length(seq_len)
             plan = StepPlan.of(request.train, data.train_rows, world.world_size)
-            reference = _reference(registry, request, device)
+            rollout = None
+            if isinstance(config, ARGRPOConfig) and data.answers is not None:
+                rollout = Rollout(request.resolved_kind, start.tokenizer, data.answers, config)
             objective = make_objective(
-                config, start.tokenizer.mask_id, start.tokenizer.eos_id, plan.total, reference
+                config,
+                start.tokenizer.mask_id,
+                start.tokenizer.eos_id,
+                plan.total,
+                _reference(registry, request, device),
+                rollout,
+                plan.accumulation,
             )
             trainer = Trainer(
                 start.model,
@@ -134,8 +147,8 @@ def _start(registry: Registry, request: StageRequest, run: Run, world: World) ->
 
 
 def _reference(registry: Registry, request: StageRequest, device: torch.device) -> Transformer | None:
-    """DPO's frozen reference: the base run's weights (on resume too: run.json names the base)."""
-    if request.stage != "dpo" or request.parent is None:
+    """DPO's and GRPO's frozen reference: the base run's weights (on resume too: run.json names the base)."""
+    if request.stage not in ("dpo", "grpo") or request.parent is None:
         return None
     model = load_parent(registry, request.parent, request.tokenizer.path).model
     return model.to(device).eval().requires_grad_(False)

@@ -148,6 +148,8 @@ class Trainer:
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        if hasattr(self.objective, "state_dict"):  # GRPO: the answers it is still reusing
+            state["objective"] = self.objective.state_dict()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -165,6 +167,8 @@ class Trainer:
         self.trained_seconds = float(state.get("train_seconds", 0.0))  # none in older checkpoints
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        if "objective" in state and hasattr(self.objective, "load_state_dict"):
+            self.objective.load_state_dict(state["objective"])
 
     def train_seconds(self) -> float:
         """Time spent training to this step: this process's fit, after the resumed checkpoint's
