@@ -1,18 +1,22 @@
-"""Post-training on both tracks: DPO of the quick start's chat models, scored on the benchmark's
-forward set (facts never in SFT, never in a preference pair), against the model it starts from.
+"""Post-training on both tracks: DPO and GRPO of the quick start's chat models, scored on the
+benchmark's forward set (facts never in SFT, never in a preference pair, never an RL prompt),
+against the model each starts from.
 
-    python bench/post_training.py [--seeds 1] [--steps 100] [--beta 0.1] [--learning-rate 3e-4]
-                                  [--dpop-lambda 0] [--dtype auto] [--home DIR] [--fresh] [--json]
+    python bench/post_training.py [--seeds 1] [--methods dpo,grpo] [--steps 100] [--dtype auto]
+        [--learning-rate 3e-4] [--beta 0.1] [--dpop-lambda 0]                     (DPO)
+        [--grpo-learning-rate 1e-4] [--group-size 8] [--kl-beta 0.04] [--inner-steps 1]  (GRPO)
+        [--home DIR] [--fresh] [--json]
 
 Per seed: the quick start (examples/quickstart.toml: AR pretraining, diffusion from the AR
-weights, SFT of both), then `llada dpo` of each chat model on the builtin preference pairs with
-the same steps, batch and learning rate for both tracks. Each chat model and each DPO run answers
-the builtin benchmark (`llada eval --no-likelihood`). Accuracies are mean ± sample standard
-deviation over seeds; the DPO rows also give the last logged reward accuracy on the pairs and
-the training seconds. `--json` prints {"rows": [{"track": "ar" | "diffusion", "method": "dpo",
-"forward_before", "forward_after", "seen_before", "seen_after", "reverse_after" (fractions),
-"std": {...}, "reward_accuracy", "seconds", "seeds", "questions"}], "settings", "bench_seconds"}.
-Not part of the test suite: about 6 minutes per seed on 2 cores.
+weights, SFT of both), then `llada dpo` on the builtin preference pairs and `llada grpo` on the
+builtin RL questions, of each chat model, with the same steps, batch and settings for both tracks.
+Each chat model and each post-trained run answers the builtin benchmark (`llada eval
+--no-likelihood`). Accuracies are mean ± sample standard deviation over seeds; a row also gives
+its training reward at the end (DPO: the reward accuracy on the pairs; GRPO: the mean reward of
+the last 10 steps' sampled answers) and its training seconds. `--json` prints {"rows": [{"track":
+"ar" | "diffusion", "method": "dpo" | "grpo", "forward_before", "forward_after", "seen_before",
+"seen_after", "reverse_before", "reverse_after" (fractions), "std": {...}, "reward", "seconds",
+"seeds", "questions"}], "settings", "bench_seconds"}. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -25,82 +29,122 @@ import time
 from quality import SETS, Bench, log, mean_std, pm
 from recipe import CHATS, RECIPE, bench_parser, benchmark, train_quick_start
 
+METHODS = ("dpo", "grpo")
 
-def train_seed(bench: Bench, seed: int, args: argparse.Namespace) -> dict[str, tuple[str, float]]:
-    """The quick start of this seed, then DPO of each chat model: {track: (DPO run, its seconds)}."""
+
+def method_flags(method: str, args: argparse.Namespace) -> list[str]:
+    """The flags of one post-training method, the same for both tracks."""
+    if method == "dpo":
+        return ["--learning-rate", str(args.learning_rate), "--beta", str(args.beta)] + [
+            "--dpop-lambda",
+            str(args.dpop_lambda),
+        ]
+    return [
+        "--learning-rate",
+        str(args.grpo_learning_rate),
+        "--group-size",
+        str(args.group_size),
+        "--kl-beta",
+        str(args.kl_beta),
+        "--inner-steps",
+        str(args.inner_steps),
+    ]
+
+
+def final_reward(method: str, metrics: list[dict]) -> float:
+    """DPO: the last logged reward accuracy; GRPO: the mean reward of its last 10 logged steps."""
+    if method == "dpo":
+        return [row["reward_accuracy"] for row in metrics if "reward_accuracy" in row][-1]
+    return statistics.fmean([row["reward"] for row in metrics if "reward" in row][-10:])
+
+
+def run_seed(bench: Bench, seed: int, args: argparse.Namespace) -> list[dict]:
+    """The quick start of this seed, then each method on each chat model, evaluated with its base."""
     common = ["--dtype", args.dtype, "--batch-size", "16"]
     train_quick_start(bench, seed, RECIPE, *common)
-    runs = {}
+    results = []
     for track, chat in CHATS.items():
-        name = f"{chat}-dpo-s{seed}"
-        dpo = ["dpo", "--base", f"{chat}-s{seed}", "--max-steps", str(args.steps), *common]
-        dpo += ["--beta", str(args.beta), "--learning-rate", str(args.learning_rate)]
-        dpo += ["--dpop-lambda", str(args.dpop_lambda)]
-        runs[track] = (name, bench.train(name, seed, *dpo))
-    return runs
+        base = f"{chat}-s{seed}"
+        before = benchmark(bench, base, seed)
+        for method in args.methods:
+            name = f"{chat}-{method}-s{seed}"
+            command = [method, "--base", base, "--max-steps", str(args.steps), "--log-every", "1", *common]
+            seconds = bench.train(name, seed, *command, *method_flags(method, args))
+            log(f"{name}: eval")
+            results.append(
+                {
+                    "track": track,
+                    "method": method,
+                    "before": before,
+                    "after": benchmark(bench, name, seed),
+                    "reward": final_reward(method, bench.metrics(name)),
+                    "seconds": seconds,
+                }
+            )
+    return results
+
+
+def summary(track: str, method: str, results: list[dict]) -> dict:
+    stats = {
+        f"{s}_{when}": mean_std([r[when][s] for r in results]) for s in SETS for when in ("before", "after")
+    }
+    return {
+        "track": track,
+        "method": method,
+        **{key: value[0] for key, value in stats.items()},
+        "std": {key: value[1] for key, value in stats.items()},
+        "reward": statistics.fmean(r["reward"] for r in results),
+        "seconds": statistics.fmean(r["seconds"] for r in results),
+        "seeds": len(results),
+        "questions": results[0]["after"]["questions"],
+    }
 
 
 def main() -> None:
     parser = bench_parser(__doc__, "post-training")
+    parser.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS))
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--beta", type=float, default=0.1)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--dpop-lambda", type=float, default=0.0, help="DPO-Positive's weight (0: plain DPO)")
     parser.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="DPO's")
+    parser.add_argument("--beta", type=float, default=0.1)
+    parser.add_argument("--dpop-lambda", type=float, default=0.0, help="DPO-Positive's weight (0: plain DPO)")
+    parser.add_argument("--grpo-learning-rate", type=float, default=1e-4)
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--kl-beta", type=float, default=0.04)
+    parser.add_argument("--inner-steps", type=int, default=1)
     args = parser.parse_args()
+    if unknown := set(args.methods) - set(METHODS):
+        parser.error(f"--methods: unknown {', '.join(sorted(unknown))}")
     started = time.perf_counter()
     bench = Bench(args)
-    per: dict[str, list[dict]] = {track: [] for track in CHATS}
-    for seed in range(args.seeds):
-        for track, (run, seconds) in train_seed(bench, seed, args).items():
-            log(f"{run}: eval, and its base's")
-            before, after = benchmark(bench, f"{CHATS[track]}-s{seed}", seed), benchmark(bench, run, seed)
-            rewards = [row["reward_accuracy"] for row in bench.metrics(run) if "reward_accuracy" in row]
-            per[track].append(
-                {"before": before, "after": after, "reward_accuracy": rewards[-1], "seconds": seconds}
-            )
-    rows = []
-    for track, results in per.items():
-        stats = {
-            f"{s}_{when}": mean_std([r[when][s] for r in results])
-            for s in SETS
-            for when in ("before", "after")
-        }
-        rows.append(
-            {
-                "track": track,
-                "method": "dpo",
-                **{key: value[0] for key, value in stats.items()},
-                "std": {key: value[1] for key, value in stats.items()},
-                "reward_accuracy": statistics.fmean(r["reward_accuracy"] for r in results),
-                "seconds": statistics.fmean(r["seconds"] for r in results),
-                "seeds": len(results),
-                "questions": results[0]["after"]["questions"],
-            }
-        )
-    settings = {k: getattr(args, k) for k in ("steps", "beta", "learning_rate", "dpop_lambda", "dtype")}
+    results = [r for seed in range(args.seeds) for r in run_seed(bench, seed, args)]
+    rows = [
+        summary(track, method, [r for r in results if (r["track"], r["method"]) == (track, method)])
+        for track in CHATS
+        for method in args.methods
+    ]
+    settings = {
+        k: getattr(args, k)
+        for k in ("steps", "dtype", "learning_rate", "beta", "dpop_lambda")
+        + ("grpo_learning_rate", "group_size", "kl_beta", "inner_steps")
+    }
     seconds = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps({"rows": rows, "settings": settings, "bench_seconds": seconds}))
         return
     print(
-        f"DPO of the quick start's chat models: {args.seeds} seed(s), {settings}; questions per set and "
-        f"language: {rows[0]['questions']}"
+        f"Post-training of the quick start's chat models: {args.seeds} seed(s), {settings}; questions "
+        f"per set and language: {rows[0]['questions']}"
     )
+    columns = ("forward_before", "forward_after", "seen_before", "seen_after")
     print(
-        f"{'track':10} {'method':6} {'forward before':>15} {'forward after':>15} {'seen before':>15} "
-        f"{'seen after':>15} {'reward acc':>10} {'seconds':>8}"
+        f"{'track':10} {'method':6} "
+        + " ".join(f"{c.replace('_', ' '):>15}" for c in columns)
+        + "   reward  seconds"
     )
     for row in rows:
-        cells = [
-            pm(row[k], row["std"][k])
-            for k in ("forward_before", "forward_after", "seen_before", "seen_after")
-        ]
-        print(
-            f"{row['track']:10} {row['method']:6} "
-            + " ".join(f"{c:>15}" for c in cells)
-            + f" {row['reward_accuracy']:>10.0%} {row['seconds']:>8.0f}"
-        )
+        cells = " ".join(f"{pm(row[k], row['std'][k]):>15}" for k in columns)
+        print(f"{row['track']:10} {row['method']:6} {cells} {row['reward']:>8.0%} {row['seconds']:>8.0f}")
     print(f"{seconds:.0f} s")
 
 
