@@ -340,17 +340,33 @@ class ARGRPOConfig(ObjectiveConfig):
             )
 
 
+GRPO_ESTIMATORS = {
+    "d1": "d1's diffu-GRPO: the whole answer masked, prompt tokens masked at random; one pass",
+    "coupled": "DiffuCoder's coupled estimate: the answer masked at a random rate and by the complement; "
+    "each token read where it is masked, the rest of the answer visible; two passes",
+}
+
+
 @dataclass(frozen=True)
 class DiffusionGRPOConfig(ARGRPOConfig):
-    """GRPO of a diffusion model with d1's per-token estimator (diffu-GRPO)."""
+    """GRPO of a diffusion model: per-token log-probabilities estimated by masked forward passes."""
 
+    estimator: str = option(
+        "d1",
+        "How an answer token's log-probability is estimated: d1 (the whole answer masked, one pass) or "
+        "coupled (a random share of the answer masked, then the rest; two passes).",
+        choices=GRPO_ESTIMATORS,
+    )
     prompt_mask_prob: float = option(
         0.15,
-        "diffu-GRPO: each prompt token is masked with this probability when the answer's log-likelihood "
-        "is estimated, a fresh draw per inner step (d1's regulariser).",
+        "d1: each prompt token is masked with this probability when the answer's log-likelihood is "
+        "estimated, a fresh draw per inner step (d1's regulariser).",
         at_least=0,
         below=1,
     )
+
+    def check_applies(self) -> None:
+        only_with(self, ("prompt_mask_prob",), self.estimator == "d1", f"{named('estimator')} d1")
 
 
 # The options of each (kind, stage) (objectives/build.py: the objective each trains).

@@ -101,11 +101,30 @@ def d1_token_log_probs(
     return -F.cross_entropy(logits, c.input_ids[c.completion], reduction="none")
 
 
+def coupled_token_log_probs(
+    model: Transformer, completions: Completions, masked: Tensor, mask_id: int
+) -> Tensor:
+    """(T,) DiffuCoder's coupled estimate of log p(o_k | prompt, the visible answer tokens): two passes,
+    the answer region masked at `masked` and at the rest of the region; each answer token read in
+    the pass that masks it, so every token is scored once, with part of the answer visible."""
+    c = completions
+    other = c.region & ~masked
+    noisy = torch.cat((apply_mask(c.input_ids, masked, mask_id), apply_mask(c.input_ids, other, mask_id)))
+    select = torch.cat((masked & c.completion, other & c.completion))
+    pad = torch.cat((c.pad, c.pad))
+    logits = selected_logits(model, noisy, select, attn_mask=padding_attention_mask(pad))
+    logp = -F.cross_entropy(logits, c.input_ids.repeat(2, 1)[select], reduction="none")
+    table = torch.zeros(select.shape, dtype=logp.dtype, device=logp.device)
+    table[select] = logp  # back to one value per answer token, in the rows' order
+    rows = c.input_ids.shape[0]
+    return (table[:rows] + table[rows:])[c.completion]
+
+
 @dataclass
 class Sampled:
     """One micro-batch's answers, reused for `inner_steps` optimizer steps, with what stays fixed
-    over them: per inner step, the prompt tokens masked (diffusion) and the sampling policy's and the
-    reference's token log-probabilities."""
+    over them: per inner step, the masks the diffusion estimator draws and the sampling policy's
+    and the reference's token log-probabilities."""
 
     completions: Completions
     masks: list[Tensor]
@@ -172,14 +191,15 @@ class ARGRPOObjective(ARGRPOConfig):
     def _sample(self, model: Transformer, batch: PromptBatch, generator: torch.Generator | None) -> Sampled:
         """The group's answers, and the log-probabilities that stay fixed while they are reused."""
         c = self.rollout(model, batch, generator)
-        masks = self.prompt_masks(c, generator)
+        masks = self.inner_masks(c, generator)
         steps = [masks[i] if masks else None for i in range(self.inner_steps)]
         with torch.no_grad():
             old = [self.token_log_probs(model, c, m) for m in steps] if self.inner_steps > 1 else []
             reference = [self.token_log_probs(self.reference, c, m) for m in steps] if self.kl_beta else []
         return Sampled(c, masks, old, reference)
 
-    def prompt_masks(self, completions: Completions, generator: torch.Generator | None) -> list[Tensor]:
+    def inner_masks(self, completions: Completions, generator: torch.Generator | None) -> list[Tensor]:
+        """The masks each inner step's estimate uses (none: AR's log-probabilities are exact)."""
         return []
 
     def token_log_probs(
@@ -198,17 +218,25 @@ class ARGRPOObjective(ARGRPOConfig):
 class DiffusionGRPOObjective(ARGRPOObjective, DiffusionGRPOConfig):
     mask_id: int
 
-    def prompt_masks(self, completions: Completions, generator: torch.Generator | None) -> list[Tensor]:
-        """The prompt tokens each inner step masks: each with probability prompt_mask_prob."""
-        prompt = completions.prompt
-        return [
-            prompt & (uniform(tuple(prompt.shape), generator, prompt.device) < self.prompt_mask_prob)
-            for _ in range(self.inner_steps)
-        ]
+    def inner_masks(self, completions: Completions, generator: torch.Generator | None) -> list[Tensor]:
+        """d1: the prompt tokens masked, each with probability prompt_mask_prob; coupled: the answer
+        region's tokens masked in the first pass, each with a probability t ~ U(0, 1) drawn per row."""
+        c = completions
+        shape = tuple(c.prompt.shape)
+        if self.estimator == "d1":
+            return [
+                c.prompt & (uniform(shape, generator, c.prompt.device) < self.prompt_mask_prob)
+                for _ in range(self.inner_steps)
+            ]
+        masks = []
+        for _ in range(self.inner_steps):
+            t = uniform((shape[0], 1), generator, c.prompt.device)
+            masks.append(c.region & (uniform(shape, generator, c.prompt.device) < t))
+        return masks
 
-    def token_log_probs(
-        self, model: Transformer, completions: Completions, masked_prompt: Tensor | None
-    ) -> Tensor:
-        if masked_prompt is None:
-            masked_prompt = torch.zeros_like(completions.prompt)
-        return d1_token_log_probs(model, completions, masked_prompt, self.mask_id)
+    def token_log_probs(self, model: Transformer, completions: Completions, masked: Tensor | None) -> Tensor:
+        if masked is None:
+            masked = torch.zeros_like(completions.prompt)
+        if self.estimator == "coupled":
+            return coupled_token_log_probs(model, completions, masked, self.mask_id)
+        return d1_token_log_probs(model, completions, masked, self.mask_id)

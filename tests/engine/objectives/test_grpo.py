@@ -16,6 +16,7 @@ from llada_cli.engine.objectives.grpo import (
     DiffusionGRPOObjective,
     Memory,
     ar_token_log_probs,
+    coupled_token_log_probs,
     d1_token_log_probs,
     group_advantages,
     grpo_loss,
@@ -88,6 +89,19 @@ def test_d1_masks_the_whole_region_and_the_given_prompt_tokens_and_reads_each_an
         noisy = torch.tensor([[5, MASK, 7, MASK, MASK, MASK, MASK]])  # all four region slots masked
         logp = model(noisy).float().log_softmax(dim=-1)
     assert got.tolist() == pytest.approx([logp[0, 3, 8].item(), logp[0, 4, 9].item()], rel=1e-5)
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_coupled_reads_each_answer_token_in_the_pass_that_masks_it(shift):
+    model = tiny_model(causal=False, logit_shift=shift).eval()
+    c = completions_of([[5, 6, 7, 8, 9, EOS]], prompt_len=2, answer_len=3, region_len=4)
+    masked = torch.tensor([[False, False, True, False, True, False]])  # answer slots 0 and 2 first
+    with torch.no_grad():
+        got = coupled_token_log_probs(model, c, masked, MASK)
+        first = model(torch.tensor([[5, 6, MASK, 8, MASK, EOS]])).float().log_softmax(dim=-1)
+        second = model(torch.tensor([[5, 6, 7, MASK, 9, MASK]])).float().log_softmax(dim=-1)
+    expected = [first[0, 2, 7], second[0, 3, 8], first[0, 4, 9]]
+    assert got.tolist() == pytest.approx([e.item() for e in expected], rel=1e-5)
 
 
 class FixedRollout:
