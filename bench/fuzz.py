@@ -104,6 +104,14 @@ def bases(tmp: Path) -> dict[str, list[Base]]:
         ],
         "pretrain diffusion": [Base(["pretrain", "diffusion"], [], ["--init-from", "ar-base", *TRAIN])],
         "sft": [Base(["sft"], [], ["--base", b, *TRAIN]) for b in ("ar-base", "dlm-base")],
+        "dpo": [
+            Base(["dpo"], [], ["--base", "ar-chat", *TRAIN]),
+            Base(["dpo"], [], ["--base", "dlm-chat", *TRAIN, "--mc-num", "2"]),
+        ],
+        "grpo": [
+            Base(["grpo"], [], ["--base", b, *TRAIN, "--group-size", "2", "--gen-length", "8"])
+            for b in ("ar-chat", "dlm-chat")
+        ],
         "sample": [Base(["sample"], ["ar-chat"], ar), Base(["sample"], ["dlm-chat"], dlm)],
         "chat": [
             Base(["chat"], ["ar-chat"], ["--max-new-tokens", "4"], "hi\n"),
@@ -303,7 +311,7 @@ def main() -> None:
                 for base in base_list:
                     for value, kind in values_for(param, files):
                         if value == LARGE and (
-                            command.startswith(("pretrain", "sft")) or param.opts[0] in WORK
+                            command.startswith(("pretrain", "sft", "dpo", "grpo")) or param.opts[0] in WORK
                         ):
                             continue
                         probe = Probe(command or "llada", param.opts[0], value[:40], kind)

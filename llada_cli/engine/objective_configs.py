@@ -341,9 +341,9 @@ class ARGRPOConfig(ObjectiveConfig):
 
 
 GRPO_ESTIMATORS = {
-    "d1": "d1's diffu-GRPO: the whole answer masked, prompt tokens masked at random; one pass",
     "coupled": "DiffuCoder's coupled estimate: the answer masked at a random rate and by the complement; "
     "each token read where it is masked, the rest of the answer visible; two passes",
+    "d1": "d1's diffu-GRPO: the whole answer masked, prompt tokens masked at random; one pass",
 }
 
 
@@ -352,9 +352,9 @@ class DiffusionGRPOConfig(ARGRPOConfig):
     """GRPO of a diffusion model: per-token log-probabilities estimated by masked forward passes."""
 
     estimator: str = option(
-        "d1",
-        "How an answer token's log-probability is estimated: d1 (the whole answer masked, one pass) or "
-        "coupled (a random share of the answer masked, then the rest; two passes).",
+        "coupled",
+        "How an answer token's log-probability is estimated: coupled (a random share of the answer "
+        "masked, then the rest; two passes) or d1 (the whole answer masked, one pass).",
         choices=GRPO_ESTIMATORS,
     )
     prompt_mask_prob: float = option(

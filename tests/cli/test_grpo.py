@@ -31,17 +31,9 @@ GRPO = [
 def test_grpo_trains_both_kinds_on_the_rl_questions_and_logs_rewards(cli):
     chat_runs(cli)
     cli.ok(*GRPO, "--base", "ar-chat", "--run-name", "ar-grpo", "--kl-beta", "0.1")
-    cli.ok(
-        *GRPO,
-        "--base",
-        "dlm-chat",
-        "--run-name",
-        "dlm-grpo",
-        "--inner-steps",
-        "2",
-        "--prompt-mask-prob",
-        "0.3",
-    )
+    d1 = ["--estimator", "d1", "--prompt-mask-prob", "0.3", "--inner-steps", "2"]
+    cli.ok(*GRPO, "--base", "dlm-chat", "--run-name", "dlm-grpo", *d1)
+    cli.ok(*GRPO, "--base", "dlm-chat", "--run-name", "dlm-coupled")  # the default estimator
     for run, kind, base in (("ar-grpo", "ar", "ar-chat@2"), ("dlm-grpo", "diffusion", "dlm-chat@2")):
         info = RunInfo.load(cli.home / "runs" / run / "run.json")
         assert (info.kind, info.stage, info.parent) == (kind, "grpo", base)
@@ -51,12 +43,9 @@ def test_grpo_trains_both_kinds_on_the_rl_questions_and_logs_rewards(cli):
         for row in logged:
             assert 0 <= row["reward"] <= 1 and row["kl"] >= 0 and 0 <= row["flat_groups"] <= 1
             assert 1 <= row["answer_tokens"] <= 9  # at most the 8 slots and the stop token
-    dlm = RunInfo.load(cli.home / "runs" / "dlm-grpo" / "run.json")
-    assert (dlm.objective.inner_steps, dlm.objective.prompt_mask_prob, dlm.objective.group_size) == (
-        2,
-        0.3,
-        2,
-    )
+    dlm = RunInfo.load(cli.home / "runs" / "dlm-grpo" / "run.json").objective
+    assert (dlm.estimator, dlm.inner_steps, dlm.prompt_mask_prob, dlm.group_size) == ("d1", 2, 0.3, 2)
+    assert RunInfo.load(cli.home / "runs" / "dlm-coupled" / "run.json").objective.estimator == "coupled"
     assert RunInfo.load(cli.home / "runs" / "ar-grpo" / "run.json").objective.kl_beta == 0.1
     chart = cli.ok("plot", "ar-grpo", "dlm-grpo", "--metric", "reward,kl", "--text").stdout
     assert "reward" in chart and "kl" in chart
@@ -84,7 +73,7 @@ def test_bad_options_and_bases_are_refused_in_one_line(cli):
     assert not (cli.home / "runs" / "x").exists()
 
 
-def test_a_block_diffusion_base_is_refused(cli):
+def test_a_block_diffusion_base_and_options_of_the_other_estimator_are_refused(cli):
     chat_runs(cli)
     cli.ok(
         "sft",
@@ -101,6 +90,8 @@ def test_a_block_diffusion_base_is_refused(cli):
     )
     result = cli(*GRPO, "--base", "blk", "--run-name", "x")
     assert result.exit_code == 2 and "decodes block-causally" in result.output
+    result = cli(*GRPO, "--base", "dlm-chat", "--run-name", "x", "--prompt-mask-prob", "0.3")
+    assert result.exit_code == 2 and "--prompt-mask-prob applies only with --estimator d1" in result.output
 
 
 def test_a_killed_run_resumes_with_the_answers_it_was_reusing(cli, monkeypatch):

@@ -10,9 +10,11 @@ DeepSeekMath's, per answer token, averaged over an answer's tokens and then over
 
 pi_old is the policy that sampled: the same answers serve `inner_steps` optimizer steps (d1's mu),
 and from the second on rho moves away from 1 and the clipping bites. AR: the exact per-token
-log-probabilities. Diffusion: d1's diffu-GRPO estimator: one forward pass with the whole answer
-region masked and each prompt token masked with probability `prompt_mask_prob` (a fresh draw per
-inner step, the same draw for pi, pi_old and the reference); log pi(o_k) is read at o_k's slot.
+log-probabilities. Diffusion: masked forward passes estimate them (`estimator`): coupled
+(DiffuCoder: the answer region masked at a random rate t, then at the complementary slots; each
+token read in the pass that masks it) or d1 (diffu-GRPO: the whole region masked and each prompt
+token masked with probability `prompt_mask_prob`; one pass). The masks are drawn afresh per inner
+step, the same for pi, pi_old and the reference.
 """
 
 from __future__ import annotations
