@@ -24,6 +24,10 @@ METRIC_LABELS = {
     "block_size": "block size (tokens)",
     "mask_rate": "masked share of answer tokens",
     "epoch": "epochs",
+    "reward": "reward (GRPO: share of sampled answers right)",
+    "kl": "KL to the base, per token",
+    "flat_groups": "groups whose answers all scored the same",
+    "reward_accuracy": "pairs whose chosen answer wins",
 }
 UNSMOOTHED = frozenset({"lr", "block_size", "epoch"})  # set by a schedule: nothing to average out
 X_LABELS = {"step": "step", "tokens": "tokens seen"}

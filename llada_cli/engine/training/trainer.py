@@ -148,8 +148,8 @@ class Trainer:
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        if hasattr(self.objective, "state_dict"):  # GRPO: the answers it is still reusing
-            state["objective"] = self.objective.state_dict()
+        if hasattr(self.objective, "state_dict"):  # GRPO: the answers it is still reusing, per process
+            state["objective"] = self.world.gather(self.objective.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -168,7 +168,7 @@ class Trainer:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if "objective" in state and hasattr(self.objective, "load_state_dict"):
-            self.objective.load_state_dict(state["objective"])
+            self.objective.load_state_dict(_own(state["objective"], self.world.rank))
 
     def train_seconds(self) -> float:
         """Time spent training to this step: this process's fit, after the resumed checkpoint's
