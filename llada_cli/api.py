@@ -36,6 +36,7 @@ from .engine.runtime.device import compile_blocks, resolve_device
 from .engine.sampling.ar import generate_ar
 from .engine.sampling.common import Generation, TraceEvent, model_context
 from .engine.sampling.diffusion import generate_diffusion
+from .engine.sampling.infill import generate_infill, infill_settings, infill_template
 from .engine.sampling.settings import ARSettings, DiffusionSettings, resolve_ar_settings, resolve_settings
 from .engine.training.request import request_from_options
 from .engine.training.stages import run_stage
@@ -218,6 +219,35 @@ class Model:
                 trace=trace,
             )
         return [self._result(p, i, g) for p, i, g in zip(prompts, ids, generations, strict=True)]
+
+    @torch.inference_mode()
+    def infill(self, templates: str | list[str], *, seed: int = 0, **options: Any) -> list[Result]:
+        """Each template's slots (`[MASK:n]`, `[MASK]`) filled by the diffusion model, the text around
+        them kept and seen on both sides (docs/algorithms.md section 7); sampler `options` by keyword
+        (temperature, top_k, remasking, threshold, exact, steps, suppress_eos, eos_confidence)."""
+        if self.kind != "diffusion":
+            raise UsageError(
+                f"infilling needs a diffusion run: {self.name} is an AR run, which writes left to right"
+            )
+        templates = [templates] if isinstance(templates, str) else list(templates)
+        if not templates:
+            raise UsageError("no template given")
+        wrong = sorted(set(options) - option_names(DiffusionSettings))
+        if wrong:
+            raise UsageError(f"{', '.join(named(n) for n in wrong)}: not an option of diffusion sampling")
+        settings = infill_settings(DiffusionSettings(**options))
+        mask_id = self.tokenizer.diffusion_mask_id
+        rows = [infill_template(text, self.tokenizer, mask_id) for text in templates]
+        stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
+        generator = torch.Generator().manual_seed(seed)
+        filled = generate_infill(self.network, rows, settings, mask_id, stops, generator)
+        return [
+            replace(
+                self._result(text, [i for i, slot in zip(*row, strict=True) if not slot], generation),
+                text=self.tokenizer.decode(ids).strip(),
+            )
+            for text, row, (ids, generation) in zip(templates, rows, filled, strict=True)
+        ]
 
     def _result(self, prompt: str, prompt_ids: list[int], generation: Generation) -> Result:
         empty = generation.finished and not generation.token_ids

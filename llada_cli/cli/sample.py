@@ -115,6 +115,13 @@ def sample(
     prompts_file: Annotated[
         Path | None, typer.Option(help="Text lines or .jsonl with 'prompt'; - reads lines from stdin.")
     ] = None,
+    infill: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Diffusion: a text whose [MASK:n] slots (n tokens; [MASK] one) are filled, seen from both "
+            "sides (repeatable: a batch); instead of prompts."
+        ),
+    ] = None,
     chat: Annotated[bool, typer.Option("--chat", help="Wrap the prompt in the chat template.")] = False,
     system: Annotated[str | None, typer.Option(help="System message (with --chat).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
@@ -155,8 +162,14 @@ def sample(
     if not live and was_given(ctx, "live_fps"):
         raise UsageError("--live-fps applies only with --live: add that, or drop it")
     options = sampler_options(shared, ar, diffusion)
-    prompts = gather_prompts(prompt, prompts_file)
+    if infill:
+        check_infill(ctx, prompt, prompts_file)
+    prompts = infill or gather_prompts(prompt, prompts_file)
     model = load_given(g, source, tokenizer, file, weights)
+    if infill:
+        results = model.infill(infill, seed=g.seed if seed is None else seed, **options)
+        report(model, results, {"infill": True, **options}, as_json, as_jsonl, g.verbosity)
+        return
     if model.kind == "ar" and trace is not None:
         raise UsageError("--trace shows diffusion denoising; this is an AR run")
     events: list[TraceEvent] | None = [] if trace else None
@@ -176,12 +189,32 @@ def sample(
         err.print(f"warning: {warning}", highlight=False)
     if trace is not None:
         write_trace(trace, events or [], model, prompts, settings)
+    report(model, results, vars(settings), as_json, as_jsonl, g.verbosity)
+
+
+def check_infill(ctx: typer.Context, prompt: list[str] | None, prompts_file: Path | None) -> None:
+    """--infill gives the texts to fill: no prompt, and nothing of answering after one."""
+    if prompt or prompts_file is not None:
+        raise UsageError("--infill gives the texts to fill: drop --prompt and --prompts-file")
+    for name in ("chat", "system", "live", "live_fps", "trace"):
+        if was_given(ctx, name):
+            raise UsageError(f"--{name.replace('_', '-')} applies to answers after a prompt, not to --infill")
+
+
+def report(
+    model: api.Model,
+    results: list[api.Result],
+    settings: dict[str, Any],
+    as_json: bool,
+    as_jsonl: bool,
+    verbosity: int,
+) -> None:
     if as_json:
         print_json(
             {
                 "run": model.name,
                 "kind": model.kind,
-                "settings": vars(settings),
+                "settings": settings,
                 "results": [r.to_dict() for r in results],
             }
         )
@@ -189,7 +222,7 @@ def sample(
         for result in results:
             print_json_line({"run": model.name, **result.to_dict()})
     else:
-        show(results, g.verbosity)
+        show(results, verbosity)
 
 
 def show(results: list[api.Result], verbosity: int) -> None:

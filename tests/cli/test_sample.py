@@ -144,3 +144,25 @@ def test_a_batch_gives_each_answer_its_counts_and_the_batch_time_once_in_the_sin
         r"2 prompts: 2 new tokens, 1 forward pass \(2\.00 tokens/forward\), \d+\.\d\ds, \d+\.\d tokens/s",
         counts[2],
     ), counts
+
+
+def test_infill_fills_the_slots_of_each_text_and_refuses_what_does_not_apply(pipeline):
+    doc = json.loads(
+        pipeline.ok(
+            "sample", "dlm-chat", "--infill", "Hello [MASK:3] there.", "--infill", "It [MASK] here.", "--json"
+        ).stdout
+    )
+    first, second = doc["results"]
+    assert first["prompt"] == "Hello [MASK:3] there." and len(first["token_ids"]) == 3
+    assert first["text"].startswith("Hello") and first["text"].endswith("there.")
+    assert len(second["token_ids"]) == 1 and doc["settings"]["infill"] is True
+    for args, message in (
+        (["ar-chat", "--infill", "Hi [MASK]"], "infilling needs a diffusion run"),
+        (["dlm-chat", "--infill", "Hi [MASK]", "--prompt", "x"], "drop --prompt"),
+        (["dlm-chat", "--infill", "Hi [MASK]", "--chat"], "not to --infill"),
+        (["dlm-chat", "--infill", "Hi [MASK]", "--cache", "prefix"], "not for filling slots"),
+        (["dlm-chat", "--infill", "Hi there"], "no slot to fill"),
+    ):
+        result = pipeline("sample", *args)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1

@@ -20,6 +20,20 @@ def low_confidence(logits: torch.Tensor, candidates: torch.Tensor, generator: to
     return probs.gather(-1, candidates[..., None]).squeeze(-1)
 
 
+def margin(logits: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None):
+    """The top probability minus the second (Dream's topk_margin): a slot torn between two tokens
+    waits, however likely its first choice."""
+    top = F.softmax(logits.double(), dim=-1).topk(2, dim=-1).values
+    return top[..., 0] - top[..., 1]
+
+
+def entropy(logits: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None):
+    """exp(-H) of each slot's distribution (Dream's entropy confidence, -H, mapped into (0, 1] with
+    the same order, so a threshold reads as for the others: 1 is a certain slot)."""
+    logp = F.log_softmax(logits.double(), dim=-1)
+    return (logp.exp() * logp).sum(dim=-1).exp()
+
+
 def random(logits: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None):
     """A U(0, 1) float64 draw per candidate: commit in random order."""
     return uniform(tuple(candidates.shape), generator, logits.device, torch.float64)
@@ -27,5 +41,7 @@ def random(logits: torch.Tensor, candidates: torch.Tensor, generator: torch.Gene
 
 REMASKING: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor]] = {
     "low_confidence": low_confidence,
+    "margin": margin,
+    "entropy": entropy,
     "random": random,
 }

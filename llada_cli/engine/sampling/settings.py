@@ -21,7 +21,7 @@ METHODS = ("fixed_length", "semi_ar_padding", "semi_ar_origin")
 # What a column attends to while decoding; block_causal is how block-diffusion runs were trained.
 ATTENTION = ("bidirectional", "block_causal")
 # The keys of remasking.REMASKING and cache.CACHES, whose values need torch (a test keeps them in step).
-REMASKING_NAMES = ("low_confidence", "random")
+REMASKING_NAMES = ("low_confidence", "margin", "entropy", "random")
 CACHE_NAMES = ("none", "prefix", "dual")
 
 
@@ -93,7 +93,12 @@ class DiffusionSettings(SamplingSettings):
     block_length: int | None = option(
         None, "Semi-autoregressive block size (default: 32 when it divides the gen length).", at_least=1
     )
-    remasking: str = option("low_confidence", "Which slots to commit each step.", choices=REMASKING_NAMES)
+    remasking: str = option(
+        "low_confidence",
+        "Which slots commit first: low_confidence (the candidate's probability), margin (top minus "
+        "second probability), entropy (exp(-entropy)), random.",
+        choices=REMASKING_NAMES,
+    )
     cfg_scale: float = option(0.0, "Classifier-free guidance (0: off).", at_least=0)
     suppress_eos: bool = option(False, "Never predict EOS.")
     eos_confidence: bool = option(True, "Whether EOS may be committed by confidence.", negatable=True)
@@ -215,10 +220,10 @@ def check_threshold(settings: DiffusionSettings) -> None:
         )
     if settings.threshold is None:
         return
-    if settings.remasking != "low_confidence":
+    if settings.remasking == "random":
         raise UsageError(
             f"{named('threshold')} compares the model's confidence, which {named('remasking')} random "
-            f"does not use: use {named('remasking')} low_confidence"
+            f"does not use: use {named('remasking')} low_confidence, margin or entropy"
         )
     if settings.steps is not None:
         raise UsageError(
@@ -243,7 +248,7 @@ def resolve_settings(settings: DiffusionSettings, room: int | None = None) -> Di
             threshold=preset["threshold"] if threshold is None else threshold,
             edit_threshold=preset["edit_threshold"] if edit_threshold is None else edit_threshold,
         )
-    settings = _with_default_threshold(settings)
+    settings = with_default_threshold(settings)
     gen_length, block_length = _answer_layout(settings, room)
     check_block_length(gen_length, block_length)
     check_threshold(settings)
@@ -283,11 +288,11 @@ def resolve_ar_settings(settings: ARSettings, room: int) -> ARSettings:
     return replace(settings, max_new_tokens=wanted or min(DEFAULT_ANSWER, room))
 
 
-def _with_default_threshold(settings: DiffusionSettings) -> DiffusionSettings:
+def with_default_threshold(settings: DiffusionSettings) -> DiffusionSettings:
     if settings.exact and settings.threshold is not None:
         source = f"{named('mode')} {settings.mode}" if settings.mode else named("threshold")
         raise UsageError(f"{named('exact')} decodes a fixed number of slots per step: drop {source}")
-    fixed = settings.exact or settings.steps is not None or settings.remasking != "low_confidence"
+    fixed = settings.exact or settings.steps is not None or settings.remasking == "random"
     if settings.threshold is None and not fixed:
         return replace(settings, threshold=DEFAULT_THRESHOLD)
     return settings

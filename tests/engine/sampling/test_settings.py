@@ -67,14 +67,14 @@ def test_defaults_derive_from_gen_length():
             dict(gen_length=64, block_length=16, method="fixed_length"),
             r"fixed_length decodes the answer as one",
         ),
-        (dict(threshold=0.9, remasking="random"), r"use `remasking` low_confidence"),
+        (dict(threshold=0.9, remasking="random"), r"use `remasking` low_confidence, margin or entropy"),
         (dict(threshold=0.9, steps=64), r"`steps` has no effect with `threshold`"),
         (dict(threshold=0.0), r"`threshold` must be more than 0, got 0"),
         (dict(threshold=0.7, edit_threshold=1.5), r"`edit_threshold` must be less than 1, got 1.5"),
         (dict(temperature=-1.0), r"`temperature` must be at least 0, got -1"),
         (dict(cfg_scale=-1.0), r"`cfg_scale` must be at least 0, got -1"),
         (dict(cache="full"), r"`cache` 'full' is unknown: use one of none, prefix, dual"),
-        (dict(remasking="entropy"), r"`remasking` 'entropy' is unknown"),
+        (dict(remasking="topk"), r"`remasking` 'topk' is unknown"),
     ],
 )
 def test_settings_errors_explain_the_fix(settings, message):

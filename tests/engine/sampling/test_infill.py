@@ -1,0 +1,63 @@
+"""Infilling (sampling/infill.py): templates by hand, only the slots change, the step counts of the
+fixed and threshold samplers, and the options that do not apply."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from llada_cli.engine.errors import UsageError
+from llada_cli.engine.sampling.infill import generate_infill, infill_settings, infill_template
+from llada_cli.engine.sampling.settings import DiffusionSettings
+from tests.engine.objectives.helpers import MASK, tiny_model
+
+# one id per character, so a template's ids can be read by hand
+CHARS = SimpleNamespace(encode=lambda text: [ord(c) % 50 + 1 for c in text])
+
+
+def test_a_template_is_its_text_with_n_mask_ids_per_slot():
+    ids, slots = infill_template("ab[MASK:3]c[MASK]", CHARS, MASK)
+    a, b, c = CHARS.encode("abc")
+    assert ids == [a, b, MASK, MASK, MASK, c, MASK]
+    assert slots == [False, False, True, True, True, False, True]
+    for bad, message in (("ab", "no slot to fill"), ("a[MASK:0]", "at least one token")):
+        with pytest.raises(UsageError, match=message):
+            infill_template(bad, CHARS, MASK)
+
+
+def test_only_the_slots_change_and_each_step_commits_its_share():
+    model = tiny_model(causal=False).eval()
+    rows = [infill_template("ab[MASK:3]cd", CHARS, MASK), infill_template("[MASK]xyz", CHARS, MASK)]
+    exact = DiffusionSettings(exact=True)
+    filled = generate_infill(model, rows, exact, MASK, {0})
+    for (ids, slots), (row, generation) in zip(rows, filled, strict=True):
+        assert [t for t, s in zip(row, slots, strict=True) if not s] == [
+            t for t, s in zip(ids, slots, strict=True) if not s
+        ]
+        assert MASK not in row and len(generation.token_ids) == sum(slots)
+        assert generation.forward_passes == sum(slots)  # exact: one slot a step by default
+    [(_, two_steps)] = generate_infill(model, rows[:1], DiffusionSettings(exact=True, steps=2), MASK, {0})
+    assert two_steps.forward_passes == 2
+    [(_, threshold)] = generate_infill(model, rows[:1], DiffusionSettings(threshold=0.01), MASK, {0})
+    assert threshold.forward_passes == 1  # every slot at least 1% confident commits at once
+    again = generate_infill(model, rows, exact, MASK, {0})  # deterministic at temperature 0
+    assert [(row, g.token_ids) for row, g in again] == [(row, g.token_ids) for row, g in filled]
+
+
+def test_options_for_answers_after_a_prompt_are_refused():
+    for options in ({"cache": "prefix"}, {"gen_length": 8}, {"mode": "speed"}):
+        with pytest.raises(UsageError, match="not for filling slots"):
+            infill_settings(DiffusionSettings(**options))
+    assert infill_settings(DiffusionSettings()).threshold == 0.9
+
+
+def test_a_model_with_the_logit_shift_cannot_fill_the_first_position():
+    model = tiny_model(causal=False, logit_shift=True).eval()
+    with pytest.raises(UsageError, match="cannot start with a slot"):
+        generate_infill(model, [infill_template("[MASK]ab", CHARS, MASK)], DiffusionSettings(), MASK, {0})
+    [(row, _)] = generate_infill(
+        model, [infill_template("a[MASK]b", CHARS, MASK)], DiffusionSettings(), MASK, {0}
+    )
+    assert MASK not in row and torch.tensor(row).shape == (3,)
