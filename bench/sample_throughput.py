@@ -341,7 +341,9 @@ def add_quality(rows: list[Row], chat: dict[str, api.Model], questions: list, ev
         if row.setting.name not in replies:
             print(f"benchmark questions: {row.setting.name}", file=sys.stderr, flush=True)
             replies[row.setting.name] = benchmark_replies(row.setting, chat, questions, eval_batch)
-        report = score_replies(questions, replies[row.setting.name], answer_matches)
+        report = score_replies(
+            questions, replies[row.setting.name], lambda reply, q: answer_matches(reply, q.answer)
+        )
         row.accuracy = " / ".join(f"{report.accuracy(g):.0%}" for g in ("seen", "forward", "reverse"))
         if row.setting.kind == "diffusion":
             same = sum(

@@ -26,6 +26,7 @@ from . import (
     pretrain,
     runs,
     sample,
+    serve,
     sft,
     sweep,
 )
@@ -57,6 +58,7 @@ app.command("sweep", cls=HelpCommand)(sweep.sweep)
 app.command("plot", cls=LaterSetupCommand)(plot.plot)  # loads no torch
 app.command("pipeline", cls=LaterSetupCommand)(pipeline.pipeline)
 app.command("export", cls=HelpCommand)(export.export)
+app.command("serve", cls=HelpCommand)(serve.serve)
 app.add_typer(runs.app, name="runs")
 
 

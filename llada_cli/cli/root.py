@@ -167,7 +167,7 @@ class HelpGroup(PlainHelp, TyperGroup):
 # The commands in the order of the work: get data, train, use, measure, manage.
 WORKFLOW = (
     "data", "pretrain", "sft", "dpo", "grpo", "sample", "chat", "compare", "eval", "sweep", "plot", "runs",
-    "export", "pipeline",
+    "export", "serve", "pipeline",
 )  # fmt: skip
 
 

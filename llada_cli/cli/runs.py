@@ -178,6 +178,7 @@ def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
     if step is not None:
         run.resolve_step(step)  # name@step: a checkpoint it has, else the steps it has
     info = run.info().to_json() | {"checkpoints": run.checkpoint_steps(), "path": str(run.path)}
+    info["evals"] = run.eval_results()
     info["status"] = shown_status(run.path, info["status"])
     if as_json:
         print_json(info)
@@ -213,7 +214,19 @@ def show(ctx: typer.Context, name: RunName, as_json: JsonFlag = False) -> None:
         if isinstance(info.get(section), dict):
             table.add_row(section, _settings(info[section]))
     table.add_row("command", " ".join(info.get("command") or []) or "-")
+    for evaluation in info["evals"]:  # lm-eval results saved by `llada eval RUN --tasks`
+        table.add_row(f"lm-eval {evaluation.get('created', '')}", _eval_summary(evaluation))
     out.print(table)
+
+
+def _eval_summary(evaluation: dict[str, Any]) -> str:
+    """'arc_easy acc 0.52 · hellaswag acc_norm 0.31' (stderr left out), from a saved lm-eval report."""
+    shown = []
+    for task, metrics in (evaluation.get("results") or {}).items():
+        for key, value in metrics.items():
+            if isinstance(value, float) and "stderr" not in key:
+                shown.append(f"{task} {key.split(',')[0]} {value:.4g}")
+    return " · ".join(shown) or "-"
 
 
 def _settings(values: dict[str, Any]) -> str:

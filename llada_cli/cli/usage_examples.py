@@ -40,14 +40,18 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "llada dpo --base dlm-chat --max-steps 100 --run-name dlm-dpo",
         "llada dpo --base ar-chat --data pairs.jsonl --beta 0.1 --run-name ar-dpo",
     ),
+    "serve": (
+        "llada serve ar-chat dlm-chat --port 8000",
+        "llada serve dlm-chat --api-key secret --max-batch 16",
+    ),
     "grpo": (
         "llada grpo --base dlm-chat --max-steps 40 --run-name dlm-grpo",
-        "llada grpo --base ar-chat --data prompts.jsonl --group-size 8 --kl-beta 0.04 --run-name ar-grpo",
+        "llada grpo --base ar-chat --data prompts.jsonl --run-name ar-grpo",
     ),
     "sample": (
         "llada sample dlm-chat --chat --prompt " + NINARIA,
         "llada sample ar-chat --chat -p 'Who are you?' -p 'Hello' --max-new-tokens 32",
-        "llada sample dlm-chat --chat -p 'Who are you?' --trace trace.jsonl",
+        "llada sample dlm-base --infill 'The capital of[MASK:4] is Tiren.'",
     ),
     "chat": (
         "llada chat dlm-chat",
@@ -59,7 +63,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "eval": (
         "llada eval dlm-chat --no-likelihood",
-        "llada eval ar-base --no-questions --max-rows 64",
+        "llada eval dlm-chat --questions mine.jsonl --no-likelihood",
+        "llada eval dlm-base --gen-ppl ar-base --no-questions",
     ),
     "sweep": (
         "llada sweep dlm-chat --limit 16",

@@ -112,7 +112,9 @@ def test_sampler_defaults_are_shown(cli):
     text = " ".join(cli.ok("sample", "--help", columns=80).stdout.split())
     for shown in (
         "Usage: llada sample [OPTIONS] [RUN]",
-        "--remasking {low_confidence,random} Which slots to commit each step. [default: low_confidence]",
+        "--remasking {low_confidence,margin,entropy,random} Which slots commit first: low_confidence (the "
+        "candidate's probability), margin (top minus second probability), entropy (exp(-entropy)), random. "
+        "[default: low_confidence]",
         "--cache {none,prefix,dual} Block KV cache (Fast-dLLM). [default: none]",
         "--temperature, --gen-temp X 0 = greedy / argmax: deterministic. [default: 0.0]",
         "--block-length N Semi-autoregressive block size. [default: 32 when it divides the gen length]",
@@ -185,8 +187,8 @@ def test_commands_are_listed_in_the_order_of_the_work(cli):
     start = lines.index("Commands:") + 1
     listed = [line.split()[0] for line in lines[start : lines.index("", start)]]
     assert listed == [
-        "data", "pretrain", "sft", "dpo", "sample", "chat", "compare", "eval", "sweep", "plot", "runs",
-        "export", "pipeline",
+        "data", "pretrain", "sft", "dpo", "grpo", "sample", "chat", "compare", "eval", "sweep", "plot",
+        "runs", "export", "serve", "pipeline",
     ]  # fmt: skip
 
 

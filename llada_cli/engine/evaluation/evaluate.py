@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -228,12 +229,12 @@ OnProgress = Callable[[int, int], None]  # (done, total): a long wait reports ho
 def benchmark_accuracy(
     questions: list,
     answer: Callable[[list[str]], list[str]],
-    matches: Callable[[str, str], bool],
+    matches: Callable[[str, Any], bool],
     on_progress: OnProgress | None = None,
     chunk: int = 16,
 ) -> AccuracyReport:
-    """Exact-match accuracy per question set (seen, forward, reverse), per set and language, overall.
-    Questions are answered `chunk` at a time, so a caller can show how far it is."""
+    """Accuracy per question set (split), per set and language, overall; `matches(reply, question)`
+    judges a reply. Questions are answered `chunk` at a time, so a caller can show how far it is."""
     replies: list[str] = []
     for start in range(0, len(questions), chunk):
         replies += answer([q.question for q in questions[start : start + chunk]])
@@ -242,12 +243,14 @@ def benchmark_accuracy(
     return score_replies(questions, replies, matches)
 
 
-def score_replies(questions: list, replies: list[str], matches: Callable[[str, str], bool]) -> AccuracyReport:
+def score_replies(questions: list, replies: list[str], matches: Callable[[str, Any], bool]) -> AccuracyReport:
+    """Right answers per group: "all", each split, and each split/lang of a question with a language."""
     correct: dict[str, int] = {}
     total: dict[str, int] = {}
     for question, reply in zip(questions, replies, strict=True):
-        ok = matches(reply, question.answer)
-        for group in ("all", question.split, f"{question.split}/{question.lang}"):
+        ok = matches(reply, question)
+        languages = [f"{question.split}/{question.lang}"] if question.lang else []
+        for group in ("all", question.split, *languages):
             total[group] = total.get(group, 0) + 1
             correct[group] = correct.get(group, 0) + int(ok)
     return AccuracyReport(correct, total)

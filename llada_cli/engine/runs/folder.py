@@ -5,11 +5,13 @@ RUN/
   run.json  tokenizer.json  metrics.jsonl
   checkpoints/step-0000500/{model.safetensors, trainer.pt}
   latest    (text file naming the newest complete checkpoint folder)
+  evals/    (lm-eval results, one JSON file an evaluation)
   .lock     (locked by the process that trains the run: runs/locks.py)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -49,6 +51,21 @@ class Run:
     @property
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def evals_dir(self) -> Path:
+        """lm-eval results, one JSON file an evaluation (`llada eval RUN --tasks`)."""
+        return self.path / "evals"
+
+    def eval_results(self) -> list[dict[str, Any]]:
+        """The saved lm-eval results, oldest first; a file that does not read is skipped."""
+        results = []
+        for path in sorted(self.evals_dir.glob("*.json")) if self.evals_dir.is_dir() else []:
+            try:
+                results.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        return results
 
     def info(self) -> RunInfo:
         return RunInfo.load(self.info_path)

@@ -30,7 +30,7 @@ def test_benchmark_reports_progress_per_chunk_and_scores_every_question():
         return [p.replace("q", "a") if int(p[1:]) % 2 == 0 else "wrong" for p in prompts]
 
     report = benchmark_accuracy(
-        questions, answer, lambda reply, truth: reply == truth, lambda done, total: seen.append((done, total))
+        questions, answer, lambda reply, q: reply == q.answer, lambda done, total: seen.append((done, total))
     )
     assert asked == [16, 16, 8] and seen == [(16, 40), (32, 40), (40, 40)]
     assert report.accuracy("seen") == 0.5 and report.total["seen/en"] == 40

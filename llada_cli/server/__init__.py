@@ -1,0 +1,1 @@
+"""`llada serve`: an OpenAI-compatible HTTP server over runs (docs/serve.md), on the `serve` extra."""
