@@ -39,7 +39,7 @@ def serve(
         typer.Option(
             help="How long the first waiting request waits for others to join it.", min=0, max=60_000
         ),
-    ] = 10.0,
+    ] = 50.0,
     *,
     weights: Given,
 ) -> None:

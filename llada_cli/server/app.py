@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from ..api import Model, Result
 from ..engine.errors import LladaError
-from .batcher import Batcher, Job, cut_at_stops
+from .batcher import WINDOW, Batcher, Job, cut_at_stops
 
 
 class Message(BaseModel):
@@ -56,7 +56,7 @@ def error(status: int, message: str, kind: str = "invalid_request_error") -> JSO
 
 
 def create_app(
-    models: dict[str, Model], api_key: str | None = None, max_batch: int = 8, window: float = 0.01
+    models: dict[str, Model], api_key: str | None = None, max_batch: int = 8, window: float = WINDOW
 ) -> FastAPI:
     """The app serving `models` by name; each gets a batcher (`max_batch` requests, gathered for
     `window` seconds), stopped with the app."""

@@ -24,6 +24,11 @@ from ..api import Model, Result
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 
 
+# how long the first waiting request waits for others to join its batch: a few HTTP round trips
+# of concurrent clients, little next to decoding an answer
+WINDOW = 0.05
+
+
 @dataclass
 class Job:
     prompt: str  # the chat-templated or raw text, as generate() encodes it
@@ -49,7 +54,7 @@ def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
 
 
 class Batcher:
-    def __init__(self, model: Model, max_batch: int = 8, window: float = 0.01) -> None:
+    def __init__(self, model: Model, max_batch: int = 8, window: float = WINDOW) -> None:
         self.model, self.max_batch, self.window = model, max_batch, window
         self.waiting: queue.Queue[Job | None] = queue.Queue()
         self.thread = threading.Thread(target=self._work, name=f"batcher-{model.name}", daemon=True)
