@@ -37,9 +37,12 @@ def serve(
     batch_window_ms: Annotated[
         float,
         typer.Option(
-            help="How long the first waiting request waits for others to join it.", min=0, max=60_000
+            help="How long a lone request waits for others to join its batch (0: those that arrive "
+            "while a batch decodes form the next one).",
+            min=0,
+            max=60_000,
         ),
-    ] = 50.0,
+    ] = 0.0,
     *,
     weights: Given,
 ) -> None:

@@ -1,10 +1,10 @@
 """Dynamic batching for `llada serve` (docs/serve.md): requests to one run that arrive together are
 decoded together, in one sampler batch.
 
-Each run has one worker thread. It takes the first waiting request, gathers those that arrive
-within `window` seconds (up to `max_batch`), groups them by sampler settings (a batch shares its
-settings; the samplers already pad prompts of different lengths) and decodes each group in one
-`generate` call. A streaming request receives, after every step, the text its row has committed
+Each run has one worker thread. It takes the first waiting request, the others waiting already and
+those that arrive within `window` seconds (default none; up to `max_batch`), groups them by
+sampler settings (a batch shares its settings; the samplers already pad prompts of different
+lengths) and decodes each group in one `generate` call. A streaming request receives, after every step, the text its row has committed
 from the start of the answer up to the first slot still masked (AR: every token; diffusion:
 whole runs of committed slots, a block at a time with semi-autoregressive decoding).
 """
@@ -23,10 +23,9 @@ import torch
 from ..api import Model, Result
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 
-
-# how long the first waiting request waits for others to join its batch: a few HTTP round trips
-# of concurrent clients, little next to decoding an answer
-WINDOW = 0.05
+# how long the first waiting request waits for others to join its batch: none by default, so a lone
+# request is never delayed; requests that arrive while a batch decodes form the next one
+WINDOW = 0.0
 
 
 @dataclass
@@ -74,9 +73,10 @@ class Batcher:
             jobs = [first]
             deadline = time.monotonic() + self.window
             closing = False
-            while len(jobs) < self.max_batch and (left := deadline - time.monotonic()) > 0:
-                try:
-                    job = self.waiting.get(timeout=left)
+            while len(jobs) < self.max_batch:
+                try:  # what is waiting already, then what arrives within the window
+                    left = deadline - time.monotonic()
+                    job = self.waiting.get(timeout=left) if left > 0 else self.waiting.get_nowait()
                 except queue.Empty:
                     break
                 if job is None:
