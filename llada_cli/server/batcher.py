@@ -4,9 +4,10 @@ decoded together, in one sampler batch.
 Each run has one worker thread. It takes the first waiting request, the others waiting already and
 those that arrive within `window` seconds (default none; up to `max_batch`), groups them by
 sampler settings (a batch shares its settings; the samplers already pad prompts of different
-lengths) and decodes each group in one `generate` call. A streaming request receives, after every step, the text its row has committed
-from the start of the answer up to the first slot still masked (AR: every token; diffusion:
-whole runs of committed slots, a block at a time with semi-autoregressive decoding).
+lengths) and decodes each group in one `generate` call. A streaming request receives, after every
+step, the text its row has committed from the start of the answer up to the first slot still
+masked (AR: every token; diffusion: whole runs of committed slots, a block at a time with
+semi-autoregressive decoding).
 """
 
 from __future__ import annotations
