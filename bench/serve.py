@@ -8,9 +8,12 @@ served in this process (server/app.py on uvicorn, a free port on localhost) and 
 `--clients` forward questions of the builtin benchmark through the official `openai` client, at
 temperature 0 with `--max-tokens` tokens (AR) or slots (diffusion): first one at a time, then all
 at once from as many threads. Printed per track: total completion tokens per second both ways,
-their ratio, the batch sizes the server decoded, and whether every answer is the same both ways.
+their ratio, the batch sizes the server decoded, and whether every answer is the same both ways;
+and, as the plain reference, the sampler alone in this process: the same questions one at a time
+against one batch (`api.Model.generate`), the most batching can give on this machine.
 `--json` prints {"rows": [{"track", "sequential_tokens_per_s", "concurrent_tokens_per_s", "speedup",
-"batches", "identical"}], "clients", "max_tokens"}. Needs the serve extra and `openai`.
+"in_process_batch_speedup", "batches", "identical"}], "clients", "max_tokens"}. Needs the serve
+extra and `openai`.
 """
 
 from __future__ import annotations
@@ -68,6 +71,14 @@ def main() -> None:
                 )
 
             ask(questions[0])  # warm up: the first call pays for allocations
+            length = {"max_new_tokens" if model.kind == "ar" else "gen_length": args.max_tokens}
+            started = time.perf_counter()
+            for question in questions:  # the plain reference: the sampler alone, in this process
+                model.generate(question, chat=True, **length)
+            direct_alone = time.perf_counter() - started
+            started = time.perf_counter()
+            model.generate(questions, chat=True, **length)
+            direct_batch = time.perf_counter() - started
             batcher = app.state.batchers[model.name]
             batcher.batches.clear()
             alone, alone_seconds = timed(ask, questions, 1)
@@ -82,6 +93,7 @@ def main() -> None:
                 == [r.choices[0].message.content for r in together],
             }
             row["speedup"] = row["concurrent_tokens_per_s"] / row["sequential_tokens_per_s"]
+            row["in_process_batch_speedup"] = direct_alone / direct_batch
             log(f"{track}: {row}")
             rows.append(row)
     finally:
@@ -91,10 +103,16 @@ def main() -> None:
         print(json.dumps({"rows": rows, "clients": args.clients, "max_tokens": args.max_tokens}))
         return
     print(f"{args.clients} clients, {args.max_tokens} tokens each, temperature 0")
-    print(f"{'track':10} {'one at a time':>14} {'concurrent':>12} {'speedup':>8}  batches  identical")
+    print(
+        f"{'track':10} {'one at a time':>14} {'concurrent':>12} {'speedup':>8}  {'in-process batch':>16}  "
+        "batches  identical"
+    )
     for row in rows:
         rates = f"{row['sequential_tokens_per_s']:>10.1f} t/s {row['concurrent_tokens_per_s']:>8.1f} t/s"
-        print(f"{row['track']:10} {rates} {row['speedup']:>7.2f}x  {row['batches']}  {row['identical']}")
+        direct = f"{row['in_process_batch_speedup']:>15.2f}x"
+        print(
+            f"{row['track']:10} {rates} {row['speedup']:>7.2f}x  {direct}  {row['batches']}  {row['identical']}"
+        )
 
 
 if __name__ == "__main__":
