@@ -240,7 +240,9 @@ class Model:
         rows = [infill_template(text, self.tokenizer, mask_id) for text in templates]
         stops = {self.tokenizer.eos_id, self.tokenizer.im_end_id}
         generator = torch.Generator().manual_seed(seed)
-        filled = generate_infill(self.network, rows, settings, mask_id, stops, generator)
+        filled = generate_infill(
+            self.network, rows, settings, mask_id, stops, self.tokenizer.eos_id, generator
+        )
         return [
             replace(
                 self._result(text, [i for i, slot in zip(*row, strict=True) if not slot], generation),

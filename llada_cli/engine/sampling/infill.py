@@ -1,5 +1,6 @@
 """Infilling (docs/algorithms.md section 7): a text with slots, `[MASK:n]` for n of them and `[MASK]`
-for one, denoised with the text on both sides visible; nothing else changes.
+for one, denoised with the text on both sides visible; nothing else changes. A text is read as a
+document: after an EOS, as documents follow one another in pretraining rows.
 
 Every step the model sees the whole row; each still-masked slot proposes a candidate (section 7)
 and the step commits those at least `threshold` confident (with the most confident one, so each
@@ -76,19 +77,19 @@ def generate_infill(
     settings: DiffusionSettings,
     mask_id: int,
     eos_ids: set[int],
+    boundary: int,
     generator: torch.Generator | None = None,
 ) -> list[tuple[list[int], Generation]]:
-    """Each row (ids, slots) with its slots filled, and the slots' tokens with what they cost."""
+    """Each row (ids, slots) with its slots filled, and the slots' tokens with what they cost.
+    Every row is read as a document, after the `boundary` token (EOS) that precedes documents in
+    pretraining rows; so a slot may open the text even under the logit shift, which predicts a
+    position from the one before it."""
     settings = infill_settings(settings)
+    rows = [([boundary, *ids], [False, *slots]) for ids, slots in rows]
     longest = max(len(ids) for ids, _ in rows)
     if longest > model_context(model):
         raise UsageError(
             f"a template has {longest} tokens, more than the model's context of {model_context(model)}"
-        )
-    if model.config.logit_shift and any(slots[0] for _, slots in rows):
-        raise UsageError(
-            "this model has the logit shift: its first position has no state before it, so a "
-            "template cannot start with a slot"
         )
     started = time.perf_counter()
     device = model_device(model)
@@ -126,5 +127,5 @@ def generate_infill(
     for i, (ids, slots) in enumerate(rows):
         row = x[i, : len(ids)].tolist()
         chosen = [token for token, slot in zip(row, slots, strict=True) if slot]
-        filled.append((row, Generation(chosen, int(passes[i]), int(passes[i]), seconds, finished=True)))
+        filled.append((row[1:], Generation(chosen, int(passes[i]), int(passes[i]), seconds, finished=True)))
     return filled

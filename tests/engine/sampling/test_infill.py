@@ -11,7 +11,7 @@ import torch
 from llada_cli.engine.errors import UsageError
 from llada_cli.engine.sampling.infill import generate_infill, infill_settings, infill_template
 from llada_cli.engine.sampling.settings import DiffusionSettings
-from tests.engine.objectives.helpers import MASK, tiny_model
+from tests.engine.objectives.helpers import EOS, MASK, tiny_model
 
 # one id per character, so a template's ids can be read by hand
 CHARS = SimpleNamespace(encode=lambda text: [ord(c) % 50 + 1 for c in text])
@@ -31,18 +31,20 @@ def test_only_the_slots_change_and_each_step_commits_its_share():
     model = tiny_model(causal=False).eval()
     rows = [infill_template("ab[MASK:3]cd", CHARS, MASK), infill_template("[MASK]xyz", CHARS, MASK)]
     exact = DiffusionSettings(exact=True)
-    filled = generate_infill(model, rows, exact, MASK, {0})
+    filled = generate_infill(model, rows, exact, MASK, {0}, EOS)
     for (ids, slots), (row, generation) in zip(rows, filled, strict=True):
         assert [t for t, s in zip(row, slots, strict=True) if not s] == [
             t for t, s in zip(ids, slots, strict=True) if not s
         ]
         assert MASK not in row and len(generation.token_ids) == sum(slots)
         assert generation.forward_passes == sum(slots)  # exact: one slot a step by default
-    [(_, two_steps)] = generate_infill(model, rows[:1], DiffusionSettings(exact=True, steps=2), MASK, {0})
+    [(_, two_steps)] = generate_infill(
+        model, rows[:1], DiffusionSettings(exact=True, steps=2), MASK, {0}, EOS
+    )
     assert two_steps.forward_passes == 2
-    [(_, threshold)] = generate_infill(model, rows[:1], DiffusionSettings(threshold=0.01), MASK, {0})
+    [(_, threshold)] = generate_infill(model, rows[:1], DiffusionSettings(threshold=0.01), MASK, {0}, EOS)
     assert threshold.forward_passes == 1  # every slot at least 1% confident commits at once
-    again = generate_infill(model, rows, exact, MASK, {0})  # deterministic at temperature 0
+    again = generate_infill(model, rows, exact, MASK, {0}, EOS)  # deterministic at temperature 0
     assert [(row, g.token_ids) for row, g in again] == [(row, g.token_ids) for row, g in filled]
 
 
@@ -53,11 +55,11 @@ def test_options_for_answers_after_a_prompt_are_refused():
     assert infill_settings(DiffusionSettings()).threshold == 0.9
 
 
-def test_a_model_with_the_logit_shift_cannot_fill_the_first_position():
+def test_a_slot_may_open_the_text_under_the_logit_shift_read_after_a_document_boundary():
     model = tiny_model(causal=False, logit_shift=True).eval()
-    with pytest.raises(UsageError, match="cannot start with a slot"):
-        generate_infill(model, [infill_template("[MASK]ab", CHARS, MASK)], DiffusionSettings(), MASK, {0})
-    [(row, _)] = generate_infill(
-        model, [infill_template("a[MASK]b", CHARS, MASK)], DiffusionSettings(), MASK, {0}
-    )
-    assert MASK not in row and torch.tensor(row).shape == (3,)
+    rows = [infill_template("[MASK]ab", CHARS, MASK)]
+    [(row, generation)] = generate_infill(model, rows, DiffusionSettings(exact=True), MASK, {0}, EOS)
+    assert MASK not in row and row[1:] == CHARS.encode("ab") and len(generation.token_ids) == 1
+    with torch.no_grad():  # the slot is the argmax after the EOS, the text after it visible
+        logits = model(torch.tensor([[EOS, MASK, *CHARS.encode("ab")]]))
+    assert row[0] == int(logits[0, 1, :MASK].argmax())
