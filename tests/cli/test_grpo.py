@@ -56,7 +56,7 @@ def test_grpo_trains_both_kinds_on_the_rl_questions_and_logs_rewards(cli):
 
 def test_bad_options_and_bases_are_refused_in_one_line(cli):
     cli.ok("pretrain", "ar", *MICRO, "--max-steps", "1", "--run-name", "ar")
-    result = cli(*GRPO, "--base", "ar", "--run-name", "x", "--prompt-mask-prob", "0.2")
+    result = cli(*GRPO, "--base", "ar", "--run-name", "x", "--estimator", "d1", "--prompt-mask-prob", "0.2")
     assert result.exit_code == 2 and "applies to diffusion training" in result.output
     bad = (
         ["--group-size", "1"],

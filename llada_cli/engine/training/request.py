@@ -50,9 +50,7 @@ class StageRequest:
         (a resumed run takes its stored settings, which are not asked again)."""
         if self.run.resume:
             return
-        if (
-            self.objective is not None and self.kind is not None
-        ):  # a fine-tuning's, once its base's kind is known
+        if self.objective is not None:
             self.objective.check_applies()
         if self.train.ema_decay and self.train.fsdp and self.run.devices > 1:  # before any data work
             raise UsageError(EMA_WITH_FSDP)
@@ -174,7 +172,6 @@ def _of_base_kind(registry: Registry, request: StageRequest) -> StageRequest:
             raise UsageError(f"{names} applies to diffusion training; run '{request.parent}' is an AR run")
         shared = ar_config(**{n: getattr(objective, n) for n in ar_options})  # beta, for DPO
         return replace(request, kind=kind, objective=shared)
-    objective.check_applies()
     if isinstance(objective, DiffusionSFTConfig):
         objective = objective.with_form_of(base_block)
     if request.stage == "grpo" and base_block is not None:
