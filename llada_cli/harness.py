@@ -49,6 +49,18 @@ class LladaLM(LM):
         self.model = run if isinstance(run, api.Model) else api.load(run, device=device, home=home)
         self.mc_num, self.max_gen_toks, self.seed = int(mc_num), int(max_gen_toks), int(seed)
 
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> LladaLM:
+        from lm_eval.utils import simple_parse_args_string
+
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict | None = None) -> LladaLM:
+        """From lm-eval's `--model_args` alone: its `--device` (cuda unless told otherwise) and
+        `--batch_size` are not this class's; give `device=` in `--model_args` (default auto)."""
+        return cls(**arg_dict)
+
     def _score(self, context: list[int], continuation: list[int]) -> tuple[float, bool]:
         model = self.model
         tokenizer = model.tokenizer
@@ -108,18 +120,6 @@ class LladaLM(LM):
         return answers
 
 
-def main() -> None:
-    """lm-eval's own command line, with the "llada" model registered (lm-eval has no plugin hook)."""
-    from lm_eval.__main__ import cli_evaluate
-
-    sys.argv[0] = "lm_eval"
-    cli_evaluate()
-
-
-if __name__ == "__main__":
-    main()
-
-
 def task_names(tasks: list[str], include_path: Path | None) -> tuple[list[str], list[str]]:
     """The task names and the folders of task YAMLs lm-eval must read: a task given as the path of
     its YAML is named by its `task` key, and its folder is read."""
@@ -176,3 +176,15 @@ def run_tasks(
     )
     settings = {"limit": limit, "num_fewshot": num_fewshot, "mc_num": mc_num, "seed": seed, "chat": chat}
     return {"tasks": names, "results": output["results"], "settings": settings}
+
+
+def main() -> None:
+    """lm-eval's own command line, with the "llada" model registered (lm-eval has no plugin hook)."""
+    from lm_eval.__main__ import cli_evaluate
+
+    sys.argv[0] = "lm_eval"
+    cli_evaluate()
+
+
+if __name__ == "__main__":
+    main()

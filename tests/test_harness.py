@@ -105,3 +105,12 @@ def test_unknown_tasks_and_options_without_tasks_are_refused(pipeline, tmp_path)
     assert result.exit_code == 2 and "applies only with --tasks" in result.output
     result = pipeline("eval", "ar-chat", "--tasks", "x", "--questions", "q.jsonl")
     assert result.exit_code == 2 and "instead of the likelihood and the questions" in result.output
+
+
+def test_lm_evals_own_command_line_builds_the_model_from_model_args_alone(pipeline):
+    from llada_cli.harness import LladaLM
+
+    lm = LladaLM.create_from_arg_string(
+        f"run=ar-chat,home={pipeline.home},mc_num=8", {"device": "cuda", "batch_size": 4}
+    )
+    assert lm.model.device.type == "cpu" and lm.mc_num == 8  # lm-eval's --device cuda default is not read
