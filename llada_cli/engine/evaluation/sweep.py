@@ -39,6 +39,8 @@ DEFAULT_GRID: dict[str, dict[str, Any]] = {
     "threshold 0.9, blocks of 8": {"threshold": 0.9, "block_length": 8},
     "threshold 0.9, semi_ar_origin": {"threshold": 0.9, "method": "semi_ar_origin"},
     "threshold 0.9, one block": {"threshold": 0.9, "method": "fixed_length"},
+    "threshold 0.9, margin": {"threshold": 0.9, "remasking": "margin"},
+    "threshold 0.9, entropy": {"threshold": 0.9, "remasking": "entropy"},
     "quality mode (editing)": {"mode": "quality"},
 }
 
