@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from llada_cli.cli import progress
+from llada_cli.engine.evaluation.sweep import DEFAULT_GRID
 
 
 def test_sweep_from_the_cli_prints_every_setting_and_draws_the_front(pipeline, tmp_path):
@@ -38,6 +39,7 @@ def test_sweep_shows_its_progress_on_a_terminal_and_reports_the_batch_it_used(
     monkeypatch.setattr(progress, "err", Console(file=screen, force_terminal=True, width=width))
     result = pipeline.ok("sweep", "dlm-chat", "--limit", "2", "--out", str(tmp_path / "s.png"), columns=width)
     drawn = Text.from_ansi(screen.getvalue()).plain
-    assert "sampler settings" in drawn and "11/11" in drawn  # redrawn after each setting
+    settings = len(DEFAULT_GRID)
+    assert "sampler settings" in drawn and f"{settings}/{settings}" in drawn  # redrawn after each setting
     assert result.stderr.splitlines()[0].endswith("in batches of 2")
     assert "batch 2 vs one at a time" in result.stdout and "batch 8" not in result.stdout
