@@ -30,7 +30,7 @@ from lm_eval.api.registry import register_model
 from . import api
 from .engine.errors import UsageError
 from .engine.evaluation.evaluate import answer_log_likelihood
-from .server.batcher import cut_at_stops
+from .engine.sampling.common import cut_at_stops
 
 
 @register_model("llada")
@@ -61,16 +61,11 @@ class LladaLM(LM):
         `--batch_size` are not this class's; give `device=` in `--model_args` (default auto)."""
         return cls(**arg_dict)
 
-    def _score(self, context: list[int], continuation: list[int]) -> tuple[float, bool]:
+    def _log_likelihood(self, context: list[int], continuation: list[int]) -> float:
         model = self.model
-        tokenizer = model.tokenizer
-        context = context or [
-            tokenizer.eos_id
-        ]  # an empty context: the document boundary, as lm-eval's HF model
-        ll = answer_log_likelihood(
-            model.network, model.kind, context, continuation, tokenizer.mask_id, self.mc_num, self.seed
+        return answer_log_likelihood(
+            model.network, model.kind, context, continuation, model.tokenizer.mask_id, self.mc_num, self.seed
         )
-        return ll, self._greedy(context, continuation)
 
     @torch.inference_mode()
     def _greedy(self, context: list[int], continuation: list[int]) -> bool:
@@ -97,14 +92,16 @@ class LladaLM(LM):
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         encode = self.model.tokenizer.encode
-        return [
-            self._score(encode(context), encode(continuation))
-            for context, continuation in (r.args for r in requests)
-        ]
+        scored = []
+        for context, continuation in (r.args for r in requests):
+            # an empty context: the document boundary, as lm-eval's HF model reads one
+            ids, answer = encode(context) or [self.model.tokenizer.eos_id], encode(continuation)
+            scored.append((self._log_likelihood(ids, answer), self._greedy(ids, answer)))
+        return scored
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         tokenizer = self.model.tokenizer
-        return [self._score([tokenizer.eos_id], tokenizer.encode(r.args[0]))[0] for r in requests]
+        return [self._log_likelihood([tokenizer.eos_id], tokenizer.encode(r.args[0])) for r in requests]
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         answers = []

@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 
 from ..api import Model, Result
 from ..engine.errors import LladaError
-from .batcher import WINDOW, Batcher, Job, cut_at_stops
+from ..engine.sampling.common import cut_at_stops
+from .batcher import WINDOW, Batcher, Job
 
 
 class Message(BaseModel):

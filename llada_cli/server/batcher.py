@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..api import Model, Result
+from ..engine.sampling.common import cut_at_stops
 from ..engine.sampling.settings import ARSettings, DiffusionSettings
 
 # how long the first waiting request waits for others to join its batch: none by default, so a lone
@@ -45,12 +46,6 @@ class Job:
         if self.emit is not None and text.startswith(self.sent) and len(text) > len(self.sent):
             self.emit(text[len(self.sent) :])
             self.sent = text
-
-
-def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
-    """`text` up to the first occurrence of any stop string."""
-    ends = [text.find(stop) for stop in stops if stop and stop in text]
-    return text[: min(ends)] if ends else text
 
 
 class Batcher:

@@ -7,14 +7,9 @@ import pytest
 
 from llada_cli import api
 from llada_cli.engine.errors import UsageError
-from llada_cli.server.batcher import Batcher, Job, cut_at_stops
+from llada_cli.server.batcher import Batcher, Job
 
 PROMPTS = ["Hello", "Who are you?", "What is the capital of Ninaria?"]
-
-
-def test_stops_cut_the_text_at_the_first_one():
-    assert cut_at_stops("one. two. three", (" two", ". t")) == "one"
-    assert cut_at_stops("one", ("x", "")) == "one"
 
 
 @pytest.mark.parametrize("run", ["ar-chat", "dlm-chat"])

@@ -131,3 +131,9 @@ def generations(
             )
         )
     return results
+
+
+def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
+    """`text` up to the first occurrence of any stop string (an API's `stop`, lm-eval's `until`)."""
+    ends = [text.find(stop) for stop in stops if stop and stop in text]
+    return text[: min(ends)] if ends else text
