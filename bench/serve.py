@@ -71,13 +71,12 @@ def main() -> None:
                 )
 
             ask(questions[0])  # warm up: the first call pays for allocations
-            length = {"max_new_tokens" if model.kind == "ar" else "gen_length": args.max_tokens}
             started = time.perf_counter()
             for question in questions:  # the plain reference: the sampler alone, in this process
-                model.generate(question, chat=True, **length)
+                model.generate(question, chat=True, max_new_tokens=args.max_tokens)
             direct_alone = time.perf_counter() - started
             started = time.perf_counter()
-            model.generate(questions, chat=True, **length)
+            model.generate(questions, chat=True, max_new_tokens=args.max_tokens)
             direct_batch = time.perf_counter() - started
             batcher = app.state.batchers[model.name]
             batcher.batches.clear()

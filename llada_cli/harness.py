@@ -105,14 +105,12 @@ class LladaLM(LM):
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         answers = []
-        option = "max_new_tokens" if self.model.kind == "ar" else "gen_length"
         for context, options in (r.args for r in requests):
             until = options.get("until") or []
             stops = (until,) if isinstance(until, str) else tuple(until)
             length = int(options.get("max_gen_toks", self.max_gen_toks))
             room = self.model.context_length - len(self.model.encode_prompt(context))
-            fitted: dict[str, Any] = {option: max(1, min(length, room))}
-            [result] = self.model.generate(context, seed=self.seed, **fitted)
+            [result] = self.model.generate(context, seed=self.seed, max_new_tokens=max(1, min(length, room)))
             answers.append(cut_at_stops(result.text, stops))
         return answers
 

@@ -243,8 +243,7 @@ def generative(g: Globals, model: api.Model, reference: str, samples: int, token
         raise UsageError(
             f"--gen-ppl {reference} is a diffusion run: the reference must be an AR run (exact likelihoods)"
         )
-    length = {"max_new_tokens" if model.kind == "ar" else "gen_length": tokens}
-    settings = model.settings(temperature=1.0, **length)
+    settings = model.settings(temperature=1.0, max_new_tokens=tokens)
     eos = model.tokenizer.decode([model.tokenizer.eos_id], skip_special_tokens=False)
     results = model.generate([eos] * samples, seed=g.seed, settings=settings)
     report = generative_report(
@@ -272,11 +271,8 @@ def accuracy(
 ) -> AccuracyReport:
     from ..engine.evaluation.evaluate import benchmark_accuracy  # loads torch, as in evaluate()
 
-    option = "max_new_tokens" if model.kind == "ar" else "gen_length"  # the answer length of its kind
-    length: dict[str, Any] = {option: answer_length}
-
-    def answer(prompts: list[str]) -> list[str]:
-        return [r.text for r in model.generate(prompts, chat=True, **length)]
+    def answer(prompts: list[str]) -> list[str]:  # the answer length: AR tokens, diffusion slots
+        return [r.text for r in model.generate(prompts, chat=True, max_new_tokens=answer_length)]
 
     return benchmark_accuracy(questions, answer, judged, on_progress)
 

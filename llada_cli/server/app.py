@@ -139,7 +139,7 @@ def settings_of(model: Model, request: Sampling, text: str) -> Any:
     (so it does not depend on the requests it is batched with)."""
     options: dict[str, Any] = {"temperature": request.temperature}
     if request.max_tokens is not None:
-        options["max_new_tokens" if model.kind == "ar" else "gen_length"] = request.max_tokens
+        options["max_new_tokens"] = request.max_tokens  # AR tokens, diffusion slots (Model.settings)
     if request.top_p is not None:
         if model.kind != "ar":
             raise LladaError("top_p: diffusion sampling has no nucleus; use temperature")
