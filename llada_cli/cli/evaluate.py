@@ -12,7 +12,7 @@ import typer
 
 from ..engine.atomic import write_text_atomic
 from ..engine.config import DataConfig
-from ..engine.data.builtin import QUESTION_SETS, answer_matches, builtin_corpus
+from ..engine.data.builtin import QUESTION_SETS, builtin_corpus
 from ..engine.errors import LladaError, UsageError
 from ..engine.evaluation.questions import Question, read_questions, reply_matches
 from ..engine.run_options import CheckpointFileOptions, TokenizerOptions, WeightsOptions
@@ -252,29 +252,23 @@ def generative(g: Globals, model: api.Model, reference: str, samples: int, token
     return {"reference": judge.name, "temperature": 1.0, **report.to_dict()}
 
 
-def question_source(source: str) -> list[Any]:
-    """The builtin benchmark's questions, or a questions file's (read before any model is loaded)."""
+def question_source(source: str) -> list[Question]:
+    """The builtin benchmark's questions (exact match), or a questions file's (read before any model
+    is loaded)."""
     if source == "builtin":
-        return list(builtin_corpus().questions)
+        return [Question(q.question, q.answer, q.split, q.lang) for q in builtin_corpus().questions]
     return read_questions(Path(source).expanduser())
 
 
-def judged(reply: str, question: Any) -> bool:
-    """A file question's own match rule; the builtin benchmark's exact match."""
-    if isinstance(question, Question):
-        return reply_matches(reply, question)
-    return answer_matches(reply, question.answer)
-
-
 def accuracy(
-    model: api.Model, questions: list[Any], answer_length: int, on_progress: OnProgress | None = None
+    model: api.Model, questions: list[Question], answer_length: int, on_progress: OnProgress | None = None
 ) -> AccuracyReport:
     from ..engine.evaluation.evaluate import benchmark_accuracy  # loads torch, as in evaluate()
 
     def answer(prompts: list[str]) -> list[str]:  # the answer length: AR tokens, diffusion slots
         return [r.text for r in model.generate(prompts, chat=True, max_new_tokens=answer_length)]
 
-    return benchmark_accuracy(questions, answer, judged, on_progress)
+    return benchmark_accuracy(questions, answer, reply_matches, on_progress)
 
 
 def show(report: dict[str, Any]) -> None:
