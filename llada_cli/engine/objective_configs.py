@@ -38,7 +38,11 @@ PAD_POLICIES = {
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """What every objective's options answer: the logit shift of the model a run trains, and
-    whether the training rows suit them (both hold for any option value unless a class says)."""
+    whether the training rows suit them (both hold for any option value unless a class says).
+    Every subclass's option values are checked against their declared bounds as it is built."""
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
     def shifts_logits(self, from_ar: bool) -> bool:
         return False
@@ -63,9 +67,6 @@ class DocumentMasking(ObjectiveConfig):
     doc_attention_mask: bool = option(
         False, "Attend only within a document of a packed row.", aliases=("use_doc_attention_mask",)
     )
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ class DiffusionSFTConfig(ObjectiveConfig):
     )
 
     def __post_init__(self) -> None:
-        check_options(self)
+        super().__post_init__()
         band = self.mask_ratio_band
         if band is not None and not (len(band) == 2 and 0.0 <= band[0] <= band[1] <= 1.0):
             raise UsageError(f"{named('mask_ratio_band')} needs two numbers a,b with 0 <= a <= b <= 1")
@@ -283,9 +284,6 @@ class ARDPOConfig(ObjectiveConfig):
         at_least=0,
         at_most=1e6,
     )
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -328,9 +326,6 @@ class ARGRPOConfig(ObjectiveConfig):
         at_least=1,
         at_most=64,
     )
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
     def check_row_length(self, seq_len: int) -> None:
         if self.gen_length >= seq_len:
