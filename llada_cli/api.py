@@ -224,7 +224,8 @@ class Model:
     def infill(self, templates: str | list[str], *, seed: int = 0, **options: Any) -> list[Result]:
         """Each template's slots (`[MASK:n]`, `[MASK]`) filled by the diffusion model, the text around
         them kept and seen on both sides (docs/algorithms.md section 7); sampler `options` by keyword
-        (temperature, top_k, remasking, threshold, exact, steps, suppress_eos, eos_confidence)."""
+        (temperature, top_k, remasking, threshold, max_decode_per_step, exact, steps, suppress_eos,
+        eos_confidence)."""
         if self.kind != "diffusion":
             raise UsageError(
                 f"infilling needs a diffusion run: {self.name} is an AR run, which writes left to right"

@@ -4,8 +4,9 @@ document: after an EOS, as documents follow one another in pretraining rows.
 
 Every step the model sees the whole row; each still-masked slot proposes a candidate (section 7)
 and the step commits those at least `threshold` confident (with the most confident one, so each
-step makes progress), or, with `exact`/`steps`, a fixed number of them, the most confident first.
-Rows of a batch are right-padded, the padding never attended.
+step makes progress; at most `max_decode_per_step` of them when given), or, with `exact`/`steps`,
+a fixed number of them, the most confident first. Rows of a batch are right-padded, the padding
+never attended.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ NOT_FOR_INFILL = (
     "cap_start_ratio",
     "cap_end_ratio",
     "repeat_penalty",
+    "repeat_window",
     "cache",
     "edit_threshold",
     "mode",
+    "compile",
 )
 
 
@@ -52,7 +55,7 @@ def infill_template(text: str, tokenizer: Tokenizer, mask_id: int) -> tuple[list
         ids += piece + [mask_id] * count
         slots += [False] * len(piece) + [True] * count
         start = match.end()
-    if not slots or not any(slots):
+    if not any(slots):
         raise UsageError(f"{text!r} has no slot to fill: mark them [MASK:n] (n tokens) or [MASK] (one)")
     rest = tokenizer.encode(text[start:]) if start < len(text) else []
     return ids + rest, slots + [False] * len(rest)
@@ -106,6 +109,7 @@ def generate_infill(
     steps = settings.steps or int(counts.max())
     threshold = settings.threshold
     schedule = transfer_schedule(counts, steps) if threshold is None else None
+    budget = torch.full_like(counts, settings.max_decode_per_step) if settings.max_decode_per_step else None
     passes = torch.zeros(len(rows), dtype=torch.long, device=device)
     step = 0
     while masked.any():
@@ -115,7 +119,7 @@ def generate_infill(
         )
         confidence = confidence.masked_fill(~masked, -torch.inf)
         if threshold is not None:
-            commit = threshold_mask(confidence, threshold) & masked
+            commit = threshold_mask(confidence, threshold, budget) & masked
         elif schedule is not None:  # the fixed number of this step; a late step takes what is left
             quota = schedule[:, step] if step < steps else counts
             commit = top_k_mask(confidence, quota) & masked

@@ -44,12 +44,21 @@ def test_only_the_slots_change_and_each_step_commits_its_share():
     assert two_steps.forward_passes == 2
     [(_, threshold)] = generate_infill(model, rows[:1], DiffusionSettings(threshold=0.01), MASK, {0}, EOS)
     assert threshold.forward_passes == 1  # every slot at least 1% confident commits at once
+    capped = DiffusionSettings(threshold=0.01, max_decode_per_step=1)
+    [(_, one_a_step)] = generate_infill(model, rows[:1], capped, MASK, {0}, EOS)
+    assert one_a_step.forward_passes == 3  # at most one of the three slots a step
     again = generate_infill(model, rows, exact, MASK, {0}, EOS)  # deterministic at temperature 0
     assert [(row, g.token_ids) for row, g in again] == [(row, g.token_ids) for row, g in filled]
 
 
 def test_options_for_answers_after_a_prompt_are_refused():
-    for options in ({"cache": "prefix"}, {"gen_length": 8}, {"mode": "speed"}):
+    for options in (
+        {"cache": "prefix"},
+        {"gen_length": 8},
+        {"mode": "speed"},
+        {"compile": True},
+        {"repeat_window": 5},
+    ):
         with pytest.raises(UsageError, match="not for filling slots"):
             infill_settings(DiffusionSettings(**options))
     assert infill_settings(DiffusionSettings()).threshold == 0.9
